@@ -1,0 +1,74 @@
+"""PyTorch-exact resizing: ``F.adaptive_avg_pool2d`` and bilinear ``F.interpolate`` (Q5).
+
+Both are separable linear maps, so each is applied as two small matrix products,
+``out = A_h @ x @ A_w^T``, with the matrices built once per size in float64 and cast to float32.
+
+* Adaptive average pooling uses PyTorch's variable windows ``[floor(i*In/Out), ceil((i+1)*In/Out))``.
+* Bilinear with ``align_corners=False`` samples at ``(o + 0.5) * In/Out - 0.5``, clamped at 0,
+  the upper neighbour clamped to ``In - 1``.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from ..runtime import jt
+
+
+@lru_cache(maxsize=None)
+def adaptive_pool_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """(out, in) averaging matrix of 1-D adaptive average pooling."""
+    matrix = np.zeros((out_size, in_size), dtype=np.float64)
+    for i in range(out_size):
+        start = (i * in_size) // out_size
+        end = math.ceil((i + 1) * in_size / out_size)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix.astype(np.float32)
+
+
+@lru_cache(maxsize=None)
+def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """(out, in) interpolation matrix of 1-D linear resizing, ``align_corners=False``."""
+    matrix = np.zeros((out_size, in_size), dtype=np.float64)
+    scale = in_size / out_size
+    for o in range(out_size):
+        src = max((o + 0.5) * scale - 0.5, 0.0)
+        low = min(int(math.floor(src)), in_size - 1)
+        high = min(low + 1, in_size - 1)
+        frac = src - low
+        matrix[o, low] += 1.0 - frac
+        matrix[o, high] += frac
+    return matrix.astype(np.float32)
+
+
+def _separable(x: jt.Var, rows: np.ndarray, cols: np.ndarray) -> jt.Var:
+    _, _, h, w = x.shape
+    if cols.shape[0] != w or not np.array_equal(cols, np.eye(w, dtype=np.float32)):
+        x = jt.matmul(x, jt.array(cols.T.copy()).stop_grad())
+    if rows.shape[0] != h or not np.array_equal(rows, np.eye(h, dtype=np.float32)):
+        x = jt.matmul(jt.array(rows).stop_grad(), x)
+    return x
+
+
+def adaptive_avg_pool2d(x: jt.Var, size: Sequence[int]) -> jt.Var:
+    """``F.adaptive_avg_pool2d(x, size)`` for NCHW ``x``."""
+    out_h, out_w = int(size[0]), int(size[1])
+    _, _, h, w = x.shape
+    if (h, w) == (out_h, out_w):
+        return x
+    if h % out_h == 0 and w % out_w == 0:
+        kh, kw = h // out_h, w // out_w
+        return x.reshape((x.shape[0], x.shape[1], out_h, kh, out_w, kw)).mean(dims=[3, 5])
+    return _separable(x, adaptive_pool_matrix(h, out_h), adaptive_pool_matrix(w, out_w))
+
+
+def resize_bilinear(x: jt.Var, size: Sequence[int]) -> jt.Var:
+    """``F.interpolate(x, size, mode='bilinear', align_corners=False)`` for NCHW ``x``."""
+    out_h, out_w = int(size[0]), int(size[1])
+    _, _, h, w = x.shape
+    if (h, w) == (out_h, out_w):
+        return x
+    return _separable(x, bilinear_matrix(h, out_h), bilinear_matrix(w, out_w))

@@ -1,0 +1,59 @@
+"""The whole detector: backbone -> neck -> head, built from a :class:`~goldyolo.config.ModelConfig`."""
+from __future__ import annotations
+
+from ..runtime import jt
+from jittor import init, nn
+
+from ..config import ModelConfig, get_config
+from .backbone import EfficientRep
+from .common import get_block
+from .head import Detect, initialize_head_biases
+from .neck import GDNeck
+from .transformer import Conv2d_BN, ConvModule, DropPath
+
+
+class GoldYOLO(nn.Module):
+    """Gold-YOLO. Training mode returns the head's ``(feats, cls_probs, reg)``; eval returns (B, A, 5 + nc)."""
+
+    def __init__(self, config: ModelConfig, num_classes: int = 80):
+        self.config = config
+        self.num_classes = num_classes
+        channels, repeats = config.channels, config.num_repeats
+        block = get_block(config.training_mode)
+        csp_e = config.csp_e if config.backbone == "CSPBepBackbone" else None
+        self.backbone = EfficientRep(channels, repeats, block, cspsppf=config.cspsppf, csp_e=csp_e)
+        neck_csp = config.csp_e if config.neck in ("GDNeck", "GDNeck2") else None
+        self.neck = GDNeck(channels, repeats, block, config.neck_extra, csp_e=neck_csp,
+                           n5_from_p4=config.neck == "GDNeck2")
+        self.detect = Detect(num_classes, [channels[6], channels[8], channels[10]],
+                             reg_max=config.reg_max, use_dfl=config.use_dfl, strides=config.strides)
+
+    def execute(self, x: jt.Var):
+        return self.detect(self.neck(self.backbone(x)))
+
+
+def initialize_weights(model: GoldYOLO) -> None:
+    """Official from-scratch init (Q16): head priors, mmcv ConvModule kaiming init, Conv2d_BN BN init."""
+    initialize_head_biases(model.detect)
+    for module in model.modules():
+        if isinstance(module, ConvModule):
+            init.kaiming_normal_(module.conv.weight, mode="fan_out", nonlinearity="relu")
+        if isinstance(module, (ConvModule, Conv2d_BN)):
+            weight_init = getattr(module, "bn_weight_init", 1.0)
+            module.bn.weight.update(jt.full(module.bn.weight.shape, weight_init))
+            module.bn.bias.update(jt.zeros(module.bn.bias.shape))
+
+
+def build_model(name: str | ModelConfig, num_classes: int = 80) -> GoldYOLO:
+    """Build ``"gold_yolo-n" | "gold_yolo-s" | "gold_yolo-m" | "gold_yolo-l"`` in training form."""
+    config = name if isinstance(name, ModelConfig) else get_config(name)
+    model = GoldYOLO(config, num_classes=num_classes)
+    initialize_weights(model)
+    return model
+
+
+def set_drop_path(model: nn.Module, enabled: bool) -> None:
+    """Switch every DropPath on or off (off makes training-mode forwards deterministic)."""
+    for module in model.modules():
+        if isinstance(module, DropPath):
+            module.is_train = enabled

@@ -1,0 +1,126 @@
+"""Prepare the environment Jittor imports into, then import it.
+
+Two things make a plain ``import jittor`` fail or run slowly on an offline machine:
+
+* **oneDNN.** On first import Jittor downloads oneDNN 2.2 into
+  ``$JITTOR_HOME/.cache/jittor/mkl/dnnl_lnx_2.2.0_cpu_gomp``. Offline, the download fails.
+  Debian's ``libdnnl-dev`` (oneDNN 2.x) is API compatible, so when it is installed this module
+  links it into that folder (``include -> /usr/include``, ``lib/libmkldnn.so -> libdnnl.so``)
+  before Jittor looks. Without either, convolution would fall back to Jittor's generic kernels
+  (about 85x slower on the CPU), so the import stops with a message saying what to install.
+  ``GOLDYOLO_ALLOW_SLOW_CPU=1`` lets it continue without oneDNN.
+* **CUDA.** Jittor compiles for CUDA whenever it finds ``nvcc``, and then fails to import when
+  no CUDA driver is present. When ``libcuda.so.1`` cannot be loaded, this module sets
+  ``nvcc_path`` to the empty string so that Jittor runs on the CPU. A user-set ``nvcc_path``
+  is respected.
+
+Everything in ``goldyolo`` imports Jittor through :data:`jt` from here.
+"""
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import sys
+from pathlib import Path
+
+DNNL_DIR_NAME = "dnnl_lnx_2.2.0_cpu_gomp"
+DEBIAN_DNNL_GLOBS = ("/usr/lib/x86_64-linux-gnu/libdnnl.so*", "/usr/lib/aarch64-linux-gnu/libdnnl.so*",
+                     "/usr/lib/libdnnl.so*")
+DEBIAN_DNNL_HEADER = Path("/usr/include/dnnl.h")
+
+
+class RuntimeSetupError(RuntimeError):
+    """Raised when the Jittor runtime cannot be prepared; the message says how to fix it."""
+
+
+def jittor_home() -> Path:
+    """The folder Jittor keeps its cache under (``JITTOR_HOME`` or the user's home)."""
+    config = Path.home() / ".cache" / "jittor" / "config.json"
+    default = str(Path.home())
+    if config.is_file():
+        import json
+        try:
+            default = json.loads(config.read_text()).get("JITTOR_HOME", default)
+        except (OSError, ValueError):
+            pass
+    return Path(os.environ.get("JITTOR_HOME", default))
+
+
+def dnnl_target_dir() -> Path:
+    """Where Jittor expects its oneDNN build."""
+    return jittor_home() / ".cache" / "jittor" / "mkl" / DNNL_DIR_NAME
+
+
+def find_debian_dnnl() -> Path | None:
+    """The real file of Debian's ``libdnnl`` shared library, or None when not installed."""
+    for pattern in DEBIAN_DNNL_GLOBS:
+        for candidate in sorted(glob.glob(pattern), key=len, reverse=True):
+            path = Path(candidate).resolve()
+            if path.is_file():
+                return path
+    return None
+
+
+def ensure_onednn() -> str:
+    """Make sure Jittor will find oneDNN; returns how it was found ('cached', 'debian', 'none')."""
+    if os.environ.get("use_mkl", "1") != "1":
+        return "none"
+    target = dnnl_target_dir()
+    if (target / "lib" / "libmkldnn.so").exists() and (target / "include").exists():
+        return "cached"
+    library = find_debian_dnnl()
+    if library is None or not DEBIAN_DNNL_HEADER.is_file():
+        if os.environ.get("GOLDYOLO_ALLOW_SLOW_CPU") == "1":
+            os.environ["use_mkl"] = "0"
+            return "none"
+        raise RuntimeSetupError(
+            "oneDNN not found: `apt-get install libdnnl-dev` (Debian/Ubuntu), or let Jittor "
+            f"download its own copy into {target} while online. Without oneDNN, CPU convolution "
+            "is about 85x slower; set GOLDYOLO_ALLOW_SLOW_CPU=1 to accept that.")
+    (target / "lib").mkdir(parents=True, exist_ok=True)
+    _replace_symlink(target / "include", DEBIAN_DNNL_HEADER.parent)
+    _replace_symlink(target / "lib" / "libmkldnn.so", library)
+    return "debian"
+
+
+def _replace_symlink(link: Path, destination: Path) -> None:
+    if link.is_symlink() or link.exists():
+        if link.is_symlink() and Path(os.readlink(link)) == destination:
+            return
+        if link.is_dir() and not link.is_symlink():
+            raise RuntimeSetupError(f"{link} is a folder; remove it so that it can point to {destination}")
+        link.unlink()
+    link.symlink_to(destination)
+
+
+def cuda_driver_available() -> bool:
+    """True when the CUDA driver library can be loaded (a GPU machine)."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
+def ensure_cuda_choice() -> bool:
+    """Hide ``nvcc`` from Jittor when no CUDA driver exists; returns whether CUDA may be used."""
+    if "nvcc_path" in os.environ:
+        return os.environ["nvcc_path"] != ""
+    if cuda_driver_available():
+        return True
+    os.environ["nvcc_path"] = ""
+    return False
+
+
+def import_jittor():
+    """Prepare oneDNN and the CUDA choice, then import and return the ``jittor`` module."""
+    if "jittor" not in sys.modules:
+        ensure_onednn()
+        ensure_cuda_choice()
+        os.environ.setdefault("log_silent", "1")
+    import jittor
+    return jittor
+
+
+jt = import_jittor()
