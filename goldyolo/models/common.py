@@ -117,15 +117,13 @@ class Conv(nn.Module):
         if self.bn is None:
             return
         weight, bias = fold_bn(self.conv.weight.numpy(), _bias_or_zero(self.conv), self.bn)
-        self.conv = _conv_like(self.conv, weight, bias)
+        self.conv = _conv_like(self.conv, weight, bias, trainable=True)
         self.bn = None
 
 
 class GDConv(Conv):
-    """gold_yolo's own ``Conv`` (first and last layer of low_IFM): the official ``fuse_model`` skips it."""
-
-    def fuse_bn(self) -> None:
-        return
+    """gold_yolo's own ``Conv`` (first and last layer of low_IFM): same layer, but a distinct type
+    that the official ``fuse_model`` does not fold (Q15)."""
 
 
 def SimConv(in_channels, out_channels, kernel_size, stride=1, groups=1, bias=False, padding=None) -> Conv:
@@ -203,7 +201,7 @@ class RepVGGBlock(nn.Module):
         if self.rbr_reparam is not None:
             return
         kernel, bias = self.equivalent_kernel_bias()
-        self.rbr_reparam = _conv_like(self.rbr_dense.conv, kernel, bias)
+        self.rbr_reparam = _conv_like(self.rbr_dense.conv, kernel, bias, trainable=False)
         self.rbr_dense = self.rbr_1x1 = self.rbr_identity = None
 
 
@@ -220,13 +218,20 @@ def _bias_or_zero(conv: nn.Conv2d):
     return conv.bias.numpy() if conv.bias is not None else 0.0
 
 
-def _conv_like(conv: nn.Conv2d, weight: np.ndarray, bias: np.ndarray) -> nn.Conv2d:
-    """A new Conv2d with ``conv``'s geometry and the given weights; frozen, as deploy tensors are."""
+def _conv_like(conv: nn.Conv2d, weight: np.ndarray, bias: np.ndarray, trainable: bool) -> nn.Conv2d:
+    """A new Conv2d with ``conv``'s geometry and the given weights.
+
+    ``trainable`` mirrors the official deploy tensors: BN-folded convs keep requires_grad, the
+    RepVGG ``rbr_reparam`` tensors are detached.
+    """
     out_channels, _, kh, _ = weight.shape
     fused = nn.Conv2d(conv.in_channels, out_channels, kh, stride=conv.stride, padding=conv.padding,
                       groups=conv.groups, bias=True)
-    fused.weight = jt.array(weight).stop_grad()
-    fused.bias = jt.array(bias).stop_grad()
+    fused.weight = jt.array(weight)
+    fused.bias = jt.array(bias)
+    if not trainable:
+        fused.weight.stop_grad()
+        fused.bias.stop_grad()
     return fused
 
 
@@ -280,8 +285,13 @@ class BepC3(nn.Module):
 
 
 def max_pool_5(x: jt.Var) -> jt.Var:
-    """MaxPool2d(k=5, s=1, p=2) with implicit -inf padding, as PyTorch pads max-pooling."""
-    return nn.pool(x, kernel_size=5, op="maximum", stride=1, padding=2)
+    """MaxPool2d(k=5, s=1, p=2) with -inf padding, as PyTorch pads max-pooling.
+
+    The padding is explicit because Jittor's pool refuses maps smaller than the kernel (e.g. the
+    2x2 stride-32 map of a 64x64 input), which PyTorch accepts.
+    """
+    padded = nn.pad(x, (2, 2, 2, 2), mode="constant", value=float("-inf"))
+    return nn.pool(padded, kernel_size=5, op="maximum", stride=1, padding=0)
 
 
 class SPPF(nn.Module):

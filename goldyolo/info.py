@@ -1,0 +1,99 @@
+"""Parameter and FLOP counts, the way the official ``get_model_info`` (thop) counts them.
+
+thop hooks leaf modules and counts, per call, ``out.numel() * in_c/groups * kh * kw`` for a conv
+(bias not counted) and ``4 * in.numel()`` for an affine BatchNorm; activations, pooling,
+resizing and the attention matmuls count zero. The official method profiles a 1x3x64x64 input
+in eval mode and scales by ``(img_size / 64)^2 * 2``. Here shapes come from Jittor's lazy
+graph, so counting runs no kernels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Union
+
+from .runtime import jt
+from jittor import nn
+
+from .models.common import BatchNorm2d
+
+BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+PROFILE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Counts of one model. ``gflops`` and ``thop_params`` follow the official tool."""
+    params: int
+    params_trainable: int
+    thop_params: int
+    gflops: float
+    img_size: tuple
+
+    def __str__(self) -> str:
+        return f"Params: {self.thop_params / 1e6:.2f}M, Gflops: {self.gflops:.2f}"
+
+
+def parameters(model: nn.Module) -> Dict[str, jt.Var]:
+    """Named parameters in the PyTorch sense: the state_dict without BN buffers."""
+    return {k: v for k, v in model.state_dict().items() if not k.endswith(BUFFER_SUFFIXES)}
+
+
+def is_trainable(model: nn.Module, var: jt.Var) -> bool:
+    """Whether ``var`` takes gradients in training mode (eval mode stops them only temporarily)."""
+    backup = getattr(model, "backup_grad_state", {})
+    if not model.is_training() and id(var) in backup:
+        return backup[id(var)]
+    return not var.is_stop_grad()
+
+
+def _profile_ops(model: nn.Module, size: Sequence[int]) -> tuple:
+    """Run a zero input through ``model`` in eval mode, counting thop ops and params per leaf call."""
+    totals = {"ops": 0, "params": 0}
+    counted = set()
+    patched: List[nn.Module] = []
+
+    def wrap(module: nn.Module) -> None:
+        original = module.execute
+
+        def counting(x, *args, **kwargs):
+            y = original(x, *args, **kwargs)
+            if isinstance(module, nn.Conv):
+                in_c, (_, _, kh, kw) = x.shape[1], module.weight.shape
+                totals["ops"] += y.numel() * (in_c // module.groups) * kh * kw
+                own = [module.weight, module.bias]
+            else:
+                totals["ops"] += 4 * x.numel()
+                own = [module.weight, module.bias]
+            if id(module) not in counted:
+                counted.add(id(module))
+                totals["params"] += sum(p.numel() for p in own if p is not None)
+            return y
+
+        module.execute = counting
+        patched.append(module)
+
+    was_training = model.is_training()
+    model.eval()
+    try:
+        for module in model.modules():
+            if isinstance(module, (nn.Conv, BatchNorm2d)):
+                wrap(module)
+        with jt.no_grad():
+            model(jt.zeros((1, 3, size[0], size[1])))
+    finally:
+        for module in patched:
+            del module.execute
+        if was_training:
+            model.train()
+    return totals["ops"], totals["params"]
+
+
+def model_info(model: nn.Module, img_size: Union[int, Sequence[int]] = 640) -> ModelInfo:
+    """Parameters (total, trainable, thop) and GFLOPs at ``img_size`` by the official method."""
+    size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    named = parameters(model)
+    total = sum(v.numel() for v in named.values())
+    trainable = sum(v.numel() for v in named.values() if is_trainable(model, v))
+    ops, thop_params = _profile_ops(model, (PROFILE_SIZE, PROFILE_SIZE))
+    gflops = ops / 1e9 * size[0] * size[1] / PROFILE_SIZE / PROFILE_SIZE * 2
+    return ModelInfo(int(total), int(trainable), int(thop_params), float(gflops), size)
