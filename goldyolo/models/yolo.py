@@ -42,6 +42,7 @@ def initialize_weights(model: GoldYOLO) -> None:
             weight_init = getattr(module, "bn_weight_init", 1.0)
             module.bn.weight.update(jt.full(module.bn.weight.shape, weight_init))
             module.bn.bias.update(jt.zeros(module.bn.bias.shape))
+    jt.sync(list(model.state_dict().values()))
 
 
 def build_model(name: str | ModelConfig, num_classes: int = 80) -> GoldYOLO:
