@@ -1,0 +1,60 @@
+"""The runtime module: oneDNN wiring, the CPU fallback without a CUDA driver, and the result."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from goldyolo import runtime
+from goldyolo.runtime import RuntimeSetupError
+
+
+@pytest.fixture
+def fake_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("JITTOR_HOME", str(tmp_path))
+    monkeypatch.setenv("use_mkl", "1")
+    monkeypatch.delenv("GOLDYOLO_ALLOW_SLOW_CPU", raising=False)
+    return tmp_path
+
+
+def test_links_debian_onednn_where_jittor_looks(fake_home, tmp_path, monkeypatch):
+    lib = tmp_path / "sys" / "libdnnl.so.2.6"
+    header = tmp_path / "sys" / "include" / "dnnl.h"
+    header.parent.mkdir(parents=True)
+    lib.write_bytes(b"")
+    header.write_text("")
+    monkeypatch.setattr(runtime, "DEBIAN_DNNL_GLOBS", (str(tmp_path / "sys" / "libdnnl.so*"),))
+    monkeypatch.setattr(runtime, "DEBIAN_DNNL_HEADER", header)
+    assert runtime.ensure_onednn() == "debian"
+    target = fake_home / ".cache" / "jittor" / "mkl" / "dnnl_lnx_2.2.0_cpu_gomp"
+    assert (target / "lib" / "libmkldnn.so").resolve() == lib
+    assert (target / "include").resolve() == header.parent
+    assert runtime.ensure_onednn() == "cached"
+
+
+def test_missing_onednn_says_what_to_install(fake_home, tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "DEBIAN_DNNL_GLOBS", (str(tmp_path / "nothing*"),))
+    with pytest.raises(RuntimeSetupError, match=r"oneDNN not found: `apt-get install libdnnl-dev`"):
+        runtime.ensure_onednn()
+    monkeypatch.setenv("GOLDYOLO_ALLOW_SLOW_CPU", "1")
+    assert runtime.ensure_onednn() == "none"
+
+
+def test_no_cuda_driver_hides_nvcc(monkeypatch):
+    monkeypatch.delenv("nvcc_path", raising=False)
+    monkeypatch.setattr(runtime, "cuda_driver_available", lambda: False)
+    assert runtime.ensure_cuda_choice() is False
+    assert runtime.os.environ["nvcc_path"] == ""
+    monkeypatch.setenv("nvcc_path", "/usr/local/cuda/bin/nvcc")
+    assert runtime.ensure_cuda_choice() is True  # an explicit choice is respected
+
+
+def test_import_uses_onednn_on_this_machine():
+    # Importing goldyolo in a fresh process must give Jittor with oneDNN convolution (never silently slow).
+    # CUDA is compiled in exactly when a driver exists (here: a CPU machine with an nvcc).
+    code = ("import goldyolo, jittor.compile_extern as ce; from goldyolo import runtime; "
+            "print(ce.mkl_ops is not None, goldyolo.jt.compiler.has_cuda == runtime.cuda_driver_available())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["True", "True"]
