@@ -43,6 +43,29 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def model_table(img_size: int = 640) -> str:
+    """Markdown table of the four models: counts from the code, next to the paper's numbers."""
+    from .fuse import fuse
+    from .info import model_info
+    from .models import build_model
+    lines = [f"| model | params (M) | GFLOPs ({img_size}) | training-form params (M) | paper params (M) "
+             "| paper GFLOPs | paper COCO AP |",
+             "|---|---|---|---|---|---|---|"]
+    for name, config in CONFIGS.items():
+        model = build_model(name)
+        train = model_info(model, img_size)
+        deploy = model_info(fuse(model), img_size)
+        paper = config.paper
+        lines.append(f"| {name} | {deploy.params / 1e6:.2f} | {deploy.gflops:.2f} | {train.params / 1e6:.2f} "
+                     f"| {paper['params_M']} | {paper['gflops']} | {paper['ap']} |")
+    return "\n".join(lines)
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    print(model_table(args.img_size))
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from .checkpoint import load_state_dict_strict, save_weights
     from .fuse import fuse
@@ -78,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--depth", type=int, default=2, help="module depth of the layer summary (default 2)")
     info.add_argument("--no-layers", dest="layers", action="store_false", help="skip the layer summary")
     info.set_defaults(func=cmd_info)
+
+    table = commands.add_parser("table", help="markdown table of all models (README)",
+                                description="Print the model table of README.md: deploy-form parameters and "
+                                            "GFLOPs counted by this code, beside the paper's numbers.")
+    table.add_argument("--img-size", type=int, default=640, help="square input size for GFLOPs (default 640)")
+    table.set_defaults(func=cmd_table)
 
     convert = commands.add_parser("convert", help="official PyTorch .pt -> Jittor checkpoint",
                                   description="Read an official Gold-YOLO .pt checkpoint without PyTorch and "

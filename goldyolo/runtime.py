@@ -4,9 +4,9 @@ Two things make a plain ``import jittor`` fail or run slowly on an offline machi
 
 * **oneDNN.** On first import Jittor downloads oneDNN 2.2 into
   ``$JITTOR_HOME/.cache/jittor/mkl/dnnl_lnx_2.2.0_cpu_gomp``. Offline, the download fails.
-  Debian's ``libdnnl-dev`` (oneDNN 2.x) is API compatible, so when it is installed this module
-  links it into that folder (``include -> /usr/include``, ``lib/libmkldnn.so -> libdnnl.so``)
-  before Jittor looks. Without either, convolution would fall back to Jittor's generic kernels
+  Debian's ``libdnnl-dev`` (oneDNN 2.6, tested) and conda-forge's ``onednn<3`` are API
+  compatible, so when one is installed this module links it into that folder
+  (``include -> /usr/include``, ``lib/libmkldnn.so -> libdnnl.so.2.x``) before Jittor looks. Without either, convolution would fall back to Jittor's generic kernels
   (about 85x slower on the CPU), so the import stops with a message saying what to install.
   ``GOLDYOLO_ALLOW_SLOW_CPU=1`` lets it continue without oneDNN.
 * **CUDA.** Jittor compiles for CUDA whenever it finds ``nvcc``, and then fails to import when
@@ -52,25 +52,30 @@ def dnnl_target_dir() -> Path:
     return jittor_home() / ".cache" / "jittor" / "mkl" / DNNL_DIR_NAME
 
 
-def find_debian_dnnl() -> Path | None:
-    """The real file of Debian's ``libdnnl`` shared library, or None when not installed."""
-    for pattern in DEBIAN_DNNL_GLOBS:
+def find_system_dnnl() -> tuple[Path, Path] | None:
+    """(library file, include folder) of an installed oneDNN 2.x: Debian's ``libdnnl-dev`` or, in a
+    conda environment, conda-forge's ``onednn``; None when neither is there."""
+    candidates = [(pattern, DEBIAN_DNNL_HEADER) for pattern in DEBIAN_DNNL_GLOBS]
+    if os.environ.get("CONDA_PREFIX"):
+        prefix = Path(os.environ["CONDA_PREFIX"])
+        candidates.insert(0, (str(prefix / "lib" / "libdnnl.so*"), prefix / "include" / "dnnl.h"))
+    for pattern, header in candidates:
         for candidate in sorted(glob.glob(pattern), key=len, reverse=True):
             path = Path(candidate).resolve()
-            if path.is_file():
-                return path
+            if path.is_file() and header.is_file():
+                return path, header.parent
     return None
 
 
 def ensure_onednn() -> str:
-    """Make sure Jittor will find oneDNN; returns how it was found ('cached', 'debian', 'none')."""
+    """Make sure Jittor will find oneDNN; returns how it was found ('cached', 'system', 'none')."""
     if os.environ.get("use_mkl", "1") != "1":
         return "none"
     target = dnnl_target_dir()
     if (target / "lib" / "libmkldnn.so").exists() and (target / "include").exists():
         return "cached"
-    library = find_debian_dnnl()
-    if library is None or not DEBIAN_DNNL_HEADER.is_file():
+    found = find_system_dnnl()
+    if found is None:
         if os.environ.get("GOLDYOLO_ALLOW_SLOW_CPU") == "1":
             os.environ["use_mkl"] = "0"
             return "none"
@@ -78,10 +83,11 @@ def ensure_onednn() -> str:
             "oneDNN not found: `apt-get install libdnnl-dev` (Debian/Ubuntu), or let Jittor "
             f"download its own copy into {target} while online. Without oneDNN, CPU convolution "
             "is about 85x slower; set GOLDYOLO_ALLOW_SLOW_CPU=1 to accept that.")
+    library, include = found
     (target / "lib").mkdir(parents=True, exist_ok=True)
-    _replace_symlink(target / "include", DEBIAN_DNNL_HEADER.parent)
+    _replace_symlink(target / "include", include)
     _replace_symlink(target / "lib" / "libmkldnn.so", library)
-    return "debian"
+    return "system"
 
 
 def _replace_symlink(link: Path, destination: Path) -> None:

@@ -38,3 +38,11 @@ def test_info_rejects_unknown_model():
 def test_convert_reports_missing_file(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "none.pt"), str(tmp_path / "o.pkl"), "--model", "gold_yolo-n"]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_readme_model_table_is_generated_by_the_code():
+    from pathlib import Path
+
+    from goldyolo.cli import model_table
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert model_table(640) in readme

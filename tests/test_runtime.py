@@ -26,7 +26,8 @@ def test_links_debian_onednn_where_jittor_looks(fake_home, tmp_path, monkeypatch
     header.write_text("")
     monkeypatch.setattr(runtime, "DEBIAN_DNNL_GLOBS", (str(tmp_path / "sys" / "libdnnl.so*"),))
     monkeypatch.setattr(runtime, "DEBIAN_DNNL_HEADER", header)
-    assert runtime.ensure_onednn() == "debian"
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
+    assert runtime.ensure_onednn() == "system"
     target = fake_home / ".cache" / "jittor" / "mkl" / "dnnl_lnx_2.2.0_cpu_gomp"
     assert (target / "lib" / "libmkldnn.so").resolve() == lib
     assert (target / "include").resolve() == header.parent
@@ -35,6 +36,7 @@ def test_links_debian_onednn_where_jittor_looks(fake_home, tmp_path, monkeypatch
 
 def test_missing_onednn_says_what_to_install(fake_home, tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "DEBIAN_DNNL_GLOBS", (str(tmp_path / "nothing*"),))
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
     with pytest.raises(RuntimeSetupError, match=r"oneDNN not found: `apt-get install libdnnl-dev`"):
         runtime.ensure_onednn()
     monkeypatch.setenv("GOLDYOLO_ALLOW_SLOW_CPU", "1")
