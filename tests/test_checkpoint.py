@@ -107,3 +107,15 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     np.testing.assert_array_equal(read_checkpoint(path)["a"], np.zeros(2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pkl"]
+
+
+def test_model_load_state_dict_is_strict(tmp_path):
+    model = build_model("gold_yolo-n")
+    state = numpy_state(model)
+    state["detect.extra.weight"] = np.zeros(1, np.float32)
+    with pytest.raises(StateDictError, match=r"unexpected keys: detect\.extra\.weight"):
+        model.load_state_dict(state)
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"weight": _Exploit()}))
+    with pytest.raises(UnsafeCheckpointError):
+        model.load(str(path))  # Jittor's Module.load would unpickle it

@@ -31,6 +31,20 @@ class GoldYOLO(nn.Module):
     def execute(self, x: jt.Var):
         return self.detect(self.neck(self.backbone(x)))
 
+    def load_state_dict(self, state) -> None:
+        """Strict name-for-name load: a missing, unexpected or mis-shaped key raises StateDictError."""
+        from ..checkpoint import load_state_dict_strict
+        load_state_dict_strict(self, state)
+
+    def load_parameters(self, params) -> None:
+        """Jittor's loader entry point, made strict as well (``Module.load`` goes through it)."""
+        self.load_state_dict(params)
+
+    def load(self, path: str) -> None:
+        """Load a weights file safely (no code from the file runs) and strictly."""
+        from ..checkpoint import load_weights
+        load_weights(self, path)
+
 
 def initialize_weights(model: GoldYOLO) -> None:
     """Official from-scratch init (Q16): head priors, mmcv ConvModule kaiming init, Conv2d_BN BN init."""
