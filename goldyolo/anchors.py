@@ -1,7 +1,7 @@
 """Anchor points of the anchor-free head (``generate_anchors`` of YOLOv6, Q11), in numpy."""
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
@@ -25,3 +25,27 @@ def anchor_points_eval(sizes: Sequence[Tuple[int, int]], strides: Sequence[int],
         stride_list.append(np.full((h * w, 1), stride, dtype=np.float32))
     return np.concatenate(points), np.concatenate(stride_list)
 
+
+
+def anchors_train(sizes: Sequence[Tuple[int, int]], strides: Sequence[int], cell_size: float = 5.0,
+                  offset: float = 0.5) -> Tuple[np.ndarray, np.ndarray, List[int], np.ndarray]:
+    """Pixel anchors for the loss and the assigners.
+
+    Returns:
+        anchor_boxes: (A, 4) xyxy boxes of side ``cell_size * stride`` around each point (ATSS).
+        points: (A, 2) pixel anchor points ``(i + offset) * stride``.
+        num_per_level: anchors per level.
+        stride_per_anchor: (A, 1).
+    """
+    boxes, points, counts, stride_list = [], [], [], []
+    for (h, w), stride in zip(sizes, strides):
+        half = cell_size * stride * 0.5
+        ys, xs = np.meshgrid((np.arange(h, dtype=np.float32) + offset) * stride,
+                             (np.arange(w, dtype=np.float32) + offset) * stride, indexing="ij")
+        point = np.stack([xs, ys], axis=-1).reshape(-1, 2)
+        boxes.append(np.concatenate([point - half, point + half], axis=-1))
+        points.append(point)
+        counts.append(h * w)
+        stride_list.append(np.full((h * w, 1), stride, dtype=np.float32))
+    return (np.concatenate(boxes).astype(np.float32), np.concatenate(points), counts,
+            np.concatenate(stride_list))
