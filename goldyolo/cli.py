@@ -87,9 +87,63 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, Trainer
+    solver = {k: v for k, v in (("lr0", args.lr0), ("warmup_epochs", args.warmup_epochs)) if v is not None}
+    config = TrainConfig(model=args.model, data=args.data, images=args.images or "", val_data=args.val_data or "",
+                         val_images=args.val_images or "", out=args.out, img_size=args.img_size, epochs=args.epochs,
+                         batch_size=args.batch_size, workers=args.workers, seed=args.seed, device=args.device,
+                         augment=not args.no_augment, subset=args.subset, eval_interval=args.eval_interval,
+                         nominal_batch=args.nominal_batch or 64, min_warmup_steps=args.min_warmup_steps,
+                         solver=solver)
+    Trainer(config, resume=args.resume).run()
+    return 0
+
+
+def _model_and_names(weights: str, model_name: str | None, source=None):
+    from .checkpoint import load_weights
+    from .models import build_model
+    from .train import CHECKPOINT_FORMAT, load_trained_model
+    from .checkpoint import read_checkpoint
+    state = read_checkpoint(weights)
+    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+        model, state = load_trained_model(weights)
+        return model, state["names"]
+    if not model_name:
+        raise ValueError(f"{weights}: plain weights need --model")
+    names = source.names if source is not None else [str(i) for i in range(80)]
+    return load_weights(build_model(model_name, num_classes=len(names)), weights), names
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+    from .data import CocoSource
+    from .evaluate import evaluate
+    images = Path(args.images) if args.images else Path(args.data).parent / "images"
+    source = CocoSource(Path(args.data), images)
+    print(f"{args.data}: {len(source.records)} images; {source.report.summary()}")
+    model, _ = _model_and_names(args.weights, args.model, source)
+    out = Path(args.out) if args.out else Path(args.weights).parent / "eval"
+    metrics = evaluate(model, source, args.img_size, args.batch_size, args.workers, args.conf_thres,
+                       args.iou_thres, out_dir=out, progress=True)
+    print("\n".join(metrics.get("summary", [])))
+    print(json.dumps({k: metrics[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")}))
+    print(f"metrics and predictions written to {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import predict_files
+    model, names = _model_and_names(args.weights, args.model)
+    written = predict_files(model, args.images, args.out, names, args.img_size, args.conf_thres, args.iou_thres)
+    print(f"{len(written)} images written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m goldyolo",
-                                     description="Gold-YOLO in Jittor: model information and checkpoint tools.")
+                                     description="Gold-YOLO in Jittor: train, evaluate, predict, inspect and convert.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     info = commands.add_parser("info", help="parameters, GFLOPs and layer summary of a model",
@@ -107,6 +161,57 @@ def build_parser() -> argparse.ArgumentParser:
                                             "GFLOPs counted by this code, beside the paper's numbers.")
     table.add_argument("--img-size", type=int, default=640, help="square input size for GFLOPs (default 640)")
     table.set_defaults(func=cmd_table)
+
+    train = commands.add_parser("train", help="train a model on COCO-format data",
+                                description="Train with the official loss, solver and augmentation; writes "
+                                            "metrics.jsonl, last.pkl and best.pkl to --out; --resume continues it.")
+    train.add_argument("--model", default="gold_yolo-s", choices=sorted(CONFIGS))
+    train.add_argument("--data", required=True, help="COCO annotation json of the training images")
+    train.add_argument("--images", help="image folder (default: 'images' beside the json)")
+    train.add_argument("--val-data", help="COCO json for evaluation (default: the training data)")
+    train.add_argument("--val-images", help="image folder of --val-data")
+    train.add_argument("--img-size", type=int, default=640)
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--workers", type=int, default=0, help="data loading processes (default 0)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    train.add_argument("--out", default="runs/train", help="run folder")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from last.pkl")
+    train.add_argument("--no-augment", action="store_true", help="letterbox only (no mosaic/affine/HSV/flip)")
+    train.add_argument("--subset", type=int, default=0, help="use only the first N images")
+    train.add_argument("--eval-interval", type=int, default=1, help="evaluate every N epochs (and the last)")
+    train.add_argument("--lr0", type=float, help="initial learning rate (default: the model config)")
+    train.add_argument("--warmup-epochs", type=float, help="warm-up epochs (default 3)")
+    train.add_argument("--min-warmup-steps", type=int, default=1000, help="official minimum warm-up iterations")
+    train.add_argument("--nominal-batch", type=int, help="batch size gradients accumulate to (default 64)")
+    train.set_defaults(func=cmd_train)
+
+    ev = commands.add_parser("eval", help="COCO mAP of trained or converted weights",
+                             description="Batched inference, official NMS (conf 0.03, IoU 0.65, 300 detections), "
+                                         "pycocotools COCOeval; writes predictions.json and metrics.json.")
+    ev.add_argument("--weights", required=True, help="training checkpoint (.pkl) or converted weights")
+    ev.add_argument("--data", required=True, help="COCO annotation json")
+    ev.add_argument("--images", help="image folder (default: 'images' beside the json)")
+    ev.add_argument("--model", choices=sorted(CONFIGS), help="model of plain weights files")
+    ev.add_argument("--img-size", type=int, default=640)
+    ev.add_argument("--batch-size", type=int, default=16)
+    ev.add_argument("--workers", type=int, default=0)
+    ev.add_argument("--conf-thres", type=float, default=0.03)
+    ev.add_argument("--iou-thres", type=float, default=0.65)
+    ev.add_argument("--out", help="output folder (default: eval/ beside the weights)")
+    ev.set_defaults(func=cmd_eval)
+
+    pr = commands.add_parser("predict", help="draw detections on images",
+                             description="Run a model on image files and write them with boxes drawn.")
+    pr.add_argument("--weights", required=True)
+    pr.add_argument("images", nargs="+", help="image files")
+    pr.add_argument("--out", required=True, help="output folder")
+    pr.add_argument("--model", choices=sorted(CONFIGS), help="model of plain weights files")
+    pr.add_argument("--img-size", type=int, default=640)
+    pr.add_argument("--conf-thres", type=float, default=0.25)
+    pr.add_argument("--iou-thres", type=float, default=0.45)
+    pr.set_defaults(func=cmd_predict)
 
     convert = commands.add_parser("convert", help="official PyTorch .pt -> Jittor checkpoint",
                                   description="Read an official Gold-YOLO .pt checkpoint without PyTorch and "
@@ -127,7 +232,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError, UnsafeCheckpointError) as err:
+    except (FileNotFoundError, ValueError, KeyError, OSError, UnsafeCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -29,6 +29,18 @@ class NeckExtra:
     pool_mode: str = "torch"
 
 
+def augment_hyp(scale: float = 0.5, mixup: float = 0.0) -> Dict[str, float]:
+    """The configs' ``data_aug`` block (N/S: scale 0.5, no mixup; M/L: scale 0.9, mixup 0.1)."""
+    return dict(hsv_h=0.015, hsv_s=0.7, hsv_v=0.4, degrees=0.0, translate=0.1, scale=scale, shear=0.0,
+                flipud=0.0, fliplr=0.5, mosaic=1.0, mixup=mixup)
+
+
+def solver_hyp(lr0: float = 0.01) -> Dict[str, float]:
+    """The configs' ``solver`` block: SGD (nesterov), cosine schedule, 3 warm-up epochs."""
+    return dict(lr0=lr0, lrf=0.01, momentum=0.937, weight_decay=0.0005, warmup_epochs=3.0,
+                warmup_momentum=0.8, warmup_bias_lr=0.1)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """One Gold-YOLO size: multipliers, module types and head settings of the official config."""
@@ -47,6 +59,8 @@ class ModelConfig:
     atss_warmup_epoch: int = 0
     strides: Tuple[int, int, int] = (8, 16, 32)
     paper: Dict[str, float] = field(default_factory=dict)
+    solver: Dict[str, float] = field(default_factory=solver_hyp)
+    augment: Dict[str, float] = field(default_factory=augment_hyp)
 
     @property
     def num_repeats(self) -> List[int]:
@@ -66,7 +80,7 @@ CONFIGS: Dict[str, ModelConfig] = {
         backbone="EfficientRep", neck="RepGDNeck", cspsppf=True,
         neck_extra=NeckExtra(depths=2, fusion_in=480, embed_dim_p=96, embed_dim_n=352,
                              trans_channels=(64, 32, 64, 128), num_heads=4),
-        use_dfl=False, reg_max=0, iou_type="siou",
+        use_dfl=False, reg_max=0, iou_type="siou", solver=solver_hyp(lr0=0.02),
         paper={"params_M": 5.6, "gflops": 12.1, "ap": 39.9}),
     "gold_yolo-s": ModelConfig(
         name="gold_yolo-s", depth_multiple=0.33, width_multiple=0.50,
@@ -81,6 +95,7 @@ CONFIGS: Dict[str, ModelConfig] = {
         neck_extra=NeckExtra(depths=2, fusion_in=1440, embed_dim_p=192, embed_dim_n=1056,
                              trans_channels=(192, 96, 192, 384), num_heads=4),
         use_dfl=True, reg_max=16, iou_type="giou",
+        augment=augment_hyp(scale=0.9, mixup=0.1),
         paper={"params_M": 41.3, "gflops": 87.5, "ap": 51.1}),
     "gold_yolo-l": ModelConfig(
         name="gold_yolo-l", depth_multiple=1.0, width_multiple=1.0,
@@ -88,6 +103,7 @@ CONFIGS: Dict[str, ModelConfig] = {
         neck_extra=NeckExtra(depths=3, fusion_in=1920, embed_dim_p=192, embed_dim_n=1408,
                              trans_channels=(256, 128, 256, 512), num_heads=8),
         use_dfl=True, reg_max=16, iou_type="giou",
+        augment=augment_hyp(scale=0.9, mixup=0.1),
         paper={"params_M": 75.1, "gflops": 151.7, "ap": 53.3}),
 }
 

@@ -1,0 +1,76 @@
+"""Post-processing: the official ``non_max_suppression`` and the mapping back to image coordinates."""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import numpy as np
+
+MAX_WH = 4096     # class offset for batched per-class NMS
+MAX_NMS = 30000   # candidates kept before NMS
+
+
+def xywh2xyxy(boxes: np.ndarray) -> np.ndarray:
+    out = np.empty_like(boxes)
+    out[:, :2] = boxes[:, :2] - boxes[:, 2:] / 2
+    out[:, 2:] = boxes[:, :2] + boxes[:, 2:] / 2
+    return out
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> np.ndarray:
+    """Greedy NMS (``torchvision.ops.nms``): indices kept, by decreasing score."""
+    order = np.argsort(-scores, kind="stable")
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        lt = np.maximum(boxes[i, :2], boxes[rest, :2])
+        rb = np.minimum(boxes[i, 2:], boxes[rest, 2:])
+        inter = np.clip(rb - lt, 0, None).prod(1)
+        iou = inter / (areas[i] + areas[rest] - inter)
+        order = rest[iou <= iou_thres]
+    return np.array(keep, dtype=np.int64)
+
+
+def non_max_suppression(prediction: np.ndarray, conf_thres: float = 0.25, iou_thres: float = 0.45,
+                        multi_label: bool = False, max_det: int = 300, agnostic: bool = False) -> List[np.ndarray]:
+    """Official NMS on (B, A, 5 + C) model output; returns per image (n, 6) [x1, y1, x2, y2, conf, cls].
+
+    Candidates need objectness and best class score above ``conf_thres``; scores are obj * cls;
+    ``multi_label`` keeps every class above the threshold; per-class NMS via a class offset.
+    """
+    out = []
+    for x in prediction:
+        x = x[(x[:, 4] > conf_thres) & (x[:, 5:].max(1) > conf_thres)]
+        if not len(x):
+            out.append(np.zeros((0, 6), np.float32))
+            continue
+        scores = x[:, 5:] * x[:, 4:5]
+        box = xywh2xyxy(x[:, :4])
+        if multi_label:
+            i, j = np.nonzero(scores > conf_thres)
+            det = np.concatenate([box[i], scores[i, j, None], j[:, None].astype(np.float32)], 1)
+        else:
+            j = scores.argmax(1)
+            conf = scores[np.arange(len(j)), j]
+            det = np.concatenate([box, conf[:, None], j[:, None].astype(np.float32)], 1)[conf > conf_thres]
+        if not len(det):
+            out.append(np.zeros((0, 6), np.float32))
+            continue
+        if len(det) > MAX_NMS:
+            det = det[np.argsort(-det[:, 4], kind="stable")[:MAX_NMS]]
+        offset = det[:, 5:6] * (0 if agnostic else MAX_WH)
+        keep = nms(det[:, :4] + offset, det[:, 4], iou_thres)[:max_det]
+        out.append(det[keep].astype(np.float32))
+    return out
+
+
+def scale_to_original(boxes: np.ndarray, ratio: Sequence[float], pad: Sequence[float], shape: Sequence[int]) -> np.ndarray:
+    """xyxy boxes on the letterboxed input -> original image pixels (official ``scale_coords``)."""
+    boxes = boxes.copy()
+    boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad[0]) / ratio[0]
+    boxes[:, [1, 3]] = (boxes[:, [1, 3]] - pad[1]) / ratio[0]
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, shape[1])
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, shape[0])
+    return boxes

@@ -1,0 +1,53 @@
+"""Detections drawn on images (official drawing thresholds: conf 0.25, IoU 0.45)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Sequence
+
+import cv2
+import numpy as np
+
+from .runtime import jt
+from .data.augment import letterbox
+from .postprocess import non_max_suppression, scale_to_original
+
+
+def detect_image(model, path: Path, img_size: int = 640, conf_thres: float = 0.25, iou_thres: float = 0.45):
+    """(image BGR, detections (n, 6) [x1, y1, x2, y2, conf, cls] in original pixels) for one file."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError(f"{path}: cannot read image")
+    h0, w0 = image.shape[:2]
+    boxed, ratio, pad = letterbox(image, (img_size, img_size), scaleup=False)
+    x = np.ascontiguousarray(boxed.transpose(2, 0, 1)[::-1])[None].astype(np.float32) / 255.0
+    model.eval()
+    with jt.no_grad():
+        det = non_max_suppression(model(jt.array(x)).numpy(), conf_thres, iou_thres, max_det=1000)[0]
+    det[:, :4] = scale_to_original(det[:, :4], (ratio, ratio), pad, (h0, w0))
+    return image, det
+
+
+def draw(image: np.ndarray, detections: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Boxes and 'name score' labels on a copy of the image."""
+    out = image.copy()
+    for x1, y1, x2, y2, conf, cls in detections:
+        color = tuple(int(c) for c in np.random.default_rng(int(cls)).integers(40, 255, 3))
+        p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))
+        cv2.rectangle(out, p1, p2, color, 2)
+        label = f"{names[int(cls)] if int(cls) < len(names) else int(cls)} {conf:.2f}"
+        cv2.putText(out, label, (p1[0], max(p1[1] - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
+    return out
+
+
+def predict_files(model, paths: Sequence[Path], out_dir: Path, names: Sequence[str], img_size: int = 640,
+                  conf_thres: float = 0.25, iou_thres: float = 0.45) -> List[Path]:
+    """Draw detections for each image into ``out_dir``; returns the written files."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in paths:
+        image, det = detect_image(model, Path(path), img_size, conf_thres, iou_thres)
+        target = out_dir / Path(path).name
+        cv2.imwrite(str(target), draw(image, det, names))
+        written.append(target)
+    return written

@@ -1,0 +1,230 @@
+"""The trainer: the official training loop in Jittor, with checkpoints that survive a kill.
+
+Per epoch: the cosine lr factor, mosaic switched off for the last ``stop_aug_last_n_epoch``
+epochs, then steps with warm-up, gradient accumulation to a nominal batch of 64, EMA updates,
+a guard against non-finite losses, a progress bar, a metrics line (``metrics.jsonl``) and
+atomic ``last.pkl`` / ``best.pkl`` checkpoints. ``resume`` restores model, EMA, optimizer,
+schedule position and epoch; data order and augmentation depend only on (seed, epoch, index),
+so a resumed run continues the uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .runtime import jt
+
+from .checkpoint import read_checkpoint, write_checkpoint
+from .data import CocoSource, DetectionDataset
+from .evaluate import evaluate
+from .loss import ComputeLoss
+from .models import build_model
+from .solver import (ModelEMA, accumulation, apply_warmup, build_optimizer, cosine_factor, warmup_steps)
+
+CHECKPOINT_FORMAT = "goldyolo-train-1"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss stayed NaN/inf for too many consecutive steps."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved in each checkpoint."""
+    model: str = "gold_yolo-s"
+    data: str = ""
+    images: str = ""
+    val_data: str = ""
+    val_images: str = ""
+    out: str = "runs/train"
+    img_size: int = 640
+    epochs: int = 30
+    batch_size: int = 16
+    workers: int = 0
+    seed: int = 0
+    device: str = "cpu"
+    augment: bool = True
+    subset: int = 0
+    eval_interval: int = 1
+    stop_aug_last_n_epoch: int = 15
+    nominal_batch: int = 64
+    min_warmup_steps: int = 1000
+    max_bad_steps: int = 20
+    solver: Dict[str, float] = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    jt.set_global_seed(seed)
+
+
+def _source(annotations: str, images: str, subset: int) -> CocoSource:
+    annotations = Path(annotations)
+    image_dir = Path(images) if images else annotations.parent / "images"
+    source = CocoSource(annotations, image_dir)
+    if subset:
+        source.records = source.records[:subset]
+    return source
+
+
+class Trainer:
+    """Train one model as configured; ``run()`` returns the final metrics."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False):
+        self.cfg = config
+        self.out = Path(config.out)
+        self._check_output_dir()
+        if config.device == "cuda":
+            jt.flags.use_cuda = 1
+        seed_everything(config.seed)
+        self.model = build_model(config.model)
+        model_cfg = self.model.config
+        self.hyp = dict(model_cfg.solver, **config.solver)
+        self.train_source = _source(config.data, config.images, config.subset)
+        self.val_source = (_source(config.val_data, config.val_images, 0) if config.val_data else self.train_source)
+        if self.train_source.num_classes != self.model.num_classes:
+            self.model = build_model(config.model, num_classes=self.train_source.num_classes)
+        self._save_data_report()
+        self.dataset = DetectionDataset(self.train_source, config.img_size, augment=config.augment,
+                                        hyp=model_cfg.augment, batch_size=config.batch_size, shuffle=True,
+                                        num_workers=config.workers, seed=config.seed)
+        accumulate = max(1, round(config.nominal_batch / config.batch_size))
+        weight_decay = self.hyp["weight_decay"] * config.batch_size * accumulate / config.nominal_batch
+        self.optimizer = build_optimizer(self.model, self.hyp, weight_decay)
+        self.ema = ModelEMA(self.model, build_model(config.model, num_classes=self.model.num_classes))
+        self.loss_fn = ComputeLoss(fpn_strides=model_cfg.strides, num_classes=self.model.num_classes,
+                                   ori_img_size=config.img_size, warmup_epoch=model_cfg.atss_warmup_epoch,
+                                   use_dfl=model_cfg.use_dfl, reg_max=model_cfg.reg_max, iou_type=model_cfg.iou_type)
+        self.steps_per_epoch = len(self.dataset)
+        self.warmup_total = warmup_steps(self.hyp["warmup_epochs"], self.steps_per_epoch, config.min_warmup_steps)
+        self.start_epoch, self.last_opt_step, self.best_ap, self.skipped_steps = 0, -1, 0.0, 0
+        self.bad_in_row = 0  # consecutive non-finite losses, across epochs
+        if resume:
+            self._restore(read_checkpoint(self.out / "last.pkl"))
+
+    def _check_output_dir(self) -> None:
+        """Fail before training when the output folder cannot be written."""
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            probe = self.out / ".write_test"
+            probe.write_bytes(b"0" * 1024)
+            probe.unlink()
+        except OSError as err:
+            raise OSError(f"cannot write to the output folder {self.out}: {err}") from None
+
+    def _save_data_report(self) -> None:
+        print(f"train data {self.cfg.data}: {len(self.train_source.records)} images; {self.train_source.report.summary()}")
+        self.train_source.report.save(self.out / "data_report.json")
+
+    # ----------------------------------------------------------------- checkpoints
+    def _state(self, epoch: int) -> dict:
+        numpy_state = lambda m: {k: v.numpy() for k, v in m.state_dict().items()}  # noqa: E731
+        groups = [{"lr": g["lr"], "momentum": g["momentum"], "values": [v.numpy() for v in g["values"]]}
+                  for g in self.optimizer.param_groups]
+        return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "model": numpy_state(self.model),
+                "ema": numpy_state(self.ema.ema), "ema_updates": self.ema.updates, "optimizer": groups,
+                "last_opt_step": self.last_opt_step, "best_ap": self.best_ap, "skipped_steps": self.skipped_steps,
+                "config": asdict(self.cfg), "names": self.train_source.names,
+                "category_ids": self.train_source.category_ids}
+
+    def _restore(self, state: dict) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{self.out / 'last.pkl'}: not a goldyolo training checkpoint")
+        self.model.load_state_dict(state["model"])
+        self.ema.ema.load_state_dict(state["ema"])
+        self.ema.updates = int(state["ema_updates"])
+        for group, saved in zip(self.optimizer.param_groups, state["optimizer"]):
+            group["lr"], group["momentum"] = saved["lr"], saved["momentum"]
+            for value, array in zip(group["values"], saved["values"]):
+                value.update(jt.array(array))
+        self.start_epoch = int(state["epoch"]) + 1
+        self.last_opt_step = int(state["last_opt_step"])
+        self.best_ap = float(state["best_ap"])
+        self.skipped_steps = int(state["skipped_steps"])
+        print(f"resumed from {self.out / 'last.pkl'} after epoch {state['epoch']}")
+
+    # ----------------------------------------------------------------- training
+    def run(self) -> Dict:
+        metrics: Dict = {}
+        for epoch in range(self.start_epoch, self.cfg.epochs):
+            metrics = self.train_epoch(epoch)
+            if self._is_eval_epoch(epoch):
+                result = evaluate(self.ema.ema, self.val_source, self.cfg.img_size, self.cfg.batch_size,
+                                  self.cfg.workers)
+                metrics.update({k: result[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")})
+            best_file = self.out / "best.pkl"
+            is_best = not best_file.exists() or metrics.get("AP", -1.0) > self.best_ap
+            self.best_ap = max(self.best_ap, metrics.get("AP", 0.0))
+            state = self._state(epoch)
+            write_checkpoint(state, self.out / "last.pkl")
+            if is_best:
+                write_checkpoint(state, best_file)
+            with open(self.out / "metrics.jsonl", "a") as handle:
+                handle.write(json.dumps(metrics) + "\n")
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+        return metrics
+
+    def _is_eval_epoch(self, epoch: int) -> bool:
+        last = epoch == self.cfg.epochs - 1
+        return last or (self.cfg.eval_interval > 0 and (epoch + 1) % self.cfg.eval_interval == 0)
+
+    def train_epoch(self, epoch: int) -> Dict:
+        from tqdm import tqdm
+        cfg = self.cfg
+        jt.set_global_seed(cfg.seed + epoch)  # DropPath draws; makes a resumed epoch repeat exactly
+        factor = cosine_factor(epoch, cfg.epochs, self.hyp["lrf"])
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+        self.dataset.set_epoch(epoch, use_mosaic=epoch < cfg.epochs - cfg.stop_aug_last_n_epoch)
+        self.model.train()
+        sums, count, start = np.zeros(3), 0, time.time()
+        bar = tqdm(self.dataset, total=self.steps_per_epoch, desc=f"{epoch}/{cfg.epochs - 1}", leave=False)
+        for step, (images, targets, _) in enumerate(bar):
+            current = step + self.steps_per_epoch * epoch
+            if current <= self.warmup_total:
+                apply_warmup(self.optimizer, current, self.warmup_total, factor, self.hyp)
+            loss, items = self.loss_fn(self.model(jt.array(images)), targets, epoch, step)
+            if not math.isfinite(float(loss)):
+                self.skipped_steps += 1
+                self.bad_in_row += 1
+                if self.bad_in_row >= cfg.max_bad_steps:
+                    raise NonFiniteLossError(
+                        f"loss was not finite for {self.bad_in_row} consecutive steps (epoch {epoch}, step {step}); "
+                        f"the last good checkpoint is {self.out / 'last.pkl'}")
+                continue
+            self.bad_in_row = 0
+            self.optimizer.backward(loss)
+            accumulate = accumulation(current, self.warmup_total, cfg.batch_size, cfg.nominal_batch)
+            if current - self.last_opt_step >= accumulate:
+                self.optimizer.step()
+                self.ema.update(self.model)
+                self.last_opt_step = current
+            sums += items.numpy()
+            count += 1
+            bar.set_postfix(iou=sums[0] / count, dfl=sums[1] / count, cls=sums[2] / count,
+                            img_s=count * cfg.batch_size / (time.time() - start))
+        elapsed = time.time() - start
+        mean = sums / max(count, 1)
+        return {"epoch": epoch, "iou_loss": float(mean[0]), "dfl_loss": float(mean[1]), "cls_loss": float(mean[2]),
+                "loss": float(mean.sum()), "lr": [float(g["lr"]) for g in self.optimizer.param_groups],
+                "time_s": elapsed, "images_per_s": count * cfg.batch_size / elapsed if elapsed else 0.0,
+                "skipped_steps": self.skipped_steps}
+
+
+def load_trained_model(path: str | Path, use_ema: bool = True):
+    """A model from a training checkpoint (EMA weights by default) or a flat weights file."""
+    from .checkpoint import load_weights
+    state = read_checkpoint(path)
+    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+        model = build_model(state["config"]["model"], num_classes=len(state["names"]))
+        model.load_state_dict(state["ema" if use_ema else "model"])
+        return model, state
+    raise ValueError(f"{path}: not a goldyolo training checkpoint; for converted weights use load_weights")

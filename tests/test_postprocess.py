@@ -1,0 +1,53 @@
+"""NMS against a brute-force reference, box conversions and the mapping back to the image."""
+from __future__ import annotations
+
+import numpy as np
+
+from goldyolo.postprocess import nms, non_max_suppression, scale_to_original, xywh2xyxy
+
+
+def brute_force_nms(boxes, scores, thr):
+    keep, alive = [], np.ones(len(boxes), bool)
+    for i in sorted(range(len(boxes)), key=lambda k: (-scores[k], k)):
+        if not alive[i]:
+            continue
+        keep.append(i)
+        for j in range(len(boxes)):
+            if alive[j] and j != i:
+                xx1, yy1 = max(boxes[i, 0], boxes[j, 0]), max(boxes[i, 1], boxes[j, 1])
+                xx2, yy2 = min(boxes[i, 2], boxes[j, 2]), min(boxes[i, 3], boxes[j, 3])
+                inter = max(0, xx2 - xx1) * max(0, yy2 - yy1)
+                area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+                if inter / (area(boxes[i]) + area(boxes[j]) - inter) > thr:
+                    alive[j] = False
+        alive[i] = False
+    return keep
+
+
+def test_nms_equals_brute_force():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        xy = rng.uniform(0, 100, (60, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (60, 2))], 1)
+        scores = rng.uniform(0, 1, 60)
+        assert list(nms(boxes, scores, 0.45)) == brute_force_nms(boxes, scores, 0.45)
+
+
+def test_non_max_suppression_layout_and_thresholds():
+    pred = np.zeros((1, 4, 7), np.float32)  # 2 classes
+    pred[0, :, :4] = [[50, 50, 20, 20], [51, 50, 20, 20], [150, 150, 10, 10], [10, 10, 4, 4]]
+    pred[0, :, 4] = 1.0
+    pred[0, :, 5:] = [[0.9, 0.1], [0.8, 0.7], [0.05, 0.6], [0.01, 0.02]]
+    out = non_max_suppression(pred, conf_thres=0.25, iou_thres=0.45, multi_label=True)[0]
+    # Box 1's class-0 score is suppressed by box 0, its class-1 score survives (per-class NMS);
+    # box 3 is below the threshold.
+    assert sorted((round(float(c), 3), float(k)) for c, k in out[:, 4:]) == [(0.6, 1.0), (0.7, 1.0), (0.9, 0.0)]
+    np.testing.assert_allclose(out[np.argmax(out[:, 4])][:4], [40, 40, 60, 60])
+    single = non_max_suppression(pred, conf_thres=0.25, iou_thres=0.45, multi_label=False)[0]
+    assert len(single) == 2  # box 1 keeps only class 0 and is suppressed
+
+
+def test_conversions():
+    np.testing.assert_allclose(xywh2xyxy(np.array([[10.0, 20, 4, 6]])), [[8, 17, 12, 23]])
+    boxes = scale_to_original(np.array([[41.0, 40, 141, 140]]), (0.5, 0.5), (41, 40), (100, 150))
+    np.testing.assert_allclose(boxes, [[0, 0, 150, 100]])
