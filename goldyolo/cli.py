@@ -100,15 +100,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_overfit(args: argparse.Namespace) -> int:
+    from .overfit import overfit_config, run_overfit
+    config = overfit_config(args.data, args.images or "", args.out, args.epochs, args.num_images, args.img_size,
+                            args.seed)
+    summary = run_overfit(config)
+    final = summary["final"]
+    print(f"over-fit: AP50 {final.get('AP50', 0):.3f}, AP {final.get('AP', 0):.3f} after {args.epochs} epochs "
+          f"in {summary['wall_time_s'] / 60:.1f} min; curves in {args.out}/curves.png")
+    return 0
+
+
 def _model_and_names(weights: str, model_name: str | None, source=None):
-    from .checkpoint import load_weights
+    from .checkpoint import load_weights, read_checkpoint
     from .models import build_model
-    from .train import CHECKPOINT_FORMAT, load_trained_model
-    from .checkpoint import read_checkpoint
+    from .train import CHECKPOINT_FORMAT, model_from_checkpoint
     state = read_checkpoint(weights)
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
-        model, state = load_trained_model(weights)
-        return model, state["names"]
+        return model_from_checkpoint(state), state["names"]
     if not model_name:
         raise ValueError(f"{weights}: plain weights need --model")
     names = source.names if source is not None else [str(i) for i in range(80)]
@@ -186,6 +195,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--min-warmup-steps", type=int, default=1000, help="official minimum warm-up iterations")
     train.add_argument("--nominal-batch", type=int, help="batch size gradients accumulate to (default 64)")
     train.set_defaults(func=cmd_train)
+
+    of = commands.add_parser("overfit", help="over-fit proof: gold_yolo-n on 16 images",
+                             description="Train gold_yolo-n from scratch on the first images of --data at 320 px "
+                                         "without augmentation and evaluate on the same images (see "
+                                         "goldyolo/overfit.py for the settings and why).")
+    of.add_argument("--data", required=True, help="COCO annotation json")
+    of.add_argument("--images", help="image folder (default: 'images' beside the json)")
+    of.add_argument("--out", default="runs/overfit")
+    of.add_argument("--epochs", type=int, default=400)
+    of.add_argument("--num-images", type=int, default=16)
+    of.add_argument("--img-size", type=int, default=320)
+    of.add_argument("--seed", type=int, default=0)
+    of.set_defaults(func=cmd_overfit)
 
     ev = commands.add_parser("eval", help="COCO mAP of trained or converted weights",
                              description="Batched inference, official NMS (conf 0.03, IoU 0.65, 300 detections), "

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 
 from .runtime import jt
 from .data import CocoSource, DetectionDataset

@@ -15,7 +15,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict
 
 import numpy as np
 
@@ -219,12 +219,16 @@ class Trainer:
                 "skipped_steps": self.skipped_steps}
 
 
+def model_from_checkpoint(state: dict, use_ema: bool = True):
+    """The model a training checkpoint holds (its EMA weights by default)."""
+    if not (isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT):
+        raise ValueError("not a goldyolo training checkpoint; for converted weights use load_weights")
+    model = build_model(state["config"]["model"], num_classes=len(state["names"]))
+    model.load_state_dict(state["ema" if use_ema else "model"])
+    return model
+
+
 def load_trained_model(path: str | Path, use_ema: bool = True):
-    """A model from a training checkpoint (EMA weights by default) or a flat weights file."""
-    from .checkpoint import load_weights
+    """(model, checkpoint state) from a training checkpoint file."""
     state = read_checkpoint(path)
-    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
-        model = build_model(state["config"]["model"], num_classes=len(state["names"]))
-        model.load_state_dict(state["ema" if use_ema else "model"])
-        return model, state
-    raise ValueError(f"{path}: not a goldyolo training checkpoint; for converted weights use load_weights")
+    return model_from_checkpoint(state, use_ema), state

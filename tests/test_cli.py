@@ -13,7 +13,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "goldyolo", *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", [[], ["info"], ["convert"]])
+@pytest.mark.parametrize("command", [[], ["info"], ["table"], ["convert"], ["train"], ["eval"], ["predict"], ["overfit"]])
 def test_help(command):
     done = run(*command, "--help")
     assert done.returncode == 0

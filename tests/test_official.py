@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from goldyolo import UnsafeCheckpointError, build_model, load_official_checkpoint, load_weights  # noqa: E402
-from goldyolo.runtime import jt  # noqa: E402
+
 
 BUFFERS = ("running_mean", "running_var")
 

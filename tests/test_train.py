@@ -86,3 +86,29 @@ def test_non_finite_losses_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
     assert all(np.array_equal(good[k], intact[k]) for k in good)
     assert not any(p.name.endswith(".tmp") for p in Path(tmp_path).iterdir())
     assert os.path.getsize(tmp_path / "last.pkl") > 0
+
+
+def test_eval_and_predict_commands_on_a_trained_checkpoint(tmp_path):
+    import json
+    import subprocess
+    import sys
+    coco = json.loads((SUBSET / "instances.json").read_text())
+    keep = sorted(im["id"] for im in coco["images"])[:4]
+    small = {"images": [im for im in coco["images"] if im["id"] in keep], "categories": coco["categories"],
+             "annotations": [a for a in coco["annotations"] if a["image_id"] in keep]}
+    (tmp_path / "small.json").write_text(json.dumps(small))
+    Trainer(config(tmp_path / "run", data=str(tmp_path / "small.json"), epochs=1, subset=0)).run()
+    done = subprocess.run([sys.executable, "-m", "goldyolo", "eval", "--weights", str(tmp_path / "run" / "best.pkl"),
+                           "--data", str(tmp_path / "small.json"), "--images", str(SUBSET / "images"),
+                           "--img-size", "128", "--out", str(tmp_path / "eval")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["num_images"] == 4 and set(metrics) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "per_class_AP"}
+    predictions = json.loads((tmp_path / "eval" / "predictions.json").read_text())
+    assert all(p["image_id"] in keep and p["category_id"] in {c["id"] for c in coco["categories"]} for p in predictions)
+    image = SUBSET / "images" / small["images"][0]["file_name"]
+    done = subprocess.run([sys.executable, "-m", "goldyolo", "predict", "--weights", str(tmp_path / "run" / "last.pkl"),
+                           str(image), "--out", str(tmp_path / "drawn"), "--img-size", "128", "--conf-thres", "0.01"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "drawn" / image.name).is_file()

@@ -1,7 +1,7 @@
 """The Efficient decoupled head (YOLOv6 ``effidehead.Detect``), anchor-free, with optional DFL."""
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 
