@@ -162,3 +162,17 @@ def test_parameter_gradients_through_the_network(reference_weights, parity, offi
     assert (np.abs(norms - exact)[checked] / exact[checked]).max() <= 5e-3
     stored = ref["param_grad_norms"]
     assert (np.abs(norms - stored)[checked] / stored[checked]).max() <= 1e-2
+
+
+def test_dfl_decode_is_the_expectation_over_bins():
+    loss_fn = ComputeLoss(num_classes=80, use_dfl=True, reg_max=16)
+    logits = np.full((1, 2, 4, 17), -30.0, np.float32)
+    logits[0, 0, [0, 1, 2, 3], [2, 5, 0, 16]] = 30.0          # one-hot bins: distances 2, 5, 0, 16
+    logits[0, 1, :, 3] = logits[0, 1, :, 4] = 0.0             # two equal bins: distance 3.5
+    points = jt.array(np.array([[10.0, 10.0], [4.0, 6.0]], np.float32))
+    boxes = loss_fn.bbox_decode(points, jt.array(logits.reshape(1, 2, 68))).numpy()
+    np.testing.assert_allclose(boxes[0, 0], [8, 5, 10, 26], atol=1e-4)        # x1=x-l, y1=y-t, x2=x+r, y2=y+b
+    np.testing.assert_allclose(boxes[0, 1], [0.5, 2.5, 7.5, 9.5], atol=1e-4)
+    plain = ComputeLoss(num_classes=80, use_dfl=False, reg_max=0)
+    raw = plain.bbox_decode(points, jt.array(np.array([[[1, 2, 3, 4], [0, 0, 0, 0]]], np.float32))).numpy()
+    np.testing.assert_allclose(raw[0], [[9, 8, 13, 14], [4, 6, 4, 6]])
