@@ -100,6 +100,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_split(args: argparse.Namespace) -> int:
+    import json
+    from .splits import write_splits
+    summary = write_splits(args.ann, args.out, args.test, args.seed, None if args.any_source else "coco_json")
+    for name in ("train", "test"):
+        print(f"{name}: {summary[name]['images']} images, {summary[name]['annotations']} boxes "
+              f"(+{summary[name]['crowd_annotations']} crowd), sources {json.dumps(summary[name]['ann_source'])}")
+    print(f"written to {args.out}/train.json, test.json and summary.json")
+    return 0
+
+
 def cmd_overfit(args: argparse.Namespace) -> int:
     from .overfit import overfit_config, run_overfit
     config = overfit_config(args.data, args.images or "", args.out, args.epochs, args.num_images, args.img_size,
@@ -195,6 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--min-warmup-steps", type=int, default=1000, help="official minimum warm-up iterations")
     train.add_argument("--nominal-batch", type=int, help="batch size gradients accumulate to (default 64)")
     train.set_defaults(func=cmd_train)
+
+    data = commands.add_parser("data", help="dataset tools", description="Dataset tools.")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    split = data_commands.add_parser("split", help="800/200-style train/test split of a COCO json",
+                                     description="Draw the test images (fixed seed) from the images with official "
+                                                 "COCO annotations (ann_source == coco_json); all others train. "
+                                                 "Writes train.json, test.json and summary.json.")
+    split.add_argument("--ann", required=True, help="COCO json to split (e.g. ../shared/coco_subset/instances.json)")
+    split.add_argument("--out", default="data/splits", help="output folder (default data/splits)")
+    split.add_argument("--test", type=int, default=200, help="number of test images (default 200)")
+    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--any-source", action="store_true", help="draw test images from all images")
+    split.set_defaults(func=cmd_data_split)
 
     of = commands.add_parser("overfit", help="over-fit proof: gold_yolo-n on 16 images",
                              description="Train gold_yolo-n from scratch on the first images of --data at 320 px "
