@@ -60,13 +60,11 @@ def _profile_ops(model: nn.Module, size: Sequence[int]) -> tuple:
             if isinstance(module, nn.Conv):
                 in_c, (_, _, kh, kw) = x.shape[1], module.weight.shape
                 totals["ops"] += y.numel() * (in_c // module.groups) * kh * kw
-                own = [module.weight, module.bias]
             else:
                 totals["ops"] += 4 * x.numel()
-                own = [module.weight, module.bias]
             if id(module) not in counted:
                 counted.add(id(module))
-                totals["params"] += sum(p.numel() for p in own if p is not None)
+                totals["params"] += sum(p.numel() for p in (module.weight, module.bias) if p is not None)
             return y
 
         module.execute = counting
