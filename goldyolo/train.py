@@ -201,6 +201,8 @@ class Trainer:
                         f"the last good checkpoint is {self.out / 'last.pkl'}")
                 continue
             self.bad_in_row = 0
+            if jt.in_mpi:  # Q17: the official trainer scales the loss by the world size under DDP
+                loss = loss * jt.world_size
             self.optimizer.backward(loss)
             accumulate = accumulation(current, self.warmup_total, cfg.batch_size, cfg.nominal_batch)
             if current - self.last_opt_step >= accumulate:
