@@ -49,8 +49,7 @@ def targets_to_numpy(targets) -> np.ndarray:
     """(n, 6) [img_idx, cls, cx, cy, w, h] as float64 numpy, from a Var, array or list."""
     if isinstance(targets, jt.Var):
         targets = targets.numpy()
-    array = np.asarray(targets, dtype=np.float64).reshape(-1, 6) if len(targets) else np.zeros((0, 6))
-    return array
+    return np.asarray(targets, dtype=np.float64).reshape(-1, 6) if len(targets) else np.zeros((0, 6))
 
 
 def pad_targets(targets: np.ndarray, batch_size: int, img_size: float) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 from .runtime import jt
 from jittor import nn
 
+from .checkpoint import state_dict_numpy
 from .models.common import BatchNorm2d
 
 
@@ -76,7 +77,7 @@ class ModelEMA:
 
     def __init__(self, model: nn.Module, ema_model: nn.Module, decay: float = 0.9999, updates: int = 0):
         self.ema = ema_model
-        self.ema.load_state_dict({k: v.numpy() for k, v in model.state_dict().items()})
+        self.ema.load_state_dict(state_dict_numpy(model))
         self.ema.eval()
         self.base_decay = decay
         self.updates = updates

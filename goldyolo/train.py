@@ -21,7 +21,7 @@ import numpy as np
 
 from .runtime import jt
 
-from .checkpoint import read_checkpoint, write_checkpoint
+from .checkpoint import read_checkpoint, state_dict_numpy, write_checkpoint
 from .data import CocoSource, DetectionDataset
 from .evaluate import evaluate
 from .loss import ComputeLoss
@@ -126,11 +126,10 @@ class Trainer:
 
     # ----------------------------------------------------------------- checkpoints
     def _state(self, epoch: int) -> dict:
-        numpy_state = lambda m: {k: v.numpy() for k, v in m.state_dict().items()}  # noqa: E731
         groups = [{"lr": g["lr"], "momentum": g["momentum"], "values": [v.numpy() for v in g["values"]]}
                   for g in self.optimizer.param_groups]
-        return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "model": numpy_state(self.model),
-                "ema": numpy_state(self.ema.ema), "ema_updates": self.ema.updates, "optimizer": groups,
+        return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "model": state_dict_numpy(self.model),
+                "ema": state_dict_numpy(self.ema.ema), "ema_updates": self.ema.updates, "optimizer": groups,
                 "last_opt_step": self.last_opt_step, "best_ap": self.best_ap, "skipped_steps": self.skipped_steps,
                 "config": asdict(self.cfg), "names": self.train_source.names,
                 "category_ids": self.train_source.category_ids}
