@@ -111,6 +111,23 @@ def cmd_data_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_sample(args: argparse.Namespace) -> int:
+    from .sample import make_sample
+    ids = make_sample(args.train, args.test, args.images, args.out, args.n_train, args.n_test, args.max_kb * 1000)
+    for name, chosen in ids.items():
+        print(f"{name}: {len(chosen)} images, ids {chosen}")
+    print(f"written to {args.out}/train.json, test.json and images/")
+    return 0
+
+
+def cmd_data_coco(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from .download import ARCHIVES, fetch_archive
+    for archive in ARCHIVES:
+        print(fetch_archive(archive, Path(args.root)))
+    return 0
+
+
 def cmd_overfit(args: argparse.Namespace) -> int:
     from .overfit import overfit_config, run_overfit
     config = overfit_config(args.data, args.images or "", args.out, args.epochs, args.num_images, args.img_size,
@@ -159,6 +176,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     written = predict_files(model, args.images, args.out, names, args.img_size, args.conf_thres, args.iou_thres)
     print(f"{len(written)} images written to {args.out}")
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from .report import ReportError, build_report, find_notebooks, skip_all_but
+    try:
+        stems = [path.stem for path in find_notebooks(Path("notebooks"))]
+        skip = skip_all_but(stems, args.only.split(",")) if args.only else []
+        html = build_report(args.profile, skip=skip, pdf=not args.no_pdf, train=not args.no_train)
+    except ReportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"report written to {html}" + ("" if args.no_pdf else f" and {html.with_suffix('.pdf')}"))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import cmd_bench as run_bench
+    return run_bench(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,6 +255,25 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--seed", type=int, default=0)
     split.add_argument("--any-source", action="store_true", help="draw test images from all images")
     split.set_defaults(func=cmd_data_split)
+    sample = data_commands.add_parser("sample", help="small train/test sample (data/sample) of a split",
+                                      description="Copy the first images by id that have a non-crowd box and a "
+                                                  "small file from each split, with complete COCO json files "
+                                                  "(all categories kept): train.json, test.json and images/.")
+    sample.add_argument("--train", default="data/splits/train.json", help="training split json")
+    sample.add_argument("--test", default="data/splits/test.json", help="test split json")
+    sample.add_argument("--images", required=True, help="image folder of the splits (../shared/coco_subset/images)")
+    sample.add_argument("--out", default="data/sample", help="output folder (default data/sample)")
+    sample.add_argument("--n-train", type=int, default=24, help="training images (default 24)")
+    sample.add_argument("--n-test", type=int, default=8, help="test images (default 8)")
+    sample.add_argument("--max-kb", type=int, default=200, help="largest image file taken, in kB (default 200)")
+    sample.set_defaults(func=cmd_data_sample)
+    coco = data_commands.add_parser("coco", help="download COCO val2017 images and annotations",
+                                    description="Download val2017.zip and annotations_trainval2017.zip from "
+                                                "images.cocodataset.org into --root (resumable), check their md5 "
+                                                "and extract ROOT/val2017/ and ROOT/annotations/"
+                                                "instances_val2017.json; what is present is skipped.")
+    coco.add_argument("--root", required=True, help="folder for the zips and the extracted data")
+    coco.set_defaults(func=cmd_data_coco)
 
     of = commands.add_parser("overfit", help="over-fit proof: gold_yolo-n on 16 images",
                              description="Train gold_yolo-n from scratch on the first images of --data at 320 px "
@@ -259,6 +314,23 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--iou-thres", type=float, default=0.45)
     pr.set_defaults(func=cmd_predict)
 
+    rep = commands.add_parser("report", help="execute the notebooks and build the HTML/PDF report",
+                              description="Execute notebooks/NN_*.ipynb in order (headless, from the repository "
+                                          "root) with the profile's parameters injected, then write one "
+                                          "self-contained HTML report and its PDF (headless Chromium). Profile "
+                                          "full writes the executed notebooks back into notebooks/ and the report "
+                                          "to report/index.{html,pdf}; quick and ci write both under "
+                                          "report/<profile>/.")
+    rep.add_argument("--profile", choices=["quick", "full", "ci"], default="quick",
+                     help="parameter set (goldyolo/profiles.py): quick, full (the committed results) or ci; "
+                          "default quick")
+    rep.add_argument("--only", help="comma-separated notebook prefixes or names to execute, e.g. 02,03; the others "
+                                    "enter the report as their earlier executed copies")
+    rep.add_argument("--no-pdf", action="store_true", help="write only the HTML (no Chromium needed)")
+    rep.add_argument("--no-train", action="store_true",
+                     help="report the training run as it stands (do not run or finish it before notebook 03)")
+    rep.set_defaults(func=cmd_report)
+
     convert = commands.add_parser("convert", help="official PyTorch .pt -> Jittor checkpoint",
                                   description="Read an official Gold-YOLO .pt checkpoint without PyTorch and "
                                               "without running code from it, check every tensor against the "
@@ -269,6 +341,27 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--num-classes", type=int, default=None,
                          help="number of classes (default: read from the checkpoint)")
     convert.set_defaults(func=cmd_convert)
+
+    bench = commands.add_parser("bench", help="latency, training-step time and peak memory",
+                                description="Time each batch size in a fresh process: warm-up runs (they compile "
+                                            "the kernels), then timed runs between full syncs; reports median, "
+                                            "mean, min, max, std, p10/p90, images/s and peak RSS, and compares "
+                                            "with the official PyTorch CPU timings where the setting matches.")
+    bench.add_argument("--model", default="gold_yolo-s", choices=sorted(CONFIGS))
+    bench.add_argument("--img-size", type=int, default=640)
+    bench.add_argument("--batch", default="1", help="batch sizes, comma-separated (default 1)")
+    bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="cuda: untested")
+    bench.add_argument("--fused", action="store_true", help="time the deploy form (goldyolo.fuse)")
+    bench.add_argument("--train-step", action="store_true", help="also time a full training step")
+    bench.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    bench.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
+    bench.add_argument("--out", help="results json (default runs/bench/MODEL_SIZE.json)")
+    bench.add_argument("--plot", action="store_true", help="bar chart (PNG) beside the json")
+    bench.add_argument("--profile-layers", action="store_true", help="per-module forward times")
+    bench.add_argument("--reference", help="official timings json (default ../shared/reference/torch_cpu_timings.json)")
+    bench.add_argument("--single", choices=["eval", "deploy", "train_step"],
+                       help="internal: time one setting in this process and write it to --out")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
 
 from .runtime import jt
 from .data import CocoSource, DetectionDataset
@@ -43,6 +44,25 @@ def predict(model, dataset: DetectionDataset, conf_thres: float = 0.03, iou_thre
     return results
 
 
+def precision_recall_curve(precision: np.ndarray, recall: np.ndarray) -> Dict[str, List[float]]:
+    """Class-averaged precision at each recall threshold, at IoU 0.5 and averaged over IoU 0.5:0.95.
+
+    Args:
+        precision: COCOeval's (T=10 IoU, R=101 recall, K classes, A areas, M max-dets) array, -1 where undefined.
+        recall: the R recall thresholds.
+    """
+    curves = {"recall": [float(r) for r in recall]}
+    valid = precision[:, :, :, 0, -1]  # area all, 100 detections
+    for name, rows in (("IoU=0.50", valid[:1]), ("IoU=0.50:0.95", valid)):
+        values = []
+        for r in range(valid.shape[1]):
+            column = rows[:, r, :]
+            column = column[column > -1]
+            values.append(float(column.mean()) if column.size else 0.0)
+        curves[name] = values
+    return curves
+
+
 def coco_metrics(source: CocoSource, results: List[dict], image_ids: List[int]) -> Dict:
     """pycocotools bbox evaluation restricted to ``image_ids``: AP, AP50, AP75, APs/m/l and per-class AP."""
     from pycocotools.cocoeval import COCOeval
@@ -64,6 +84,7 @@ def coco_metrics(source: CocoSource, results: List[dict], image_ids: List[int]) 
         values = values[values > -1]
         if values.size:
             metrics["per_class_AP"][source.coco.cats[cat_id]["name"]] = float(values.mean())
+    metrics["pr_curve"] = precision_recall_curve(evaluator.eval["precision"], evaluator.params.recThrs)
     metrics["summary"] = log.getvalue().strip().splitlines()[-12:]
     return metrics
 

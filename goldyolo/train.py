@@ -93,6 +93,7 @@ class Trainer:
         if self.train_source.num_classes != self.model.num_classes:
             self.model = build_model(config.model, num_classes=self.train_source.num_classes)
         self._save_data_report()
+        (self.out / "config.json").write_text(json.dumps(asdict(config), indent=1))
         self.dataset = DetectionDataset(self.train_source, config.img_size, augment=config.augment,
                                         hyp=model_cfg.augment, batch_size=config.batch_size, shuffle=True,
                                         num_workers=config.workers, seed=config.seed)

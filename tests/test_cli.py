@@ -13,7 +13,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "goldyolo", *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", [[], ["info"], ["table"], ["convert"], ["train"], ["eval"], ["predict"], ["overfit"]])
+@pytest.mark.parametrize("command", [[], ["info"], ["table"], ["convert"], ["train"], ["eval"], ["predict"], ["overfit"],
+                                     ["data", "coco"], ["data", "sample"], ["bench"]])
 def test_help(command):
     done = run(*command, "--help")
     assert done.returncode == 0

@@ -1,0 +1,147 @@
+"""``python -m goldyolo bench``: forward latency, training-step time and peak memory.
+
+Each setting (model, size, batch, mode) runs in a fresh ``python -m goldyolo bench --single MODE``
+process, because the peak RSS the kernel reports is a maximum over the process's lifetime. A
+setting is timed as: build the model, ``warmup`` untimed runs (they compile Jittor's kernels for
+the shape), then ``runs`` timed runs, each between two full syncs. Modes: ``eval`` (training form,
+eval mode, no gradients), ``deploy`` (the same after :func:`goldyolo.fuse`) and ``train_step``
+(train-mode forward, ``ComputeLoss``, backward and SGD step).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import numpy as np
+
+from .runtime import jt
+
+from .timing import peak_rss_kib, summarize, time_synced
+
+MODES = ("eval", "deploy", "train_step")
+
+
+def synthetic_targets(batch: int, num_classes: int, boxes_per_image: int = 3, seed: int = 0) -> np.ndarray:
+    """Valid training targets (n, 6) [img_idx, cls, cx, cy, w, h], normalised, inside the image."""
+    rng = np.random.default_rng(seed)
+    n = batch * boxes_per_image
+    return np.stack([np.repeat(np.arange(batch), boxes_per_image), rng.integers(0, num_classes, n),
+                     rng.uniform(0.3, 0.7, n), rng.uniform(0.3, 0.7, n), rng.uniform(0.1, 0.5, n),
+                     rng.uniform(0.1, 0.5, n)], axis=1).astype(np.float64)
+
+
+def train_step_fn(model, images: jt.Var) -> Callable[[], jt.Var]:
+    """One official training step on ``images`` and synthetic targets; returns the loss."""
+    from .loss import ComputeLoss
+    from .solver import build_optimizer
+    cfg = model.config
+    targets = synthetic_targets(images.shape[0], model.num_classes)
+    loss_fn = ComputeLoss(fpn_strides=cfg.strides, num_classes=model.num_classes, ori_img_size=images.shape[-1],
+                          warmup_epoch=cfg.atss_warmup_epoch, use_dfl=cfg.use_dfl, reg_max=cfg.reg_max,
+                          iou_type=cfg.iou_type)
+    optimizer = build_optimizer(model, cfg.solver, cfg.solver["weight_decay"])
+    model.train()
+
+    def step() -> jt.Var:
+        loss, _ = loss_fn(model(images), targets, epoch_num=0)
+        optimizer.backward(loss)
+        optimizer.step()
+        return loss
+    return step
+
+
+def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, runs: int,
+            device: str = "cpu", profile: bool = False) -> Dict:
+    """Time one setting in this process; returns the times, their summary and the memory."""
+    from .fuse import fuse
+    from .models import build_model
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
+    if device == "cuda":  # untested: no GPU was available when this was written
+        jt.flags.use_cuda = 1
+    rss_before = peak_rss_kib()
+    model = build_model(model_name)
+    if mode == "deploy":
+        fuse(model)
+    images = jt.rand(batch, 3, img_size, img_size)
+    jt.sync_all(True)
+    rss_model = peak_rss_kib()
+    if mode == "train_step":
+        timing = time_synced(train_step_fn(model, images), runs, warmup)
+    else:
+        model.eval()
+        with jt.no_grad():
+            timing = time_synced(lambda: model(images), runs, warmup)
+    stats = summarize(timing["times_ms"])
+    result = {"model": model_name, "img_size": img_size, "batch": batch, "mode": mode, "device": device,
+              "warmup": warmup, "runs": runs, **timing, "stats_ms": stats,
+              "images_per_s": batch * 1e3 / stats["median"],
+              "memory": {"rss_before_model_kib": rss_before, "rss_after_model_kib": rss_model,
+                         "peak_rss_kib": peak_rss_kib()}, "load_average_1_5_15": list(os.getloadavg())}
+    if device == "cuda":  # untested
+        info = jt.get_mem_info()
+        result["memory"].update(cuda_total_bytes=int(info.total_cuda_ram), cuda_used_bytes=int(info.total_cuda_used))
+    if profile and mode != "train_step":
+        from .profile_layers import layer_profile
+        result["layers"] = [row.as_dict() for row in layer_profile(model, images, warmup=1, runs=max(1, min(runs, 3)))]
+    return result
+
+
+def settings(batches: List[int], fused: bool, train_step: bool) -> List[tuple]:
+    """(batch, mode) pairs in run order."""
+    modes = ["deploy" if fused else "eval"] + (["train_step"] if train_step else [])
+    return [(batch, mode) for batch in batches for mode in modes]
+
+
+def run_child(args, batch: int, mode: str) -> Dict:
+    """Measure one setting in a fresh ``python -m goldyolo bench --single`` process."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "result.json"
+        command = [sys.executable, "-m", "goldyolo", "bench", "--single", mode, "--model", args.model,
+                   "--img-size", str(args.img_size), "--batch", str(batch), "--warmup", str(args.warmup),
+                   "--runs", str(args.runs), "--device", args.device, "--out", str(out)]
+        if args.profile_layers:
+            command.append("--profile-layers")
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0 or not out.exists():
+            return {"model": args.model, "img_size": args.img_size, "batch": batch, "mode": mode,
+                    "error": (done.stderr or done.stdout)[-2000:]}
+        return json.loads(out.read_text())
+
+
+def cmd_bench(args) -> int:
+    """The ``bench`` command: one setting (``--single``) or all of them, each in a child process."""
+    from .bench_report import environment, format_layers, format_table, plot, reference_comparison
+    batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
+    if args.single:
+        if not args.out:
+            raise ValueError("--single needs --out (the json it writes)")
+        result = measure(args.model, args.img_size, batches[0], args.single, args.warmup, args.runs,
+                         args.device, args.profile_layers)
+        Path(args.out).write_text(json.dumps(result, indent=1))
+        return 0
+    out = Path(args.out or f"runs/bench/{args.model}_{args.img_size}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    measurements = []
+    for batch, mode in settings(batches, args.fused, args.train_step):
+        print(f"timing {args.model} {args.img_size}px batch {batch} {mode} ...", flush=True)
+        measurements.append(run_child(args, batch, mode))
+    report = {"settings": {k: getattr(args, k) for k in ("model", "img_size", "device", "fused", "train_step",
+                                                          "warmup", "runs", "profile_layers")},
+              **environment(), "measurements": measurements,
+              "reference": reference_comparison(measurements, args.reference)}
+    report["settings"]["batches"] = batches
+    out.write_text(json.dumps(report, indent=1))
+    print(format_table(report))
+    for m in measurements:
+        if m.get("layers"):
+            print(format_layers(m))
+    if args.plot:
+        print(f"plot: {plot(report, out.with_suffix('.png'))}")
+    print(f"results: {out}")
+    return 1 if any("error" in m for m in measurements) else 0

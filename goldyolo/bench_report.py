@@ -1,0 +1,205 @@
+"""What ``python -m goldyolo bench`` records and prints besides the times: the machine, the
+versions, the official PyTorch timings of ``../shared/reference/torch_cpu_timings.json``, the
+stdout tables and the plot."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .runtime import jt
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE_FILE = "torch_cpu_timings.json"
+# (mode, img_size, batch) -> key of the official timings file; inference keys hold one entry per model
+REFERENCE_KEYS = {("deploy", 640, 1): "inference_deploy_640_bs1",
+                  ("eval", 640, 1): "inference_trainingform_eval_640_bs1"}
+REFERENCE_TRAIN = ("gold_yolo-n", 320, 8, "train_step_n_bs8_320")
+
+
+def default_reference() -> Path:
+    """``$GOLDYOLO_REFERENCE/torch_cpu_timings.json``, else ``../shared/reference`` beside the repository."""
+    folder = os.environ.get("GOLDYOLO_REFERENCE", str(REPO.parent / "shared" / "reference"))
+    return Path(folder) / REFERENCE_FILE
+
+
+def _run(command: List[str]) -> Optional[str]:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def hardware() -> Dict:
+    """CPU model, cores, total RAM, load average and, when ``nvidia-smi`` exists, the GPUs."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    total_kib = next((int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal")), 0)
+    gpus = (_run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"])
+            if shutil.which("nvidia-smi") else None)
+    return {"cpu_model": models[0] if models else platform.processor(), "cpu_cores": os.cpu_count(),
+            "cpu_cores_usable": len(os.sched_getaffinity(0)), "ram_total_gib": round(total_kib / 2**20, 2),
+            "load_average_1_5_15": list(os.getloadavg()), "gpus": gpus.splitlines() if gpus else []}
+
+
+def versions() -> Dict:
+    """python, jittor, numpy, goldyolo and the git commit (with ``-dirty`` for uncommitted changes)."""
+    from . import __version__
+    commit = _run(["git", "rev-parse", "HEAD"])
+    if commit and _run(["git", "status", "--porcelain", "--untracked-files=no"]):
+        commit += "-dirty"
+    return {"python": platform.python_version(), "jittor": jt.__version__, "numpy": np.__version__,
+            "goldyolo": __version__, "git_commit": commit}
+
+
+def thread_environment() -> Dict[str, str]:
+    """The OpenMP / oneDNN variables of this run, which change CPU timings (``OMP_NUM_THREADS``,
+    ``OMP_WAIT_POLICY``: on a busy machine the default spinning wait can slow Jittor down many times)."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(("OMP_", "GOMP_", "KMP_", "DNNL_", "MKL_"))}
+
+
+def environment() -> Dict:
+    """The date (UTC), hardware and versions of this run."""
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "hardware": hardware(),
+            "versions": versions(), "thread_environment": thread_environment()}
+
+
+def _reference_entry(data: Dict, m: Dict) -> Optional[tuple]:
+    """(key, entry) of the official timing taken in the same setting as measurement ``m``."""
+    if m.get("device") != "cpu" or "stats_ms" not in m:
+        return None
+    key = REFERENCE_KEYS.get((m["mode"], m["img_size"], m["batch"]))
+    if key and m["model"] in data.get(key, {}):
+        return key, data[key][m["model"]]
+    model, size, batch, key = REFERENCE_TRAIN
+    if m["mode"] == "train_step" and (m["model"], m["img_size"], m["batch"]) == (model, size, batch) and key in data:
+        return key, data[key]
+    return None
+
+
+def reference_comparison(measurements: List[Dict], path: Optional[str] = None) -> Dict:
+    """The official PyTorch timings and the ratio Jittor / PyTorch of every matching setting."""
+    path = Path(path) if path else default_reference()
+    if not path.is_file():
+        return {"file": str(path), "available": False, "note": "official PyTorch timings not found"}
+    data = json.loads(path.read_text())
+    rows = []
+    for m in measurements:
+        found = _reference_entry(data, m)
+        if not found:
+            continue
+        key, entry = found
+        jittor_ms = m["stats_ms"]["median"]
+        row = {"model": m["model"], "img_size": m["img_size"], "batch": m["batch"], "mode": m["mode"],
+               "reference_key": key, "torch_median_ms": entry["median_ms"], "jittor_median_ms": jittor_ms,
+               "ratio_jittor_over_torch": jittor_ms / entry["median_ms"]}
+        if m["mode"] == "train_step":
+            row["note"] = f"PyTorch timed: {entry.get('what', '?')}; Jittor's step includes the SGD update"
+        rows.append(row)
+    return {"file": str(path), "available": True, "date": data.get("date", "not recorded in the file"),
+            "torch_version": data.get("torch_version"), "torch_num_threads": data.get("torch_num_threads"),
+            "python": data.get("python"), "hardware": data.get("cpu", {"model_name": data.get("cpu_model")}),
+            "method": data.get("note"), "comparisons": rows}
+
+
+def _label(m: Dict) -> str:
+    return f"{m['model']} {m['img_size']}px bs{m['batch']} {m['mode']}"
+
+
+def format_table(report: Dict) -> str:
+    """The stdout summary: one line per measurement, warnings, then the PyTorch comparison."""
+    hw = report["hardware"]
+    threads = " ".join(f"{k}={v}" for k, v in report["thread_environment"].items()) or "none set"
+    lines = [f"{hw['cpu_model']}, {hw['cpu_cores_usable']} cores usable, {hw['ram_total_gib']} GiB RAM, "
+             f"load {hw['load_average_1_5_15'][0]:.2f}; jittor {report['versions']['jittor']}; "
+             f"OpenMP/oneDNN variables: {threads}",
+             f"{'setting':38s} {'median':>8s} {'mean':>8s} {'min':>8s} {'p10':>8s} {'p90':>8s} {'max':>8s} "
+             f"{'std':>7s} {'img/s':>7s} {'peakRSS':>8s} {'model':>7s}",
+             f"{'':38s} {'ms':>8s} {'ms':>8s} {'ms':>8s} {'ms':>8s} {'ms':>8s} {'ms':>8s} {'ms':>7s} "
+             f"{'':>7s} {'MiB':>8s} {'MiB':>7s}"]
+    warnings = []
+    for m in report["measurements"]:
+        if "error" in m:
+            last = (m["error"].strip().splitlines() or ["?"])[-1]
+            lines.append(f"{_label(m):38s} failed: {last}")
+            continue
+        s, mem = m["stats_ms"], m["memory"]
+        model_mib = (mem["rss_after_model_kib"] - mem["rss_before_model_kib"]) / 1024
+        lines.append(f"{_label(m):38s} {s['median']:8.1f} {s['mean']:8.1f} {s['min']:8.1f} {s['p10']:8.1f} "
+                     f"{s['p90']:8.1f} {s['max']:8.1f} {s['std']:7.1f} {m['images_per_s']:7.1f} "
+                     f"{mem['peak_rss_kib'] / 1024:8.0f} {model_mib:7.0f}")
+        if m["kernels_loaded_timed"]:
+            warnings.append(f"{_label(m)}: {m['kernels_loaded_timed']} kernels first loaded during the timed runs "
+                            "(compilation inside the clock): raise --warmup")
+        if s["max"] > 2 * s["median"]:
+            warnings.append(f"{_label(m)}: max {s['max']:.1f} ms > 2x median (a busy machine?)")
+        if m["load_average_1_5_15"][0] > hw["cpu_cores_usable"]:
+            warnings.append(f"{_label(m)}: load average {m['load_average_1_5_15'][0]:.1f} on "
+                            f"{hw['cpu_cores_usable']} cores (this run's threads included): the CPU was shared")
+    lines.append("peakRSS: process peak resident memory; model: its growth while building the model "
+                 "(before it: the interpreter, Jittor and goldyolo)")
+    lines += [f"warning: {w}" for w in warnings]
+    ref = report["reference"]
+    if not ref["available"]:
+        lines.append(f"PyTorch reference: {ref['note']} ({ref['file']})")
+        return "\n".join(lines)
+    lines.append(f"PyTorch reference: torch {ref['torch_version']}, {ref['torch_num_threads']} threads, "
+                 f"{ref['hardware'].get('model_name')}, date {ref['date']}")
+    for row in ref["comparisons"]:
+        lines.append(f"  {_label(row):36s} torch {row['torch_median_ms']:8.1f} ms  "
+                     f"jittor {row['jittor_median_ms']:8.1f} ms  jittor/torch {row['ratio_jittor_over_torch']:.2f}")
+        if "note" in row:
+            lines.append(f"    ({row['note']})")
+    if not ref["comparisons"]:
+        lines.append("  no timed setting matches a reference setting (640px bs1 eval/deploy; N 320px bs8 train_step)")
+    return "\n".join(lines)
+
+
+def format_layers(m: Dict, top: int = 15) -> str:
+    """A measurement's layer profile: the top-level modules, then the ``top`` slowest of their
+    children by time spent in the module itself."""
+    rows = m["layers"]
+    lines = [f"layer profile, {_label(m)} (synced per module, so the sum exceeds the latency):",
+             f"  {'module':28s} {'type':30s} {'calls':>5s} {'ms':>9s} {'self ms':>9s}"]
+    tops = sorted((r for r in rows if r["depth"] == 0), key=lambda r: r["ms"], reverse=True)
+    for row in tops + [r for r in rows if r["depth"] > 0][:top]:
+        lines.append(f"  {row['name']:28s} {row['type']:30s} {row['calls']:5d} {row['ms']:9.2f} {row['self_ms']:9.2f}")
+    return "\n".join(lines)
+
+
+def plot(report: Dict, path: Path) -> Path:
+    """Bar chart of the median latencies (p10-p90 error bars) beside the PyTorch reference medians."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    done = [m for m in report["measurements"] if "stats_ms" in m]
+    refs = {(r["model"], r["img_size"], r["batch"], r["mode"]): r["torch_median_ms"]
+            for r in report["reference"].get("comparisons", [])}
+    x = np.arange(len(done))
+    medians = np.array([m["stats_ms"]["median"] for m in done])
+    errors = np.array([[m["stats_ms"]["median"] - m["stats_ms"]["p10"], m["stats_ms"]["p90"] - m["stats_ms"]["median"]]
+                       for m in done]).T.reshape(2, -1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(done) + 2), 4))
+    keys = [(m["model"], m["img_size"], m["batch"], m["mode"]) for m in done]
+    with_ref = [i for i, key in enumerate(keys) if key in refs]
+    ax.bar(x - 0.2 if with_ref else x, medians, 0.4, yerr=errors, capsize=4, label="Jittor (median, p10-p90)")
+    if with_ref:
+        ax.bar(x[with_ref] + 0.2, [refs[keys[i]] for i in with_ref], 0.4, label="official PyTorch (median)")
+    ax.set_xticks(x, [f"bs{m['batch']} {m['mode']}" for m in done])
+    ax.set_ylabel("ms per batch")
+    ax.set_title(f"{report['settings']['model']} at {report['settings']['img_size']} px, "
+                 f"{report['settings']['device']}: {report['hardware']['cpu_model']}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

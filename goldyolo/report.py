@@ -1,0 +1,241 @@
+"""One-command report build: execute the notebooks headless, then write one self-contained HTML and a PDF.
+
+``python -m goldyolo report --profile quick|full|ci``. Each notebook's ``parameters`` cell is followed by an
+``injected-parameters`` cell (papermill's convention) that sets ``PROFILE`` and the profile's overrides.
+Profile ``full`` writes the executed notebooks back into ``notebooks/`` (the committed outputs) and the report
+to ``report/index.html`` and ``.pdf``; ``quick`` and ``ci`` write both under ``report/<profile>/``. The PDF is
+headless Chromium's print of the HTML (report/README.md says why not LaTeX).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import nbformat
+from jinja2 import DictLoader
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import ExecutePreprocessor, TagRemovePreprocessor
+
+from .profiles import PROFILE_CHANGES, has_gpu, parameters, run_training
+
+TITLE = "Gold-YOLO in Jittor: reproduction report"
+CELL_TIMEOUT_S = {"full": 3 * 3600, "quick": 20 * 60, "ci": 20 * 60}
+PDF_TIMEOUT_S = 300
+# JupyterLab's template without its CDN scripts (require.js, MathJax, mermaid): nothing is fetched when the
+# file is opened, so it reads the same offline; math in markdown shows as its TeX source. Printed on A4 with
+# long code lines wrapped rather than cut.
+_OFFLINE_TEMPLATE = DictLoader({"offline.html.j2": "{%- extends 'index.html.j2' -%}\n"
+                                                   "{% block html_head_js %}{% endblock %}\n"
+                                                   "{% block html_head_js_mathjax %}{% endblock %}\n"
+                                                   "{% block html_head_js_mermaidjs %}{% endblock %}\n"
+                                                   "{% block extra_css %}<style>@page { size: A4; } "
+                                                   "@media print { pre { white-space: pre-wrap; } }</style>"
+                                                   "{% endblock %}\n"})
+
+
+class ReportError(Exception):
+    """A notebook failed, or the HTML or PDF could not be written; the message says where."""
+
+
+def find_notebooks(notebooks_dir: Path) -> List[Path]:
+    """The report's notebooks in order: ``NN_name.ipynb`` in ``notebooks_dir`` (not ``.failed.ipynb`` copies)."""
+    return sorted(p for p in Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb") if not p.name.endswith(".failed.ipynb"))
+
+
+def skip_all_but(stems: Sequence[str], only: Iterable[str]) -> List[str]:
+    """The stems to skip so that only those starting with an entry of ``only`` (``"02"`` or a stem) run."""
+    wanted = [token.strip() for token in only if token.strip()]
+    for token in wanted:
+        if not any(stem.startswith(token) for stem in stems):
+            raise ReportError(f"no notebook matches {token!r} (notebooks: {', '.join(stems) or 'none'})")
+    return [stem for stem in stems if not any(stem.startswith(token) for token in wanted)]
+
+
+def prepare_training(values: Dict[str, object], root: Path) -> None:
+    """Before ``03_training`` runs: train (or finish training) the run it reads, in a subprocess."""
+    try:
+        run_training(values, root)
+    except RuntimeError as err:
+        raise ReportError(str(err)) from None
+
+
+def inject_parameters(nb: nbformat.NotebookNode, values: Dict[str, object]) -> int:
+    """Insert an ``injected-parameters`` cell after the ``parameters`` cell (replacing an earlier one).
+
+    Returns its index; the cell goes first when no cell is tagged ``parameters``."""
+    nb.cells = [cell for cell in nb.cells if "injected-parameters" not in cell.metadata.get("tags", [])]
+    tagged = [i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", [])]
+    index = tagged[0] + 1 if tagged else 0
+    lines = ["# Parameters injected by python -m goldyolo report"] + [f"{k} = {v!r}" for k, v in values.items()]
+    nb.cells.insert(index, nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]}))
+    return index
+
+
+def _failed_cell(nb: nbformat.NotebookNode, injected: int) -> Optional[str]:
+    """'cell index 4 ("first line"): ValueError: boom' for the first cell with an error output.
+
+    The index counts the cells of the source notebook, without the injected cell."""
+    for i, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                first = (cell.source.strip().splitlines() or [""])[0]
+                return f'cell index {i - (i > injected)} ("{first}"): {output.ename}: {output.evalue}'
+    return None
+
+
+def execute_notebook(source: Path, target: Path, values: Dict[str, object], cwd: Path, timeout: int) -> None:
+    """Execute ``source`` in ``cwd`` with ``values`` injected and write it to ``target``.
+
+    When a cell fails, the partly executed notebook is written to ``<target>.failed.ipynb`` (beside ``target``)
+    and ReportError names the notebook, the cell and the exception."""
+    nb = nbformat.read(source, as_version=4)
+    injected = inject_parameters(nb, values)
+    failed = target.with_suffix(".failed.ipynb")
+    try:
+        ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(cwd)}})
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+        nbformat.write(nb, failed)
+        where = _failed_cell(nb, injected) or f"{type(err).__name__}: {err}"
+        raise ReportError(f"{source}: {where}; the partly executed notebook is in {failed}") from None
+    failed.unlink(missing_ok=True)
+    nbformat.write(nb, target)
+
+
+def _output_of(command: List[str]) -> str:
+    """Stripped stdout of ``command``, or "" when it is missing or fails."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def machine_description() -> str:
+    """CPU model and usable cores, and the GPUs that ``nvidia-smi`` lists."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = f"{models[0] if models else 'unknown CPU'}, {cores} CPU cores"
+    gpus = _output_of(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]) if shutil.which("nvidia-smi") else ""
+    return text + (f"; GPU: {', '.join(gpus.splitlines())}" if gpus else "; no GPU")
+
+
+def _first_heading(nb: nbformat.NotebookNode, default: str) -> str:
+    return next((line.lstrip("#").strip() for cell in nb.cells if cell.cell_type == "markdown"
+                 for line in cell.source.splitlines() if line.startswith("#")), default)
+
+
+def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat.NotebookNode:
+    """One notebook: a title cell (profile, date, commit, machine, contents), then each notebook's cells
+    after an anchor that starts a new printed page."""
+    notebooks = [nbformat.read(path, as_version=4) for path in paths]
+    commit = _output_of(["git", "-C", str(root), "rev-parse", "--short", "HEAD"]) or "unknown"
+    title = [f"# {TITLE}", "", f"- **Profile:** `{profile}`",
+             f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}", f"- **Git commit:** `{commit}`",
+             f"- **Machine:** {machine_description()}", "", "## Contents", ""]
+    title += [f"{i}. [{_first_heading(nb, path.stem)}](#{path.stem})"
+              for i, (path, nb) in enumerate(zip(paths, notebooks), 1)]
+    merged = nbformat.v4.new_notebook(metadata=dict(notebooks[0].metadata, title=TITLE))
+    merged.cells.append(nbformat.v4.new_markdown_cell("\n".join(title)))
+    for path, nb in zip(paths, notebooks):
+        anchor = f'<div id="{path.stem}" style="break-before: page"></div>'
+        merged.cells += [nbformat.v4.new_markdown_cell(anchor)] + nb.cells
+    for i, cell in enumerate(merged.cells):
+        cell.id = f"cell-{i}"
+    return merged
+
+
+def write_html(nb: nbformat.NotebookNode, html: Path, resources_dir: Path) -> None:
+    """Export ``nb`` to ``html`` with every image embedded; inputs of cells tagged ``hide-input`` are left out.
+
+    ``resources_dir`` is where relative image paths in markdown cells are looked up."""
+    exporter = HTMLExporter(template_name="lab", template_file="offline.html.j2",
+                            extra_loaders=[_OFFLINE_TEMPLATE], embed_images=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"hide-input"}), enabled=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(resources_dir), "name": TITLE}})
+    external = [src for src in re.findall(r"<img\b[^>]*?\bsrc\s*=\s*[\"']?([^\"'\s>]*)", body)
+                if not src.startswith("data:")]
+    if external:
+        raise ReportError(f"images not embedded in the report: {', '.join(external[:5])}")
+    html.write_text(body, encoding="utf-8")
+
+
+def find_chromium() -> str:
+    """Path of Debian's ``chromium``, which prints the PDF."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise ReportError("chromium not found; the PDF needs it: apt-get install chromium (or pass --no-pdf)")
+    return chromium
+
+
+def print_pdf(chromium: str, html: Path, pdf: Path) -> None:
+    """Print ``html`` to ``pdf`` with headless Chromium, offline (no header/footer lines)."""
+    pdf.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="goldyolo-chromium-") as user_data:
+        command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                   f"--user-data-dir={user_data}", "--no-pdf-header-footer", f"--print-to-pdf={pdf.resolve()}",
+                   html.resolve().as_uri()]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=PDF_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise ReportError(f"chromium did not print {html} within {PDF_TIMEOUT_S} s") from None
+    if done.returncode != 0 or not pdf.exists():
+        raise ReportError(f"chromium could not print {html} (exit {done.returncode}): {done.stderr[-2000:]}")
+
+
+def build_report(profile: str, overrides: Optional[Dict[str, Dict[str, object]]] = None, skip: Iterable[str] = (),
+                 root: Path | str = ".", notebooks_dir: Optional[Path] = None, out_dir: Optional[Path] = None,
+                 pdf: bool = True, train: bool = True) -> Path:
+    """Execute the notebooks (all but the stems in ``skip``) in ``root`` and write the report; returns the HTML.
+
+    ``overrides`` maps a notebook stem, or ``"*"`` for all, to variables to inject (default: ``"*"`` ->
+    ``profiles.parameters(profile)``). Defaults:
+    notebooks from ``root/notebooks``; the report in ``root/report`` (``full``) or ``root/report/<profile>``.
+    Executed notebooks go back to ``notebooks_dir`` for ``full``, else to ``<out_dir>/notebooks``; a skipped
+    notebook enters the report as its earlier executed copy there, if any. ``train=False`` reports the
+    training run as it stands instead of running or finishing it first."""
+    if profile not in PROFILE_CHANGES:
+        raise ReportError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILE_CHANGES)})")
+    root = Path(root).resolve()
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir else root / "notebooks"
+    out_dir = Path(out_dir) if out_dir else (root / "report" if profile == "full" else root / "report" / profile)
+    executed_dir = notebooks_dir if profile == "full" else out_dir / "notebooks"
+    overrides = {"*": parameters(profile, has_gpu())} if overrides is None else overrides
+    skip = set(skip)
+    sources = find_notebooks(notebooks_dir)
+    if not sources:
+        raise ReportError(f"no notebooks (NN_name.ipynb) in {notebooks_dir}")
+    chromium = find_chromium() if pdf else ""
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    executed = []
+    for number, source in enumerate(sources, 1):
+        target, tag = executed_dir / source.name, f"[{number}/{len(sources)}] {source.stem}"
+        if source.stem in skip:
+            print(f"{tag} ... skipped" + ("" if target.exists() else ", no executed copy to report"), flush=True)
+            executed += [target] if target.exists() else []
+            continue
+        print(f"{tag} ...", flush=True)
+        start = time.monotonic()
+        values = {"PROFILE": profile, **overrides.get("*", {}), **overrides.get(source.stem, {})}
+        if source.stem == "03_training" and train:
+            prepare_training(values, root)
+        execute_notebook(source, target, values, root, CELL_TIMEOUT_S[profile])
+        print(f"{tag} ... done in {time.monotonic() - start:.0f} s", flush=True)
+        executed.append(target)
+    if not executed:
+        raise ReportError("no executed notebook to report")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html = out_dir / "index.html"
+    write_html(merge_notebooks(executed, profile, root), html, notebooks_dir)
+    if pdf:
+        print_pdf(chromium, html, html.with_suffix(".pdf"))
+    return html

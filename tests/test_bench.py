@@ -1,0 +1,123 @@
+"""``python -m goldyolo bench``: synced timing, reported spread, layer profile, reference ratios, the command."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from goldyolo import build_model
+from goldyolo.bench import measure, synthetic_targets
+from goldyolo.bench_report import plot, reference_comparison
+from goldyolo.profile_layers import layer_profile
+from goldyolo.runtime import jt
+from goldyolo.timing import summarize, time_runs
+
+from conftest import need_reference
+
+STATS = ("min", "p10", "median", "p90", "max")
+
+
+def assert_spread(stats: dict) -> None:
+    assert {"median", "mean", "std", "p10", "p90", "min", "max"} <= set(stats)
+    values = [stats[k] for k in STATS]
+    assert values == sorted(values) and stats["std"] >= 0
+
+
+@pytest.mark.parametrize("sync", [None, False])
+def test_time_runs_refuses_to_time_without_sync(sync):
+    with pytest.raises(ValueError, match="without synchronisation"):
+        time_runs(lambda: 1, runs=3, warmup=1, sync=sync)
+
+
+def test_time_runs_syncs_before_and_after_every_timed_call():
+    calls = []
+    result = time_runs(lambda: "out", runs=3, warmup=2, sync=lambda output=None: calls.append(output))
+    assert calls == ["out"] * 2 + [None, "out"] * 3
+    assert len(result["times_ms"]) == 3 and result["kernels_loaded_timed"] == 0
+
+
+def test_summary_reports_an_ordered_spread():
+    stats = summarize([5.0, 1.0, 3.0, 2.0, 4.0, 100.0])
+    assert_spread(stats)
+    assert stats["median"] == 3.5 and stats["max"] == 100.0 and stats["n"] == 6
+
+
+def test_eval_measurement_compiles_only_during_warmup():
+    result = measure("gold_yolo-n", 64, 1, "eval", warmup=1, runs=3)
+    assert_spread(result["stats_ms"])
+    assert len(result["times_ms"]) == 3 and result["kernels_loaded_timed"] == 0
+    assert result["images_per_s"] == pytest.approx(1e3 / result["stats_ms"]["median"])
+    memory = result["memory"]
+    assert 0 < memory["rss_before_model_kib"] <= memory["rss_after_model_kib"] <= memory["peak_rss_kib"]
+
+
+def test_train_step_measurement_runs_the_official_step():
+    targets = synthetic_targets(2, 80)
+    assert targets.shape == (6, 6) and set(targets[:, 0]) == {0, 1}
+    assert (targets[:, 2:4] - targets[:, 4:6] / 2 >= 0).all() and (targets[:, 2:4] + targets[:, 4:6] / 2 <= 1).all()
+    result = measure("gold_yolo-n", 64, 2, "train_step", warmup=1, runs=2)
+    assert_spread(result["stats_ms"])
+    assert result["mode"] == "train_step" and min(result["times_ms"]) > 0
+
+
+def test_layer_profile_finds_a_slowed_layer():
+    model = build_model("gold_yolo-n").eval()
+    slowed = model.neck.Rep_p4
+    execute = slowed.execute
+
+    def sleepy(*args):
+        time.sleep(0.05)
+        return execute(*args)
+    slowed.execute = sleepy
+    rows = layer_profile(model, jt.rand(1, 3, 64, 64), warmup=1, runs=1)
+    assert rows[0].name == "neck.Rep_p4" and rows[0].self_ms >= 50
+    by_name = {row.name: row for row in rows}
+    assert {"backbone", "neck", "detect", "backbone.ERBlock_2", "detect.stems"} <= set(by_name)
+    assert by_name["neck"].ms >= by_name["neck.Rep_p4"].ms and by_name["detect.stems"].calls == 3
+    assert slowed.execute is sleepy and "execute" not in model.neck.__dict__
+
+
+def _measurement(model: str, size: int, batch: int, mode: str, median: float) -> dict:
+    return {"model": model, "img_size": size, "batch": batch, "mode": mode, "device": "cpu",
+            "stats_ms": {"median": median, "p10": median * 0.9, "p90": median * 1.1}}
+
+
+def test_reference_comparison_matches_settings(tmp_path):
+    timings = need_reference("torch_cpu_timings.json") / "torch_cpu_timings.json"
+    measurements = [_measurement("gold_yolo-n", 640, 1, "deploy", 181.98160400015694),
+                    _measurement("gold_yolo-s", 640, 1, "eval", 100.0),
+                    _measurement("gold_yolo-n", 320, 8, "train_step", 838.5840949999874),
+                    _measurement("gold_yolo-n", 640, 2, "deploy", 100.0)]
+    ref = reference_comparison(measurements, str(timings))
+    assert ref["available"] and ref["torch_version"] == "2.13.0+cpu" and ref["hardware"]["model_name"] == "AMD EPYC"
+    ratios = {(r["model"], r["mode"]): r["ratio_jittor_over_torch"] for r in ref["comparisons"]}
+    assert ratios == pytest.approx({("gold_yolo-n", "deploy"): 2.0, ("gold_yolo-s", "eval"): 100.0 / 308.23664249999183,
+                                    ("gold_yolo-n", "train_step"): 1.0})
+    missing = reference_comparison(measurements, str(tmp_path / "none.json"))
+    assert missing["available"] is False and "not found" in missing["note"]
+    report = {"measurements": measurements, "reference": ref, "hardware": {"cpu_model": "cpu"},
+              "settings": {"model": "gold_yolo-n", "img_size": 640, "device": "cpu"}}
+    assert plot(report, tmp_path / "b.png").stat().st_size > 0
+
+
+def test_bench_command_end_to_end(tmp_path):
+    out = tmp_path / "b.json"
+    done = subprocess.run([sys.executable, "-m", "goldyolo", "bench", "--model", "gold_yolo-n", "--img-size", "64",
+                           "--batch", "1", "--warmup", "1", "--runs", "2", "--fused", "--profile-layers", "--plot",
+                           "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert {"cpu_model", "cpu_cores", "ram_total_gib", "gpus"} <= set(report["hardware"])
+    assert {"python", "jittor", "numpy", "goldyolo", "git_commit"} <= set(report["versions"])
+    assert report["date"] and report["settings"]["batches"] == [1] and "available" in report["reference"]
+    assert isinstance(report["thread_environment"], dict)
+    (m,) = report["measurements"]
+    assert m["mode"] == "deploy" and len(m["times_ms"]) == 2 and m["memory"]["peak_rss_kib"] > 0
+    assert_spread(m["stats_ms"])
+    assert np.isfinite(m["images_per_s"]) and m["layers"][0]["self_ms"] >= m["layers"][-1]["self_ms"]
+    assert "gold_yolo-n 64px bs1 deploy" in done.stdout and "layer profile" in done.stdout
+    assert (tmp_path / "b.png").exists()

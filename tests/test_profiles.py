@@ -1,0 +1,47 @@
+"""Report profiles: the study's parameters, the training command and the repository root."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from goldyolo import profiles
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_full_profile_is_the_study_and_gpu_switches_to_the_original_protocol():
+    cpu = profiles.parameters("full")
+    assert (cpu["MODEL"], cpu["IMG_SIZE"], cpu["EPOCHS"], cpu["N_TEST"]) == ("gold_yolo-n", 320, 30, 200)
+    gpu = profiles.parameters("full", gpu=True)
+    assert (gpu["MODEL"], gpu["IMG_SIZE"], gpu["DEVICE"], gpu["EPOCHS"]) == ("gold_yolo-s", 640, "cuda", 30)
+    for name in ("quick", "ci"):
+        values = profiles.parameters(name)
+        assert values["PROFILE"] == name and values["TRAIN_JSON"].startswith("data/sample/")
+        assert (ROOT / values["TRAIN_JSON"]).exists() and (ROOT / values["DATA_ROOT"] / "instances.json").exists()
+    with pytest.raises(ValueError, match="unknown profile"):
+        profiles.parameters("huge")
+
+
+def test_training_command_resumes_only_an_existing_run(tmp_path):
+    params = dict(profiles.parameters("ci"), RUN_DIR="run")
+    command = profiles.training_command(params, tmp_path)
+    assert command[:4] == [sys.executable, "-m", "goldyolo", "train"]
+    assert command[command.index("--out") + 1] == str(Path("run") / "train")
+    assert command[command.index("--img-size") + 1] == "128" and "--resume" not in command
+    (tmp_path / "run" / "train").mkdir(parents=True)
+    (tmp_path / "run" / "train" / "last.pkl").write_bytes(b"")
+    assert profiles.training_command(params, tmp_path)[-1] == "--resume"
+
+
+def test_enter_repo_root_from_the_notebooks_folder(tmp_path):
+    before = os.getcwd()
+    try:
+        assert profiles.enter_repo_root(ROOT / "notebooks") == ROOT
+        assert Path.cwd() == ROOT
+        with pytest.raises(FileNotFoundError, match="no goldyolo repository"):
+            profiles.enter_repo_root(tmp_path)
+    finally:
+        os.chdir(before)

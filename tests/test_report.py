@@ -1,0 +1,109 @@
+"""The report build (``goldyolo.report``) on two tiny synthetic notebooks, and a failing one."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+
+from goldyolo import report
+from goldyolo.cli import main
+from goldyolo.report import TITLE, ReportError, build_report, skip_all_but
+
+PLOT = """import matplotlib.pyplot as plt
+print(f"N = {N}")
+fig, ax = plt.subplots(figsize=(2, 2))
+ax.plot([0, N])
+plt.show()"""
+
+
+def write_notebook(path, heading: str, code: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('PROFILE = "full"\nN = 1', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_markdown_cell(f"# {heading}"),
+                nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Two notebooks built with profile quick, N overridden in the second; the PDF when chromium exists."""
+    tmp = tmp_path_factory.mktemp("report")
+    (tmp / "nb").mkdir()
+    write_notebook(tmp / "nb" / "01_first.ipynb", "First notebook", PLOT)
+    write_notebook(tmp / "nb" / "02_second.ipynb", "Second notebook", PLOT + "\nprint(PROFILE)")
+    html = build_report("quick", {"02_second": {"N": 7}}, root=tmp, notebooks_dir=tmp / "nb", out_dir=tmp / "out",
+                        pdf=shutil.which("chromium") is not None)
+    return tmp, html
+
+
+def outputs(path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))
+
+
+def test_parameters_are_injected(built):
+    tmp, _ = built
+    assert "N = 1" in outputs(tmp / "out" / "notebooks" / "01_first.ipynb")
+    second = tmp / "out" / "notebooks" / "02_second.ipynb"
+    assert "N = 7\n" in outputs(second) and "quick\n" in outputs(second)
+    cells = nbformat.read(second, as_version=4).cells
+    assert cells[1].metadata.tags == ["injected-parameters"] and "N = 7" in cells[1].source
+    assert len(nbformat.read(tmp / "nb" / "02_second.ipynb", as_version=4).cells) == 3  # the source is left alone
+
+
+def test_html_is_one_self_contained_file(built):
+    _, html = built
+    text = html.read_text()
+    assert html.name == "index.html" and html.parent.name == "out"
+    assert TITLE in text and "Profile:" in text and "First notebook" in text and "Second notebook" in text
+    sources = re.findall(r"<img\b[^>]*?\bsrc=\"([^\"]*)\"", text)
+    assert len(sources) == 2 and all(src.startswith("data:image/png;base64,") for src in sources)
+    assert "<script src=" not in text and 'href="#02_second"' in text and 'id="02_second"' in text
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)")
+def test_pdf_has_title_and_headings(built):
+    _, html = built
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext not installed (apt-get install poppler-utils)")
+    text = subprocess.run(["pdftotext", str(html.with_suffix(".pdf")), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    text = " ".join(text.split())  # the title may wrap
+    assert TITLE in text and "First notebook" in text and "Second notebook" in text
+
+
+def test_failing_cell_names_notebook_cell_and_exception(tmp_path, capsys):
+    write_notebook(tmp_path / "01_bad.ipynb", "Bad", 'raise ValueError("boom")')
+    with pytest.raises(ReportError) as err:
+        build_report("ci", root=tmp_path, notebooks_dir=tmp_path, out_dir=tmp_path / "out", pdf=False)
+    message = str(err.value)
+    assert "01_bad.ipynb" in message and 'cell index 2 ("raise ValueError' in message and "ValueError: boom" in message
+    failed = tmp_path / "out" / "notebooks" / "01_bad.failed.ipynb"
+    assert "ValueError" in str(nbformat.read(failed, as_version=4).cells[3].outputs)
+    assert "[1/1] 01_bad ..." in capsys.readouterr().out
+
+
+def test_missing_chromium_fails_before_executing(tmp_path, monkeypatch):
+    write_notebook(tmp_path / "01_x.ipynb", "X", "print(N)")
+    monkeypatch.setattr(report.shutil, "which", lambda name: None)
+    with pytest.raises(ReportError, match="apt-get install chromium"):
+        build_report("quick", root=tmp_path, notebooks_dir=tmp_path, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_only_selects_by_prefix():
+    stems = ["01_dataset_split", "02_loss", "03_training", "04_evaluation"]
+    assert skip_all_but(stems, "02,03_training".split(",")) == ["01_dataset_split", "04_evaluation"]
+    with pytest.raises(ReportError, match="no notebook matches '05'"):
+        skip_all_but(stems, ["05"])
+
+
+def test_cli_help_and_unknown_notebook(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    assert "--profile {quick,full,ci}" in capsys.readouterr().out
+    assert main(["report", "--profile", "quick", "--only", "99", "--no-pdf"]) == 2
+    assert "no notebook matches '99'" in capsys.readouterr().err
