@@ -125,6 +125,8 @@ def cmd_bench(args) -> int:
                          args.device, args.profile_layers)
         Path(args.out).write_text(json.dumps(result, indent=1))
         return 0
+    from .runtime import tolerate_child_deaths
+    tolerate_child_deaths()  # a crashed measurement is recorded as an error, not fatal to the others
     out = Path(args.out or f"runs/bench/{args.model}_{args.img_size}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     measurements = []

@@ -126,6 +126,14 @@ def write_checkpoint(obj: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> list:
+    """Delete the temp files of checkpoint writes that a killed process left in ``folder``; returns them."""
+    stale = sorted(Path(folder).glob(".*.pkl.*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def state_dict_numpy(model: nn.Module) -> Dict[str, np.ndarray]:
     """The model's state as name -> float32 numpy array, in state_dict order."""
     return OrderedDict((k, v.numpy()) for k, v in model.state_dict().items())

@@ -181,6 +181,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
     from .report import ReportError, build_report, find_notebooks, skip_all_but
+    from .runtime import tolerate_child_deaths
+    tolerate_child_deaths()  # a crashed kernel or training run is reported, not fatal to the build
     try:
         stems = [path.stem for path in find_notebooks(Path("notebooks"))]
         skip = skip_all_but(stems, args.only.split(",")) if args.only else []

@@ -68,12 +68,16 @@ def prepare_training(values: Dict[str, object], root: Path) -> None:
 
 
 def inject_parameters(nb: nbformat.NotebookNode, values: Dict[str, object]) -> int:
-    """Insert an ``injected-parameters`` cell after the ``parameters`` cell (replacing an earlier one).
+    """Insert an ``injected-parameters`` cell after the ``parameters`` cell (replacing an earlier one),
+    assigning those of ``values`` that the parameters cell declares.
 
     Returns its index; the cell goes first when no cell is tagged ``parameters``."""
     nb.cells = [cell for cell in nb.cells if "injected-parameters" not in cell.metadata.get("tags", [])]
     tagged = [i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", [])]
     index = tagged[0] + 1 if tagged else 0
+    if tagged:  # only the variables this notebook declares
+        declared = set(re.findall(r"^([A-Za-z_]\w*)\s*=", nb.cells[tagged[0]].source, flags=re.M))
+        values = {k: v for k, v in values.items() if k in declared}
     lines = ["# Parameters injected by python -m goldyolo report"] + [f"{k} = {v!r}" for k, v in values.items()]
     nb.cells.insert(index, nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]}))
     return index
@@ -215,6 +219,7 @@ def build_report(profile: str, overrides: Optional[Dict[str, Dict[str, object]]]
     if not sources:
         raise ReportError(f"no notebooks (NN_name.ipynb) in {notebooks_dir}")
     chromium = find_chromium() if pdf else ""
+    os.environ.setdefault("log_silent", "1")  # the kernels inherit it: no Jittor info lines in the outputs
     executed_dir.mkdir(parents=True, exist_ok=True)
     executed = []
     for number, source in enumerate(sources, 1):

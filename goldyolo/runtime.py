@@ -129,4 +129,16 @@ def import_jittor():
     return jittor
 
 
+def tolerate_child_deaths() -> None:
+    """Let this process outlive a child process killed by a signal (its exit status then says so).
+
+    Jittor installs a SIGCHLD handler on import that ends the whole process as soon as any child
+    dies by a signal (meant for its data-loader workers). Processes that supervise others (the report
+    build, the benchmark's parent, tests) call this to restore the default: the child's death then
+    shows in its exit status. Jittor's handler cannot be reinstated from Python afterwards.
+    """
+    import signal
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
 jt = import_jittor()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 
 from .runtime import jt
 
-from .checkpoint import read_checkpoint, state_dict_numpy, write_checkpoint
+from .checkpoint import read_checkpoint, remove_stale_temporaries, state_dict_numpy, write_checkpoint
 from .data import CocoSource, DetectionDataset
 from .evaluate import evaluate
 from .loss import ComputeLoss
@@ -92,6 +93,7 @@ class Trainer:
         self.val_source = (_source(config.val_data, config.val_images, 0) if config.val_data else self.train_source)
         if self.train_source.num_classes != self.model.num_classes:
             self.model = build_model(config.model, num_classes=self.train_source.num_classes)
+        self._check_free_space()
         self._save_data_report()
         (self.out / "config.json").write_text(json.dumps(asdict(config), indent=1))
         self.dataset = DetectionDataset(self.train_source, config.img_size, augment=config.augment,
@@ -120,6 +122,17 @@ class Trainer:
             probe.unlink()
         except OSError as err:
             raise OSError(f"cannot write to the output folder {self.out}: {err}") from None
+        for stale in remove_stale_temporaries(self.out):
+            print(f"removed {stale}, left by an interrupted checkpoint write")
+
+    def _check_free_space(self) -> None:
+        """Fail before training when last.pkl, best.pkl and a temp copy (model, EMA, momentum) would not fit."""
+        state_bytes = sum(v.numel() for v in self.model.state_dict().values()) * 4
+        needed = 3 * 3 * state_bytes
+        free = shutil.disk_usage(self.out).free
+        if free < needed:
+            raise OSError(f"not enough free space in {self.out}: {free / 2**20:.0f} MiB free, the checkpoints of "
+                          f"{self.cfg.model} need about {needed / 2**20:.0f} MiB")
 
     def _save_data_report(self) -> None:
         print(f"train data {self.cfg.data}: {len(self.train_source.records)} images; {self.train_source.report.summary()}")

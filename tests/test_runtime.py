@@ -60,3 +60,27 @@ def test_import_uses_onednn_on_this_machine():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-2:] == ["True", "True"]
+
+
+CHILD_KILLER = """
+import signal, subprocess, sys, time
+import goldyolo.runtime as runtime
+if sys.argv[1] == "tolerate":
+    runtime.tolerate_child_deaths()
+child = subprocess.Popen(["sleep", "30"])
+child.send_signal(signal.SIGKILL)
+child.wait()
+time.sleep(0.5)
+print("alive, child exit", child.returncode, flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["tolerate", "jittor-default"])
+def test_a_killed_child_ends_the_process_only_without_tolerate_child_deaths(mode):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", CHILD_KILLER, mode], capture_output=True, text=True, timeout=300)
+    if mode == "tolerate":
+        assert "alive, child exit -9" in done.stdout
+    else:  # Jittor's own SIGCHLD handler: quick exit, documented in runtime.tolerate_child_deaths
+        assert "alive" not in done.stdout and "Caught SIGCHLD" in done.stderr
