@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import Dict, List
 
 # The full study on the CPU: the original protocol (800/200 images, 30 epochs) with Gold-YOLO-N at 320 px,
-# because Gold-YOLO-S at 640 px takes about 12.6 s per batch of 8 on a 2-core CPU (about 10 h).
+# because Gold-YOLO-S at 640 px needs about 15x the computation per image (notebook 03 estimates the hours).
 FULL_CPU: Dict[str, object] = {
     "DATA_ROOT": "../shared/coco_subset", "SPLIT_DIR": "data/splits", "N_TEST": 200,
     "TRAIN_JSON": "data/splits/train.json", "TEST_JSON": "data/splits/test.json",
-    "IMAGES": "../shared/coco_subset/images", "RUN_DIR": "runs/full", "MODEL": "gold_yolo-n", "IMG_SIZE": 320,
+    "IMAGES": "../shared/coco_subset/images", "RUN_DIR": "report/full", "MODEL": "gold_yolo-n", "IMG_SIZE": 320,
     "EPOCHS": 30, "BATCH_SIZE": 16, "DEVICE": "cpu", "SEED": 0,
     "ANOMALY_IMAGES": 8, "ANOMALY_SIZE": 160, "ANOMALY_STEPS": 100, "REFERENCE": "../shared/reference",
     "BENCH_MODELS": ["gold_yolo-n", "gold_yolo-s"], "BENCH_SIZE": 640, "BENCH_BATCHES": [1, 32], "BENCH_RUNS": 5,
 }
 # With a GPU the full study is the original protocol itself: Gold-YOLO-S at 640 px.
-FULL_GPU_CHANGES: Dict[str, object] = {"RUN_DIR": "runs/full-gpu", "MODEL": "gold_yolo-s", "IMG_SIZE": 640,
+FULL_GPU_CHANGES: Dict[str, object] = {"RUN_DIR": "report/full-gpu", "MODEL": "gold_yolo-s", "IMG_SIZE": 640,
                                        "DEVICE": "cuda"}
 SAMPLE: Dict[str, object] = {
     "DATA_ROOT": "data/sample", "N_TEST": 8, "TRAIN_JSON": "data/sample/train.json",
