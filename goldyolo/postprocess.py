@@ -28,8 +28,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> np.ndarray:
         lt = np.maximum(boxes[i, :2], boxes[rest, :2])
         rb = np.minimum(boxes[i, 2:], boxes[rest, 2:])
         inter = np.clip(rb - lt, 0, None).prod(1)
-        iou = inter / (areas[i] + areas[rest] - inter)
-        order = rest[iou <= iou_thres]
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 for zero-area boxes: NaN, never suppresses
+            iou = inter / (areas[i] + areas[rest] - inter)
+        order = rest[~(iou > iou_thres)]  # torchvision suppresses only when IoU > threshold
     return np.array(keep, dtype=np.int64)
 
 

@@ -51,3 +51,12 @@ def test_conversions():
     np.testing.assert_allclose(xywh2xyxy(np.array([[10.0, 20, 4, 6]])), [[8, 17, 12, 23]])
     boxes = scale_to_original(np.array([[41.0, 40, 141, 140]]), (0.5, 0.5), (41, 40), (100, 150))
     np.testing.assert_allclose(boxes, [[0, 0, 150, 100]])
+
+
+def test_nms_keeps_zero_area_duplicates_like_torchvision():
+    from goldyolo.postprocess import nms
+    boxes = np.array([[5, 5, 5, 9], [5, 5, 5, 9], [0, 0, 10, 10]], dtype=np.float32)  # two zero-width boxes
+    scores = np.array([0.9, 0.8, 0.7], dtype=np.float32)
+    with np.errstate(all="raise"):
+        keep = nms(boxes, scores, 0.5)
+    assert keep.tolist() == [0, 1, 2]  # IoU 0/0 is NaN, which torchvision never counts as an overlap
