@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -189,7 +189,7 @@ class Trainer:
         return metrics
 
     @jt.single_process_scope()
-    def _evaluate(self) -> Dict:
+    def _evaluate(self) -> Optional[Dict]:
         """COCO metrics of the EMA model; under MPI rank 0 evaluates alone (others get None and wait)."""
         return evaluate(self.ema.ema, self.val_source, self.cfg.img_size, self.cfg.batch_size, self.cfg.workers)
 
