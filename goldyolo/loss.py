@@ -20,6 +20,7 @@ from jittor import nn
 
 from .anchors import anchors_train
 from .assigners import ATSSAssigner, TaskAlignedAssigner
+from .distributed import total_over_processes
 
 DEFAULT_LOSS_WEIGHT = {"class": 1.0, "iou": 2.5, "dfl": 0.5}
 
@@ -194,12 +195,15 @@ class ComputeLoss:
         _, pred_scores, pred_distri = outputs
         assignment, pred_bboxes, points_grid = self.assign(outputs, targets, epoch_num)
         one_hot = np.eye(self.num_classes + 1, dtype=np.float32)[assignment.target_labels][..., :-1]
-        scores_sum = assignment.target_scores_sum
+        # Under MPI the normaliser is the soft-target sum of the global batch, so that the
+        # processes' losses add up to the 1-process loss (the official DDP divides by each
+        # rank's own sum; see Trainer.train_epoch, Q17).
+        scores_sum = total_over_processes(assignment.target_scores_sum)
         loss_cls = varifocal_loss(pred_scores, jt.array(assignment.target_scores.astype(np.float32)),
                                   jt.array(one_hot))
         if scores_sum > 0:
             loss_cls = loss_cls / scores_sum
-        loss_iou, loss_dfl = self.bbox_loss(pred_distri, pred_bboxes, points_grid, assignment)
+        loss_iou, loss_dfl = self.bbox_loss(pred_distri, pred_bboxes, points_grid, assignment, scores_sum)
         w = self.loss_weight
         loss = w["class"] * loss_cls + w["iou"] * loss_iou + w["dfl"] * loss_dfl
         items = jt.concat([(w["iou"] * loss_iou).reshape((1,)), (w["dfl"] * loss_dfl).reshape((1,)),
@@ -207,13 +211,15 @@ class ComputeLoss:
         return loss, items
 
     def bbox_loss(self, pred_dist: jt.Var, pred_bboxes: jt.Var, points_grid: np.ndarray,
-                  assignment: Assignment) -> Tuple[jt.Var, jt.Var]:
-        """IoU loss and DFL over the foreground anchors, weighted by each anchor's soft-target sum."""
+                  assignment: Assignment, scores_sum: Optional[float] = None) -> Tuple[jt.Var, jt.Var]:
+        """IoU loss and DFL over the foreground anchors, weighted by each anchor's soft-target sum
+        and divided by ``scores_sum`` (default: the assignment's sum of soft targets)."""
         fg = assignment.fg_mask
         if not fg.any():
             zero = pred_dist.sum() * 0.0
             return zero, zero
-        scores_sum = assignment.target_scores_sum
+        if scores_sum is None:
+            scores_sum = assignment.target_scores_sum
         index = jt.array(np.flatnonzero(fg.reshape(-1)).astype(np.int32))
         weight = jt.array(assignment.target_scores.sum(-1)[fg][:, None].astype(np.float32))
         target_pos = assignment.target_bboxes[fg]

@@ -6,6 +6,10 @@ a guard against non-finite losses, a progress bar, a metrics line (``metrics.jso
 atomic ``last.pkl`` / ``best.pkl`` checkpoints. ``resume`` restores model, EMA, optimizer,
 schedule position and epoch; data order and augmentation depend only on (seed, epoch, index),
 so a resumed run continues the uninterrupted one.
+
+Under ``mpirun -np N`` the N processes train one model on slices of each global batch of
+``batch_size`` images (see :mod:`goldyolo.distributed`) and take the 1-process run's steps;
+rank 0 alone prints, evaluates and writes files.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -24,6 +28,7 @@ from .runtime import jt
 
 from .checkpoint import read_checkpoint, remove_stale_temporaries, state_dict_numpy, write_checkpoint
 from .data import CocoSource, DetectionDataset
+from .distributed import is_main_process, sum_over_processes, world_size
 from .evaluate import evaluate
 from .loss import ComputeLoss
 from .models import build_model
@@ -62,9 +67,11 @@ class TrainConfig:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and Jittor; under MPI every process gets the same seed (same initial
+    weights; DropPath draws for the global batch)."""
     random.seed(seed)
     np.random.seed(seed)
-    jt.set_global_seed(seed)
+    jt.set_global_seed(seed, different_seed_for_mpi=False)
 
 
 def _source(annotations: str, images: str, subset: int) -> CocoSource:
@@ -82,7 +89,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False):
         self.cfg = config
         self.out = Path(config.out)
-        self._check_output_dir()
+        self.main = is_main_process()
+        if self.main:
+            self._check_output_dir()
         if config.device == "cuda":
             jt.flags.use_cuda = 1
         seed_everything(config.seed)
@@ -93,9 +102,10 @@ class Trainer:
         self.val_source = (_source(config.val_data, config.val_images, 0) if config.val_data else self.train_source)
         if self.train_source.num_classes != self.model.num_classes:
             self.model = build_model(config.model, num_classes=self.train_source.num_classes)
-        self._check_free_space()
-        self._save_data_report()
-        (self.out / "config.json").write_text(json.dumps(asdict(config), indent=1))
+        if self.main:
+            self._check_free_space()
+            self._save_data_report()
+            (self.out / "config.json").write_text(json.dumps(asdict(config), indent=1))
         self.dataset = DetectionDataset(self.train_source, config.img_size, augment=config.augment,
                                         hyp=model_cfg.augment, batch_size=config.batch_size, shuffle=True,
                                         num_workers=config.workers, seed=config.seed)
@@ -162,7 +172,8 @@ class Trainer:
         self.last_opt_step = int(state["last_opt_step"])
         self.best_ap = float(state["best_ap"])
         self.skipped_steps = int(state["skipped_steps"])
-        print(f"resumed from {self.out / 'last.pkl'} after epoch {state['epoch']}")
+        if self.main:
+            print(f"resumed from {self.out / 'last.pkl'} after epoch {state['epoch']}")
 
     # ----------------------------------------------------------------- training
     def run(self) -> Dict:
@@ -170,20 +181,31 @@ class Trainer:
         for epoch in range(self.start_epoch, self.cfg.epochs):
             metrics = self.train_epoch(epoch)
             if self._is_eval_epoch(epoch):
-                result = evaluate(self.ema.ema, self.val_source, self.cfg.img_size, self.cfg.batch_size,
-                                  self.cfg.workers)
-                metrics.update({k: result[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")})
-            best_file = self.out / "best.pkl"
-            is_best = not best_file.exists() or metrics.get("AP", -1.0) > self.best_ap
-            self.best_ap = max(self.best_ap, metrics.get("AP", 0.0))
-            state = self._state(epoch)
-            write_checkpoint(state, self.out / "last.pkl")
-            if is_best:
-                write_checkpoint(state, best_file)
-            with open(self.out / "metrics.jsonl", "a") as handle:
-                handle.write(json.dumps(metrics) + "\n")
-            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+                result = self._evaluate()
+                if result is not None:
+                    metrics.update({k: result[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")})
+            if self.main:
+                self._save(epoch, metrics)
         return metrics
+
+    @jt.single_process_scope()
+    def _evaluate(self) -> Optional[Dict]:
+        """COCO metrics of the EMA model; under MPI rank 0 evaluates alone (others get None and wait)."""
+        return evaluate(self.ema.ema, self.val_source, self.cfg.img_size, self.cfg.batch_size, self.cfg.workers)
+
+    def _save(self, epoch: int, metrics: Dict) -> None:
+        """Checkpoints (last, and best when AP improved), the metrics line and the printed summary."""
+        best_file = self.out / "best.pkl"
+        is_best = not best_file.exists() or metrics.get("AP", -1.0) > self.best_ap
+        self.best_ap = max(self.best_ap, metrics.get("AP", 0.0))
+        state = self._state(epoch)
+        write_checkpoint(state, self.out / "last.pkl")
+        if is_best:
+            write_checkpoint(state, best_file)
+        with open(self.out / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(metrics) + "\n")
+        summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+        print(summary, flush=True)  # flushed: under mpirun stdout is a pipe
 
     def _is_eval_epoch(self, epoch: int) -> bool:
         last = epoch == self.cfg.epochs - 1
@@ -192,20 +214,24 @@ class Trainer:
     def train_epoch(self, epoch: int) -> Dict:
         from tqdm import tqdm
         cfg = self.cfg
-        jt.set_global_seed(cfg.seed + epoch)  # DropPath draws; makes a resumed epoch repeat exactly
+        jt.set_global_seed(cfg.seed + epoch, different_seed_for_mpi=False)  # DropPath: a resumed epoch repeats
         factor = cosine_factor(epoch, cfg.epochs, self.hyp["lrf"])
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] * factor
         self.dataset.set_epoch(epoch, use_mosaic=epoch < cfg.epochs - cfg.stop_aug_last_n_epoch)
         self.model.train()
         sums, count, start = np.zeros(3), 0, time.time()
-        bar = tqdm(self.dataset, total=self.steps_per_epoch, desc=f"{epoch}/{cfg.epochs - 1}", leave=False)
+        bar = tqdm(self.dataset, total=self.steps_per_epoch, desc=f"{epoch}/{cfg.epochs - 1}", leave=False,
+                   disable=not self.main)
         for step, (images, targets, _) in enumerate(bar):
             current = step + self.steps_per_epoch * epoch
             if current <= self.warmup_total:
                 apply_warmup(self.optimizer, current, self.warmup_total, factor, self.hyp)
             loss, items = self.loss_fn(self.model(jt.array(images)), targets, epoch, step)
-            if not math.isfinite(float(loss)):
+            # Each process's loss and items are its part of the global batch's (ComputeLoss divides
+            # by the global normaliser): their sums are the 1-process values, the same in every process.
+            items = sum_over_processes(items)
+            if not math.isfinite(float(sum_over_processes(loss.detach()))):
                 self.skipped_steps += 1
                 self.bad_in_row += 1
                 if self.bad_in_row >= cfg.max_bad_steps:
@@ -214,9 +240,14 @@ class Trainer:
                         f"the last good checkpoint is {self.out / 'last.pkl'}")
                 continue
             self.bad_in_row = 0
-            if jt.in_mpi:  # Q17: the official trainer scales the loss by the world size under DDP
-                loss = loss * jt.world_size
-            self.optimizer.backward(loss)
+            # Q17: the official trainer multiplies the loss by the world size under DDP, whose gradients
+            # are averaged over ranks. Jittor's Optimizer.backward averages them too (mpi_all_reduce
+            # "mean"). The global loss is the sum of the processes' losses, so its gradient is
+            # world_size x that average: with this scaling the update is the 1-process update on the
+            # same global batch (the MPI test checks it). The official DDP divides each rank's loss by
+            # its own soft-target sum, about 1/world_size of the global one, so there the same scaling
+            # gives about world_size x the 1-process gradient.
+            self.optimizer.backward(loss * world_size())
             accumulate = accumulation(current, self.warmup_total, cfg.batch_size, cfg.nominal_batch)
             if current - self.last_opt_step >= accumulate:
                 self.optimizer.step()

@@ -4,12 +4,14 @@ Names of attributes follow the official modules so that ``state_dict`` keys matc
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
 from ..runtime import jt
 from jittor import nn
+
+from .. import distributed
 
 # Q1: ``initialize_weights`` sets these on every plain ``nn.BatchNorm2d``; the BNs mmcv builds
 # from ``norm_cfg=SyncBN`` keep PyTorch's defaults.
@@ -20,8 +22,9 @@ SYNC_BN = dict(eps=1e-5, momentum=0.1)
 class BatchNorm2d(nn.Module):
     """Batch norm with PyTorch semantics: unbiased running variance, ``new = (1-m)*old + m*batch``.
 
-    ``sync=True`` marks the official SyncBatchNorm layers; under MPI their batch statistics are
-    averaged over all processes.
+    ``sync=True`` marks the layers that are SyncBatchNorm in the official model. Under MPI every
+    layer normalises with the statistics of the global batch, as the official trainer's
+    ``--use_syncbn`` (``convert_sync_batchnorm`` under DDP) makes every layer do.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, sync: bool = False):
@@ -41,17 +44,15 @@ class BatchNorm2d(nn.Module):
             return x * scale.reshape((1, -1, 1, 1)) + shift.reshape((1, -1, 1, 1))
         count = x.shape[0] * x.shape[2] * x.shape[3]
         mean = channel_mean(x)
-        if jt.in_mpi and self.sync:
-            mean = mean.mpi_all_reduce("mean")
-            count *= jt.world_size
         centred = x - mean.reshape((1, -1, 1, 1))
         var = channel_mean(centred * centred)
-        if jt.in_mpi and self.sync:
-            var = var.mpi_all_reduce("mean")
+        if jt.in_mpi:
+            mean, var, unbiased = global_moments(mean, var, count)
+        else:
+            unbiased = var * (count / max(count - 1, 1))
         scale = self.weight / jt.sqrt(var + self.eps)
         shift = self.bias - mean * scale
         out = x * scale.reshape((1, -1, 1, 1)) + shift.reshape((1, -1, 1, 1))
-        unbiased = var * (count / max(count - 1, 1))
         m = self.momentum
         self.running_mean.update((1 - m) * self.running_mean + m * mean.detach())
         self.running_var.update((1 - m) * self.running_var + m * unbiased.detach())
@@ -68,6 +69,22 @@ def channel_mean(x: jt.Var) -> jt.Var:
     statistics as accurate as PyTorch's, which matters because train-mode BN compounds errors.
     """
     return x.mean(dims=[3]).mean(dims=[2]).mean(dims=[0])
+
+
+def global_moments(mean: jt.Var, var: jt.Var, count: int) -> Tuple[jt.Var, jt.Var, jt.Var]:
+    """(mean, biased variance, unbiased variance) of the global batch from this process's own.
+
+    Every process's (count, mean, biased variance) is gathered and pooled as PyTorch's
+    SyncBatchNorm pools them: N = sum n_r, mean = sum n_r m_r / N,
+    var = sum n_r (v_r + (m_r - mean)^2) / N. N >= 2 (one value per process at least).
+    """
+    gathered = distributed.all_gather(jt.stack([jt.full_like(mean, float(count)), mean, var]))
+    counts, means, variances = gathered[:, 0], gathered[:, 1], gathered[:, 2]
+    total = counts.sum(0)
+    pooled_mean = (counts * means).sum(0) / total
+    spread = means - pooled_mean.unsqueeze(0)
+    pooled_var = (counts * (variances + spread * spread)).sum(0) / total
+    return pooled_mean, pooled_var, pooled_var * (total / (total - 1))
 
 
 def plain_bn(channels: int) -> BatchNorm2d:

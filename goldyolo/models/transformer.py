@@ -8,6 +8,7 @@ import numpy as np
 from ..runtime import jt
 from jittor import nn
 
+from .. import distributed
 from .common import relu6, sync_bn
 from .resample import adaptive_avg_pool2d, resize_bilinear
 
@@ -43,7 +44,11 @@ class ReLU6(nn.Module):
 
 
 class DropPath(nn.Module):
-    """Stochastic depth: zero a sample's residual branch with probability ``drop_prob`` in training."""
+    """Stochastic depth: zero a sample's residual branch with probability ``drop_prob`` in training.
+
+    Under MPI every process draws for the whole global batch (all use the same seed) and keeps
+    its own rows, so that each sample gets the draw it gets in one process.
+    """
 
     def __init__(self, drop_prob: float):
         self.drop_prob = drop_prob
@@ -52,8 +57,10 @@ class DropPath(nn.Module):
         if self.drop_prob == 0.0 or not self.is_training():
             return x
         keep = 1.0 - self.drop_prob
-        mask = jt.floor(keep + jt.rand((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype))
-        return x / keep * mask
+        rows, ones = x.shape[0], (1,) * (x.ndim - 1)
+        start = distributed.rank() * rows
+        draw = jt.rand((rows * distributed.world_size(),) + ones, dtype=x.dtype)[start:start + rows]
+        return x / keep * jt.floor(keep + draw)
 
 
 class Mlp(nn.Module):
