@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 from .config import CONFIGS
@@ -98,6 +99,25 @@ def cmd_train(args: argparse.Namespace) -> int:
                          solver=solver)
     Trainer(config, resume=args.resume).run()
     return 0
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    from .soak import plot_soak, soak
+    from .train import TrainConfig
+    config = TrainConfig(model=args.model, data=args.data, images=args.images or "", out=args.out,
+                         img_size=args.img_size, batch_size=args.batch_size, seed=args.seed, device=args.device,
+                         stop_aug_last_n_epoch=0)
+    result = soak(config, args.iterations, every=args.every, warmup_fraction=args.warmup_fraction,
+                  tolerance_mib_per_1000=args.tolerance)
+    plot_soak(result, Path(args.out) / "soak.png")
+    summary = result["summary"]
+    print(f"{args.iterations} iterations: RSS {summary['rss_start_mib']:.0f} MiB at start, "
+          f"{summary['rss_after_warmup_mib']:.0f} after {summary['warmup_iterations']} (warm-up), "
+          f"{summary['rss_end_mib']:.0f} at the end; slope after warm-up "
+          f"{summary['rss_slope_mib_per_1000_iterations']:+.1f} MiB per 1,000 iterations "
+          f"(tolerance {args.tolerance}); live Jittor variables {summary['live_vars_after_warmup']}; "
+          f"{'flat' if summary['flat'] else 'NOT flat'}")
+    return 0 if summary["flat"] else 1
 
 
 def cmd_data_split(args: argparse.Namespace) -> int:
@@ -244,6 +264,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--min-warmup-steps", type=int, default=1000, help="official minimum warm-up iterations")
     train.add_argument("--nominal-batch", type=int, help="batch size gradients accumulate to (default 64)")
     train.set_defaults(func=cmd_train)
+
+    soak_cmd = commands.add_parser("soak", help="memory steadiness over a long run of training steps",
+                                   description="Train for --iterations steps (mosaic on, no evaluation) and sample "
+                                               "resident memory and live Jittor variables; writes soak.json and "
+                                               "soak.png to --out; exits 1 when memory is not flat after warm-up.")
+    soak_cmd.add_argument("--model", default="gold_yolo-n", choices=sorted(CONFIGS))
+    soak_cmd.add_argument("--data", required=True, help="COCO annotation json of the training images")
+    soak_cmd.add_argument("--images", help="image folder (default: 'images' beside the json)")
+    soak_cmd.add_argument("--img-size", type=int, default=320)
+    soak_cmd.add_argument("--batch-size", type=int, default=8)
+    soak_cmd.add_argument("--iterations", type=int, default=2000)
+    soak_cmd.add_argument("--every", type=int, default=20, help="sample memory every N iterations (default 20)")
+    soak_cmd.add_argument("--warmup-fraction", type=float, default=0.25,
+                          help="leading part of the run left out of the verdict (default 0.25)")
+    soak_cmd.add_argument("--tolerance", type=float, default=10.0,
+                          help="largest RSS slope called flat, MiB per 1,000 iterations (default 10)")
+    soak_cmd.add_argument("--seed", type=int, default=0)
+    soak_cmd.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    soak_cmd.add_argument("--out", default="runs/soak", help="output folder")
+    soak_cmd.set_defaults(func=cmd_soak)
 
     data = commands.add_parser("data", help="dataset tools", description="Dataset tools.")
     data_commands = data.add_subparsers(dest="data_command", required=True)

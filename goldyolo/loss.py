@@ -197,7 +197,7 @@ class ComputeLoss:
         one_hot = np.eye(self.num_classes + 1, dtype=np.float32)[assignment.target_labels][..., :-1]
         # Under MPI the normaliser is the soft-target sum of the global batch, so that the
         # processes' losses add up to the 1-process loss (the official DDP divides by each
-        # rank's own sum; see Trainer.train_epoch, Q17).
+        # rank's own sum; see Trainer.train_step, Q17).
         scores_sum = total_over_processes(assignment.target_scores_sum)
         loss_cls = varifocal_loss(pred_scores, jt.array(assignment.target_scores.astype(np.float32)),
                                   jt.array(one_hot))

@@ -1,7 +1,7 @@
 """Post-processing: the official ``non_max_suppression`` and the mapping back to image coordinates."""
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -16,12 +16,16 @@ def xywh2xyxy(boxes: np.ndarray) -> np.ndarray:
     return out
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> np.ndarray:
-    """Greedy NMS (``torchvision.ops.nms``): indices kept, by decreasing score."""
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float, max_keep: Optional[int] = None) -> np.ndarray:
+    """Greedy NMS (``torchvision.ops.nms``): indices kept, by decreasing score.
+
+    With ``max_keep`` it stops after that many: the greedy order makes the result the first
+    ``max_keep`` of the full one, without the rest of the loop (one pass per kept box).
+    """
     order = np.argsort(-scores, kind="stable")
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep = []
-    while order.size:
+    while order.size and (max_keep is None or len(keep) < max_keep):
         i = order[0]
         keep.append(i)
         rest = order[1:]
@@ -62,7 +66,7 @@ def non_max_suppression(prediction: np.ndarray, conf_thres: float = 0.25, iou_th
         if len(det) > MAX_NMS:
             det = det[np.argsort(-det[:, 4], kind="stable")[:MAX_NMS]]
         offset = det[:, 5:6] * (0 if agnostic else MAX_WH)
-        keep = nms(det[:, :4] + offset, det[:, 4], iou_thres)[:max_det]
+        keep = nms(det[:, :4] + offset, det[:, 4], iou_thres, max_keep=max_det)
         out.append(det[keep].astype(np.float32))
     return out
 

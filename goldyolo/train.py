@@ -120,6 +120,7 @@ class Trainer:
         self.warmup_total = warmup_steps(self.hyp["warmup_epochs"], self.steps_per_epoch, config.min_warmup_steps)
         self.start_epoch, self.last_opt_step, self.best_ap, self.skipped_steps = 0, -1, 0.0, 0
         self.bad_in_row = 0  # consecutive non-finite losses, across epochs
+        self.lr_factor = 1.0
         if resume:
             self._restore(read_checkpoint(self.out / "last.pkl"))
 
@@ -211,49 +212,69 @@ class Trainer:
         last = epoch == self.cfg.epochs - 1
         return last or (self.cfg.eval_interval > 0 and (epoch + 1) % self.cfg.eval_interval == 0)
 
+    def begin_epoch(self, epoch: int) -> None:
+        """Set the epoch's lr factor, data order and mosaic switch, and put the model in training mode."""
+        cfg = self.cfg
+        jt.set_global_seed(cfg.seed + epoch, different_seed_for_mpi=False)  # DropPath: a resumed epoch repeats
+        self.lr_factor = cosine_factor(epoch, cfg.epochs, self.hyp["lrf"])
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * self.lr_factor
+        self.dataset.set_epoch(epoch, use_mosaic=epoch < cfg.epochs - cfg.stop_aug_last_n_epoch)
+        self.model.train()
+
+    def train_step(self, images: np.ndarray, targets: np.ndarray, epoch: int, step: int) -> Optional[np.ndarray]:
+        """One step on a batch (warm-up, loss, backward, accumulated optimizer and EMA update).
+
+        Args:
+            images: (B, 3, S, S) float32 batch.
+            targets: (n, 6) rows [image index, class, cx, cy, w, h], normalised.
+        Returns:
+            (3,) loss items [iou, dfl, cls], or None when a non-finite loss made the step a skip.
+        """
+        cfg = self.cfg
+        current = step + self.steps_per_epoch * epoch
+        if current <= self.warmup_total:
+            apply_warmup(self.optimizer, current, self.warmup_total, self.lr_factor, self.hyp)
+        loss, items = self.loss_fn(self.model(jt.array(images)), targets, epoch, step)
+        # Each process's loss and items are its part of the global batch's (ComputeLoss divides
+        # by the global normaliser): their sums are the 1-process values, the same in every process.
+        items = sum_over_processes(items)
+        if not math.isfinite(float(sum_over_processes(loss.detach()))):
+            self.skipped_steps += 1
+            self.bad_in_row += 1
+            if self.bad_in_row >= cfg.max_bad_steps:
+                raise NonFiniteLossError(
+                    f"loss was not finite for {self.bad_in_row} consecutive steps (epoch {epoch}, step {step}); "
+                    f"the last good checkpoint is {self.out / 'last.pkl'}")
+            return None
+        self.bad_in_row = 0
+        # Q17: the official trainer multiplies the loss by the world size under DDP, whose gradients
+        # are averaged over ranks. Jittor's Optimizer.backward averages them too (mpi_all_reduce
+        # "mean"). The global loss is the sum of the processes' losses, so its gradient is
+        # world_size x that average: with this scaling the update is the 1-process update on the
+        # same global batch (the MPI test checks it). The official DDP divides each rank's loss by
+        # its own soft-target sum, about 1/world_size of the global one, so there the same scaling
+        # gives about world_size x the 1-process gradient.
+        self.optimizer.backward(loss * world_size())
+        accumulate = accumulation(current, self.warmup_total, cfg.batch_size, cfg.nominal_batch)
+        if current - self.last_opt_step >= accumulate:
+            self.optimizer.step()
+            self.ema.update(self.model)
+            self.last_opt_step = current
+        return items.numpy()
+
     def train_epoch(self, epoch: int) -> Dict:
         from tqdm import tqdm
         cfg = self.cfg
-        jt.set_global_seed(cfg.seed + epoch, different_seed_for_mpi=False)  # DropPath: a resumed epoch repeats
-        factor = cosine_factor(epoch, cfg.epochs, self.hyp["lrf"])
-        for group in self.optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * factor
-        self.dataset.set_epoch(epoch, use_mosaic=epoch < cfg.epochs - cfg.stop_aug_last_n_epoch)
-        self.model.train()
+        self.begin_epoch(epoch)
         sums, count, start = np.zeros(3), 0, time.time()
         bar = tqdm(self.dataset, total=self.steps_per_epoch, desc=f"{epoch}/{cfg.epochs - 1}", leave=False,
                    disable=not self.main)
         for step, (images, targets, _) in enumerate(bar):
-            current = step + self.steps_per_epoch * epoch
-            if current <= self.warmup_total:
-                apply_warmup(self.optimizer, current, self.warmup_total, factor, self.hyp)
-            loss, items = self.loss_fn(self.model(jt.array(images)), targets, epoch, step)
-            # Each process's loss and items are its part of the global batch's (ComputeLoss divides
-            # by the global normaliser): their sums are the 1-process values, the same in every process.
-            items = sum_over_processes(items)
-            if not math.isfinite(float(sum_over_processes(loss.detach()))):
-                self.skipped_steps += 1
-                self.bad_in_row += 1
-                if self.bad_in_row >= cfg.max_bad_steps:
-                    raise NonFiniteLossError(
-                        f"loss was not finite for {self.bad_in_row} consecutive steps (epoch {epoch}, step {step}); "
-                        f"the last good checkpoint is {self.out / 'last.pkl'}")
+            items = self.train_step(images, targets, epoch, step)
+            if items is None:
                 continue
-            self.bad_in_row = 0
-            # Q17: the official trainer multiplies the loss by the world size under DDP, whose gradients
-            # are averaged over ranks. Jittor's Optimizer.backward averages them too (mpi_all_reduce
-            # "mean"). The global loss is the sum of the processes' losses, so its gradient is
-            # world_size x that average: with this scaling the update is the 1-process update on the
-            # same global batch (the MPI test checks it). The official DDP divides each rank's loss by
-            # its own soft-target sum, about 1/world_size of the global one, so there the same scaling
-            # gives about world_size x the 1-process gradient.
-            self.optimizer.backward(loss * world_size())
-            accumulate = accumulation(current, self.warmup_total, cfg.batch_size, cfg.nominal_batch)
-            if current - self.last_opt_step >= accumulate:
-                self.optimizer.step()
-                self.ema.update(self.model)
-                self.last_opt_step = current
-            sums += items.numpy()
+            sums += items
             count += 1
             bar.set_postfix(iou=sums[0] / count, dfl=sums[1] / count, cls=sums[2] / count,
                             img_s=count * cfg.batch_size / (time.time() - start))

@@ -14,7 +14,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("command", [[], ["info"], ["table"], ["convert"], ["train"], ["eval"], ["predict"], ["overfit"],
-                                     ["data", "coco"], ["data", "sample"], ["bench"]])
+                                     ["data", "coco"], ["data", "sample"], ["bench"], ["soak"]])
 def test_help(command):
     done = run(*command, "--help")
     assert done.returncode == 0

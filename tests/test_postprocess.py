@@ -60,3 +60,14 @@ def test_nms_keeps_zero_area_duplicates_like_torchvision():
     with np.errstate(all="raise"):
         keep = nms(boxes, scores, 0.5)
     assert keep.tolist() == [0, 1, 2]  # IoU 0/0 is NaN, which torchvision never counts as an overlap
+
+
+def test_nms_max_keep_is_the_head_of_the_full_result():
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 400, (500, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 30, (500, 2))], 1)
+    scores = rng.uniform(0, 1, 500)
+    full = nms(boxes, scores, 0.45)
+    assert len(full) > 100
+    np.testing.assert_array_equal(nms(boxes, scores, 0.45, max_keep=100), full[:100])
+    np.testing.assert_array_equal(nms(boxes, scores, 0.45, max_keep=10 ** 6), full)

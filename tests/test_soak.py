@@ -1,0 +1,65 @@
+"""Memory steadiness: the soak run's samples, its verdict, and that it catches a leak."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from goldyolo.runtime import jt
+from goldyolo.soak import current_rss_mib, soak, summarize_samples
+from goldyolo.train import TrainConfig, Trainer
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def soak_config(out) -> TrainConfig:
+    return TrainConfig(model="gold_yolo-n", data=str(SAMPLE / "train.json"), images=str(SAMPLE / "images"),
+                       out=str(out), img_size=64, batch_size=4, stop_aug_last_n_epoch=0)
+
+
+def test_summary_slope_and_verdict():
+    samples = [{"iteration": i, "rss_mib": 500 + 0.02 * i, "live_vars": 7, "kernels": 3} for i in range(0, 1001, 100)]
+    summary = summarize_samples(samples, warmup_fraction=0.2, tolerance_mib_per_1000=10)
+    assert summary["warmup_iterations"] == 200
+    assert summary["rss_slope_mib_per_1000_iterations"] == pytest.approx(20.0)
+    assert summary["rss_growth_after_warmup_mib"] == pytest.approx(16.0)
+    assert not summary["flat"]
+    assert summarize_samples(samples, 0.2, tolerance_mib_per_1000=25)["flat"]
+    samples[-1]["live_vars"] = 8  # one variable more at the end: not flat whatever the RSS
+    assert not summarize_samples(samples, 0.2, tolerance_mib_per_1000=25)["flat"]
+    with pytest.raises(ValueError, match="at least 3 samples"):
+        summarize_samples(samples[:3], 0.9, 10)
+
+
+def test_rss_reading_follows_an_allocation():
+    before = current_rss_mib()
+    block = bytearray(64 * 2**20)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page
+    assert current_rss_mib() - before > 60
+    del block
+
+
+def test_soak_keeps_live_variables_constant(tmp_path):
+    result = soak(soak_config(tmp_path), iterations=12, every=3, warmup_fraction=0.25)
+    assert [s["iteration"] for s in result["samples"]] == [0, 3, 6, 9, 12]
+    assert result["epochs_touched"] == 2  # 24 training images at batch 4: 6 steps per epoch
+    live = result["summary"]["live_vars_after_warmup"]
+    assert live[0] == live[1] > 0
+    saved = json.loads((tmp_path / "soak.json").read_text())
+    assert saved["summary"] == result["summary"]
+
+
+def test_soak_detects_a_leak(tmp_path, monkeypatch):
+    kept = []
+    step = Trainer.train_step
+
+    def leaky_step(self, images, targets, epoch, index):
+        items = step(self, images, targets, epoch, index)
+        kept.append(jt.array(images).sum())  # the kind of leak a loss history of Vars makes
+        return items
+
+    monkeypatch.setattr(Trainer, "train_step", leaky_step)
+    summary = soak(soak_config(tmp_path), iterations=12, every=3, warmup_fraction=0.25)["summary"]
+    low, high = summary["live_vars_after_warmup"]
+    assert high - low >= 6 and not summary["flat"]
