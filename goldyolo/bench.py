@@ -5,7 +5,9 @@ process, because the peak RSS the kernel reports is a maximum over the process's
 setting is timed as: build the model, ``warmup`` untimed runs (they compile Jittor's kernels for
 the shape), then ``runs`` timed runs, each between two full syncs. Modes: ``eval`` (training form,
 eval mode, no gradients), ``deploy`` (the same after :func:`goldyolo.fuse`) and ``train_step``
-(train-mode forward, ``ComputeLoss``, backward and SGD step).
+(train-mode forward, ``ComputeLoss``, backward and SGD step). With ``--torch-reference PATH`` each
+setting is then timed for the official PyTorch model too (:mod:`goldyolo.bench_torch`, in a
+``--single-torch`` process) and the ratio of the medians is reported.
 """
 from __future__ import annotations
 
@@ -98,14 +100,17 @@ def settings(batches: List[int], fused: bool, train_step: bool) -> List[tuple]:
     return [(batch, mode) for batch in batches for mode in modes]
 
 
-def run_child(args, batch: int, mode: str) -> Dict:
-    """Measure one setting in a fresh ``python -m goldyolo bench --single`` process."""
+def run_child(args, batch: int, mode: str, official: bool = False) -> Dict:
+    """Measure one setting in a fresh ``python -m goldyolo bench --single`` process (with ``official``:
+    ``--single-torch``, the official PyTorch model of ``--torch-reference``)."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "result.json"
-        command = [sys.executable, "-m", "goldyolo", "bench", "--single", mode, "--model", args.model,
-                   "--img-size", str(args.img_size), "--batch", str(batch), "--warmup", str(args.warmup),
-                   "--runs", str(args.runs), "--device", args.device, "--out", str(out)]
-        if args.profile_layers:
+        command = [sys.executable, "-m", "goldyolo", "bench", "--single-torch" if official else "--single", mode,
+                   "--model", args.model, "--img-size", str(args.img_size), "--batch", str(batch),
+                   "--warmup", str(args.warmup), "--runs", str(args.runs), "--device", args.device, "--out", str(out)]
+        if official:
+            command += ["--torch-reference", args.torch_reference]
+        elif args.profile_layers:
             command.append("--profile-layers")
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0 or not out.exists():
@@ -116,15 +121,25 @@ def run_child(args, batch: int, mode: str) -> Dict:
 
 def cmd_bench(args) -> int:
     """The ``bench`` command: one setting (``--single``) or all of them, each in a child process."""
-    from .bench_report import environment, format_layers, format_table, plot, reference_comparison
+    from .bench_report import environment, format_layers, format_table, plot, reference_comparison, with_torch
     batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
-    if args.single:
+    if args.single or args.single_torch:
         if not args.out:
-            raise ValueError("--single needs --out (the json it writes)")
-        result = measure(args.model, args.img_size, batches[0], args.single, args.warmup, args.runs,
-                         args.device, args.profile_layers)
+            raise ValueError("--single and --single-torch need --out (the json they write)")
+        if args.single_torch:
+            if not args.torch_reference:
+                raise ValueError("--single-torch needs --torch-reference PATH (the official code)")
+            from .bench_torch import measure_torch
+            result = measure_torch(args.torch_reference, args.model, args.img_size, batches[0], args.single_torch,
+                                   args.warmup, args.runs, args.device)
+        else:
+            result = measure(args.model, args.img_size, batches[0], args.single, args.warmup, args.runs,
+                             args.device, args.profile_layers)
         Path(args.out).write_text(json.dumps(result, indent=1))
         return 0
+    if args.torch_reference:
+        from .bench_torch import check_checkout
+        check_checkout(args.torch_reference, args.model)
     from .runtime import tolerate_child_deaths
     tolerate_child_deaths()  # a crashed measurement is recorded as an error, not fatal to the others
     out = Path(args.out or f"runs/bench/{args.model}_{args.img_size}.json")
@@ -132,9 +147,13 @@ def cmd_bench(args) -> int:
     measurements = []
     for batch, mode in settings(batches, args.fused, args.train_step):
         print(f"timing {args.model} {args.img_size}px batch {batch} {mode} ...", flush=True)
-        measurements.append(run_child(args, batch, mode))
+        measurement = run_child(args, batch, mode)
+        if args.torch_reference:
+            print(f"timing the official PyTorch {args.model} {args.img_size}px batch {batch} {mode} ...", flush=True)
+            measurement = with_torch(measurement, run_child(args, batch, mode, official=True))
+        measurements.append(measurement)
     report = {"settings": {k: getattr(args, k) for k in ("model", "img_size", "device", "fused", "train_step",
-                                                          "warmup", "runs", "profile_layers")},
+                                                          "warmup", "runs", "profile_layers", "torch_reference")},
               **environment(), "measurements": measurements,
               "reference": reference_comparison(measurements, args.reference)}
     report["settings"]["batches"] = batches
@@ -146,4 +165,4 @@ def cmd_bench(args) -> int:
     if args.plot:
         print(f"plot: {plot(report, out.with_suffix('.png'))}")
     print(f"results: {out}")
-    return 1 if any("error" in m for m in measurements) else 0
+    return 1 if any("error" in m or "error" in m.get("torch", {}) for m in measurements) else 0

@@ -1,6 +1,6 @@
 """What ``python -m goldyolo bench`` records and prints besides the times: the machine, the
-versions, the official PyTorch timings of ``../shared/reference/torch_cpu_timings.json``, the
-stdout tables and the plot."""
+versions, the official PyTorch timings (of this run with ``--torch-reference``, and those recorded
+in ``../shared/reference/torch_cpu_timings.json``), the stdout tables and the plot."""
 from __future__ import annotations
 
 import json
@@ -111,8 +111,39 @@ def reference_comparison(measurements: List[Dict], path: Optional[str] = None) -
             "method": data.get("note"), "comparisons": rows}
 
 
+def with_torch(jittor: Dict, torch: Dict) -> Dict:
+    """A Jittor measurement with the official PyTorch one of the same setting (``torch``) and, when
+    both succeeded, ``ratio_jittor_over_torch`` = Jittor median / PyTorch median."""
+    merged = {**jittor, "torch": torch}
+    if "stats_ms" in jittor and "stats_ms" in torch:
+        merged["ratio_jittor_over_torch"] = jittor["stats_ms"]["median"] / torch["stats_ms"]["median"]
+    return merged
+
+
 def _label(m: Dict) -> str:
     return f"{m['model']} {m['img_size']}px bs{m['batch']} {m['mode']}"
+
+
+def _row(label: str, m: Dict) -> str:
+    """One table line: the spread, images/s and memory of measurement ``m``, or why it failed."""
+    if "error" in m:
+        return f"{label:38s} failed: {(m['error'].strip().splitlines() or ['?'])[-1]}"
+    s, mem = m["stats_ms"], m["memory"]
+    model_mib = (mem["rss_after_model_kib"] - mem["rss_before_model_kib"]) / 1024
+    return (f"{label:38s} {s['median']:8.1f} {s['mean']:8.1f} {s['min']:8.1f} {s['p10']:8.1f} {s['p90']:8.1f} "
+            f"{s['max']:8.1f} {s['std']:7.1f} {m['images_per_s']:7.1f} {mem['peak_rss_kib'] / 1024:8.0f} "
+            f"{model_mib:7.0f}")
+
+
+def _same_run_lines(report: Dict) -> List[str]:
+    """What the official PyTorch side of this run was: the checkout, torch, threads, stand-ins."""
+    done = [m["torch"] for m in report["measurements"] if "stats_ms" in m.get("torch", {})]
+    if not done:
+        return [f"official PyTorch ({report['settings']['torch_reference']}): no setting was timed"]
+    t = done[0]
+    shims = ", ".join(t["shims"]) or "none (real mmcv)"
+    return [f"official PyTorch, same run: {t['official_code']}, torch {t['torch_version']}, "
+            f"{t['torch_num_threads']} threads (as Jittor), mmcv stand-ins: {shims}"]
 
 
 def format_table(report: Dict) -> str:
@@ -128,15 +159,14 @@ def format_table(report: Dict) -> str:
              f"{'':>7s} {'MiB':>8s} {'MiB':>7s}"]
     warnings = []
     for m in report["measurements"]:
+        lines.append(_row(_label(m), m))
+        if "torch" in m:
+            lines.append(_row("  official PyTorch, same setting", m["torch"]))
+        if "ratio_jittor_over_torch" in m:
+            lines.append(f"  jittor/torch (medians) {m['ratio_jittor_over_torch']:.2f}")
         if "error" in m:
-            last = (m["error"].strip().splitlines() or ["?"])[-1]
-            lines.append(f"{_label(m):38s} failed: {last}")
             continue
-        s, mem = m["stats_ms"], m["memory"]
-        model_mib = (mem["rss_after_model_kib"] - mem["rss_before_model_kib"]) / 1024
-        lines.append(f"{_label(m):38s} {s['median']:8.1f} {s['mean']:8.1f} {s['min']:8.1f} {s['p10']:8.1f} "
-                     f"{s['p90']:8.1f} {s['max']:8.1f} {s['std']:7.1f} {m['images_per_s']:7.1f} "
-                     f"{mem['peak_rss_kib'] / 1024:8.0f} {model_mib:7.0f}")
+        s = m["stats_ms"]
         if m["kernels_loaded_timed"]:
             warnings.append(f"{_label(m)}: {m['kernels_loaded_timed']} kernels first loaded during the timed runs "
                             "(compilation inside the clock): raise --warmup")
@@ -146,13 +176,18 @@ def format_table(report: Dict) -> str:
             warnings.append(f"{_label(m)}: load average {m['load_average_1_5_15'][0]:.1f} on "
                             f"{hw['cpu_cores_usable']} cores (this run's threads included): the CPU was shared")
     lines.append("peakRSS: process peak resident memory; model: its growth while building the model "
-                 "(before it: the interpreter, Jittor and goldyolo)")
+                 "(before it: the interpreter, Jittor and goldyolo, and torch on the PyTorch lines)")
     lines += [f"warning: {w}" for w in warnings]
+    if report["settings"].get("torch_reference"):
+        lines += _same_run_lines(report)
+    else:
+        lines.append("no official checkout given (--torch-reference PATH), so PyTorch was not timed in this run; "
+                     "comparing with the recorded official timings")
     ref = report["reference"]
     if not ref["available"]:
-        lines.append(f"PyTorch reference: {ref['note']} ({ref['file']})")
+        lines.append(f"recorded PyTorch reference: {ref['note']} ({ref['file']})")
         return "\n".join(lines)
-    lines.append(f"PyTorch reference: torch {ref['torch_version']}, {ref['torch_num_threads']} threads, "
+    lines.append(f"recorded PyTorch reference: torch {ref['torch_version']}, {ref['torch_num_threads']} threads, "
                  f"{ref['hardware'].get('model_name')}, date {ref['date']}")
     for row in ref["comparisons"]:
         lines.append(f"  {_label(row):36s} torch {row['torch_median_ms']:8.1f} ms  "
@@ -177,23 +212,26 @@ def format_layers(m: Dict, top: int = 15) -> str:
 
 
 def plot(report: Dict, path: Path) -> Path:
-    """Bar chart of the median latencies (p10-p90 error bars) beside the PyTorch reference medians."""
+    """Bar chart of the median latencies (p10-p90 error bars) beside the official PyTorch medians: those
+    timed in this run (``--torch-reference``), else the recorded ones."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     done = [m for m in report["measurements"] if "stats_ms" in m]
-    refs = {(r["model"], r["img_size"], r["batch"], r["mode"]): r["torch_median_ms"]
-            for r in report["reference"].get("comparisons", [])}
+    keys = [(m["model"], m["img_size"], m["batch"], m["mode"]) for m in done]
+    same_run = {key: m["torch"]["stats_ms"]["median"] for key, m in zip(keys, done) if "stats_ms" in m.get("torch", {})}
+    refs = same_run or {(r["model"], r["img_size"], r["batch"], r["mode"]): r["torch_median_ms"]
+                        for r in report["reference"].get("comparisons", [])}
     x = np.arange(len(done))
     medians = np.array([m["stats_ms"]["median"] for m in done])
     errors = np.array([[m["stats_ms"]["median"] - m["stats_ms"]["p10"], m["stats_ms"]["p90"] - m["stats_ms"]["median"]]
                        for m in done]).T.reshape(2, -1)
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(done) + 2), 4))
-    keys = [(m["model"], m["img_size"], m["batch"], m["mode"]) for m in done]
     with_ref = [i for i, key in enumerate(keys) if key in refs]
     ax.bar(x - 0.2 if with_ref else x, medians, 0.4, yerr=errors, capsize=4, label="Jittor (median, p10-p90)")
     if with_ref:
-        ax.bar(x[with_ref] + 0.2, [refs[keys[i]] for i in with_ref], 0.4, label="official PyTorch (median)")
+        label = f"official PyTorch, {'this run' if same_run else 'recorded'} (median)"
+        ax.bar(x[with_ref] + 0.2, [refs[keys[i]] for i in with_ref], 0.4, label=label)
     ax.set_xticks(x, [f"bs{m['batch']} {m['mode']}" for m in done])
     ax.set_ylabel("ms per batch")
     ax.set_title(f"{report['settings']['model']} at {report['settings']['img_size']} px, "

@@ -401,8 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", action="store_true", help="bar chart (PNG) beside the json")
     bench.add_argument("--profile-layers", action="store_true", help="per-module forward times")
     bench.add_argument("--reference", help="official timings json (default ../shared/reference/torch_cpu_timings.json)")
+    bench.add_argument("--torch-reference", metavar="PATH",
+                       help="also time the official PyTorch model in each setting, in the same run: PATH is the "
+                            "Detection/Gold-YOLO folder of a huawei-noah/Efficient-Computing checkout (needs torch)")
     bench.add_argument("--single", choices=["eval", "deploy", "train_step"],
                        help="internal: time one setting in this process and write it to --out")
+    bench.add_argument("--single-torch", choices=["eval", "deploy", "train_step"],
+                       help="internal: the same for the official PyTorch model of --torch-reference")
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -1,7 +1,10 @@
-"""``python -m goldyolo bench``: synced timing, reported spread, layer profile, reference ratios, the command."""
+"""``python -m goldyolo bench``: synced timing, reported spread, layer profile, reference ratios, the command,
+the official PyTorch model timed in the same run (``--torch-reference``)."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -11,12 +14,13 @@ import pytest
 
 from goldyolo import build_model
 from goldyolo.bench import measure, synthetic_targets
-from goldyolo.bench_report import plot, reference_comparison
+from goldyolo.bench_report import format_table, plot, reference_comparison, with_torch
+from goldyolo.cli import main
 from goldyolo.profile_layers import layer_profile
 from goldyolo.runtime import jt
 from goldyolo.timing import summarize, time_runs
 
-from conftest import need_reference
+from conftest import REFERENCE, need_reference
 
 STATS = ("min", "p10", "median", "p90", "max")
 
@@ -121,3 +125,80 @@ def test_bench_command_end_to_end(tmp_path):
     assert np.isfinite(m["images_per_s"]) and m["layers"][0]["self_ms"] >= m["layers"][-1]["self_ms"]
     assert "gold_yolo-n 64px bs1 deploy" in done.stdout and "layer profile" in done.stdout
     assert (tmp_path / "b.png").exists()
+
+
+@pytest.mark.parametrize("missing", ["folder", "file"])
+def test_torch_reference_without_the_official_code_fails_before_timing(tmp_path, capsys, missing):
+    path = tmp_path / "nowhere" if missing == "folder" else tmp_path
+    code = main(["bench", "--model", "gold_yolo-n", "--img-size", "64", "--torch-reference", str(path),
+                 "--out", str(tmp_path / "b.json")])
+    out, err = capsys.readouterr()
+    assert code == 2 and str(path) in err and "timing" not in out and not (tmp_path / "b.json").exists()
+    assert ("no such folder" if missing == "folder" else "configs/gold_yolo-n.py is missing") in err
+
+
+def _full_measurement(median: float, **extra) -> dict:
+    m = _measurement("gold_yolo-n", 640, 1, "deploy", median)
+    m["stats_ms"].update(mean=median, min=median, max=median, std=0.0)
+    return {**m, "images_per_s": 1e3 / median, "kernels_loaded_timed": 0, "load_average_1_5_15": [0.0, 0.0, 0.0],
+            "memory": {"rss_before_model_kib": 1024, "rss_after_model_kib": 2048, "peak_rss_kib": 4096}, **extra}
+
+
+def test_same_run_torch_measurement_gives_the_ratio_in_json_table_and_plot(tmp_path):
+    torch_m = _full_measurement(50.0, torch_version="2.x", torch_num_threads=2, shims=["mmcv.cnn.ConvModule"],
+                                official_code="/official")
+    done = with_torch(_full_measurement(100.0), torch_m)
+    failed = with_torch(_full_measurement(80.0), {"error": "Traceback\nImportError: no torch"})
+    assert done["torch"] is torch_m and done["ratio_jittor_over_torch"] == pytest.approx(2.0)
+    assert "ratio_jittor_over_torch" not in failed and failed["torch"]["error"]
+    report = {"measurements": [done, failed], "reference": {"available": False, "note": "not found", "file": "x"},
+              "hardware": {"cpu_model": "cpu", "cpu_cores_usable": 2, "ram_total_gib": 1, "load_average_1_5_15": [0]},
+              "versions": {"jittor": "1"}, "thread_environment": {},
+              "settings": {"model": "gold_yolo-n", "img_size": 640, "device": "cpu", "torch_reference": "/official"}}
+    table = format_table(report)
+    assert "jittor/torch (medians) 2.00" in table and "failed: ImportError: no torch" in table
+    assert "official PyTorch, same run: /official, torch 2.x, 2 threads" in table
+    assert "no official checkout" not in table
+    assert plot(report, tmp_path / "b.png").stat().st_size > 0
+    report["settings"]["torch_reference"] = None
+    assert "no official checkout given (--torch-reference PATH)" in format_table(report)
+
+
+def _official_code() -> str:
+    path = os.environ.get("GOLDYOLO_OFFICIAL_CODE")
+    if importlib.util.find_spec("torch") is None or not path:
+        pytest.skip("needs torch and GOLDYOLO_OFFICIAL_CODE=<Efficient-Computing>/Detection/Gold-YOLO")
+    return path
+
+
+def _official_params(form: str):
+    """Parameter count of the official gold_yolo-n in ``form`` (training_form / deploy_form), if recorded."""
+    models = REFERENCE / "models.json"
+    return json.loads(models.read_text())["models"]["gold_yolo-n"][form]["params_total"] if models.exists() else None
+
+
+def test_bench_times_the_official_model_in_the_same_run(tmp_path):
+    path = _official_code()
+    out = tmp_path / "b.json"
+    done = subprocess.run([sys.executable, "-m", "goldyolo", "bench", "--model", "gold_yolo-n", "--img-size", "64",
+                           "--batch", "1", "--warmup", "1", "--runs", "1", "--fused", "--torch-reference", path,
+                           "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr + done.stdout
+    (m,) = json.loads(out.read_text())["measurements"]
+    torch_m = m["torch"]
+    assert torch_m["mode"] == "deploy" and torch_m["stats_ms"]["median"] > 0 and torch_m["torch_num_threads"] >= 1
+    assert m["ratio_jittor_over_torch"] == pytest.approx(m["stats_ms"]["median"] / torch_m["stats_ms"]["median"])
+    assert torch_m["params_total"] == (_official_params("deploy_form") or torch_m["params_total"])
+    assert "jittor/torch (medians)" in done.stdout and "official PyTorch, same run" in done.stdout
+
+
+def test_official_train_step_is_timed(tmp_path):
+    path = _official_code()
+    out = tmp_path / "t.json"
+    done = subprocess.run([sys.executable, "-m", "goldyolo", "bench", "--single-torch", "train_step",
+                           "--torch-reference", path, "--model", "gold_yolo-n", "--img-size", "64", "--batch", "2", "--warmup", "1",
+                           "--runs", "1", "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["stats_ms"]["median"] > 0 and result["memory"]["peak_rss_kib"] > 0
+    assert result["params_total"] == (_official_params("training_form") or result["params_total"])
