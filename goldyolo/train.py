@@ -256,6 +256,9 @@ class Trainer:
         # its own soft-target sum, about 1/world_size of the global one, so there the same scaling
         # gives about world_size x the 1-process gradient.
         self.optimizer.backward(loss * world_size())
+        # Jittor leaves the accumulated gradients lazy until step(), which keeps the activations of every
+        # accumulated batch alive (memory grew with the accumulation count); computing them now keeps one.
+        jt.sync([grad for group in self.optimizer.param_groups for grad in group["grads"]])
         accumulate = accumulation(current, self.warmup_total, cfg.batch_size, cfg.nominal_batch)
         if current - self.last_opt_step >= accumulate:
             self.optimizer.step()

@@ -112,3 +112,16 @@ def test_eval_and_predict_commands_on_a_trained_checkpoint(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "drawn" / image.name).is_file()
+
+
+def test_accumulated_gradients_do_not_keep_batches_alive(tmp_path):
+    from goldyolo.runtime import jt
+    trainer = Trainer(config(tmp_path, subset=12, nominal_batch=16))  # 4 batches per optimizer step
+    trainer.begin_epoch(0)
+    live = []
+    for step, (images, targets, _) in enumerate(trainer.dataset):
+        trainer.train_step(images, targets, 0, step)
+        live.append(jt.liveness_info()["lived_vars"])
+    assert trainer.last_opt_step == -1  # three batches, no optimizer step yet
+    # Lazy gradients would hold each batch's graph until the step: the count would grow per batch.
+    assert live[0] == live[1] == live[2], live
