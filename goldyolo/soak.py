@@ -112,9 +112,12 @@ def plot_soak(result: Dict, path: str | Path) -> None:
     samples, summary = result["samples"], result["summary"]
     iterations = [s["iteration"] for s in samples]
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot(iterations, [s["rss_mib"] for s in samples], color="tab:blue")
+    ax.plot(iterations, [s["rss_mib"] for s in samples], color="tab:blue", label="resident memory")
+    ax.plot(iterations, [s["jittor_allocated_mib"] for s in samples], color="tab:blue", ls="--",
+            label="held by Jittor's allocator")
+    ax.legend(loc="center right")
     ax.set_xlabel("training iteration")
-    ax.set_ylabel("resident memory (MiB)", color="tab:blue")
+    ax.set_ylabel("MiB", color="tab:blue")
     ax.axvspan(0, summary["warmup_iterations"], color="0.9")
     twin = ax.twinx()
     twin.plot(iterations, [s["live_vars"] for s in samples], color="tab:orange")
