@@ -125,32 +125,7 @@ def import_jittor():
         ensure_onednn()
         ensure_cuda_choice()
         os.environ.setdefault("log_silent", "1")
-        if "ipykernel" in sys.modules:
-            return _import_in_notebook()
     import jittor
-    return jittor
-
-
-NOTEBOOK_NOISE = "Load log_sync"
-
-
-def _import_in_notebook():
-    """Import Jittor in a Jupyter kernel without its ``Load log_sync: 1`` line: inside a notebook
-    Jittor sets ``log_sync`` itself and then reports, on the C++ stderr and before ``log_silent``
-    is read, that it loaded it. Everything else it writes there while importing is passed on."""
-    import tempfile
-    with tempfile.TemporaryFile(mode="w+") as captured:
-        saved = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
-            import jittor
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured if NOTEBOOK_NOISE not in line]
-            if kept:
-                sys.stderr.write("".join(kept))
     return jittor
 
 
