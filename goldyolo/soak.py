@@ -20,6 +20,7 @@ from typing import Dict, List
 import numpy as np
 
 from .runtime import jt
+from .bench_report import hardware
 from .timing import loaded_kernels
 from .train import TrainConfig, Trainer
 
@@ -87,21 +88,14 @@ def soak(config: TrainConfig, iterations: int, every: int = 20, warmup_fraction:
                 if done == iterations:
                     break
             epoch += 1
+    machine = hardware()
     result = {"config": asdict(config), "iterations": iterations, "every": every, "epochs_touched": epoch,
-              "cpu": _cpu_name(), "jittor": jt.__version__, "samples": samples,
+              "cpu": f"{machine['cpu_model']} ({machine['cpu_cores']} logical cores)", "jittor": jt.__version__,
+              "samples": samples,
               "summary": summarize_samples(samples, warmup_fraction, tolerance_mib_per_1000)}
     out = Path(config.out)
     (out / "soak.json").write_text(json.dumps(result, indent=1))
     return result
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        return f"{names[0]} ({len(names)} logical cores)" if names else "unknown"
-    except OSError:
-        return "unknown"
 
 
 def plot_soak(result: Dict, path: str | Path) -> None:
