@@ -5,7 +5,9 @@ process, because the peak RSS the kernel reports is a maximum over the process's
 setting is timed as: build the model, ``warmup`` untimed runs (they compile Jittor's kernels for
 the shape), then ``runs`` timed runs, each between two full syncs. Modes: ``eval`` (training form,
 eval mode, no gradients), ``deploy`` (the same after :func:`goldyolo.fuse`) and ``train_step``
-(train-mode forward, ``ComputeLoss``, backward and SGD step). With ``--torch-reference PATH`` each
+(train-mode forward, ``ComputeLoss``, backward and SGD step). ``--fp16`` times half precision:
+the model and input in float16 for ``eval``/``deploy`` (the official evaluator's ``--half``), the
+official mixed-precision recipe (:mod:`goldyolo.amp`) for ``train_step``. With ``--torch-reference PATH`` each
 setting is then timed for the official PyTorch model too (:mod:`goldyolo.bench_torch`, in a
 ``--single-torch`` process) and the ratio of the medians is reported.
 """
@@ -23,7 +25,7 @@ import numpy as np
 
 from .runtime import jt
 
-from .timing import peak_rss_kib, summarize, time_synced
+from .timing import peak_rss_kib, precision_name, summarize, time_synced
 
 MODES = ("eval", "deploy", "train_step")
 
@@ -37,8 +39,9 @@ def synthetic_targets(batch: int, num_classes: int, boxes_per_image: int = 3, se
                      rng.uniform(0.1, 0.5, n)], axis=1).astype(np.float64)
 
 
-def train_step_fn(model, images: jt.Var) -> Callable[[], jt.Var]:
-    """One official training step on ``images`` and synthetic targets; returns the loss."""
+def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.Var]:
+    """One official training step on ``images`` and synthetic targets (mixed precision with ``amp``); returns the loss."""
+    from .amp import GradScaler, autocast, autocast_input, float32_grads, to_float32
     from .loss import ComputeLoss
     from .solver import build_optimizer
     cfg = model.config
@@ -47,18 +50,23 @@ def train_step_fn(model, images: jt.Var) -> Callable[[], jt.Var]:
                           warmup_epoch=cfg.atss_warmup_epoch, use_dfl=cfg.use_dfl, reg_max=cfg.reg_max,
                           iou_type=cfg.iou_type)
     optimizer = build_optimizer(model, cfg.solver, cfg.solver["weight_decay"])
+    scaler = GradScaler(enabled=amp)
     model.train()
 
     def step() -> jt.Var:
-        loss, _ = loss_fn(model(images), targets, epoch_num=0)
-        optimizer.backward(loss)
-        optimizer.step()
+        with autocast(amp):
+            outputs = model(autocast_input(images, amp))
+        loss, _ = loss_fn(to_float32(outputs), targets, epoch_num=0)
+        optimizer.backward(scaler.scale(loss))
+        float32_grads(optimizer)
+        scaler.step(optimizer)
+        scaler.update()
         return loss
     return step
 
 
 def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, runs: int,
-            device: str = "cpu", profile: bool = False) -> Dict:
+            device: str = "cpu", profile: bool = False, fp16: bool = False) -> Dict:
     """Time one setting in this process; returns the times, their summary and the memory."""
     from .fuse import fuse
     from .models import build_model
@@ -71,17 +79,20 @@ def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, 
     if mode == "deploy":
         fuse(model)
     images = jt.rand(batch, 3, img_size, img_size)
+    if fp16 and mode != "train_step":
+        model.float16()
+        images = images.float16()
     jt.sync_all(True)
     rss_model = peak_rss_kib()
     if mode == "train_step":
-        timing = time_synced(train_step_fn(model, images), runs, warmup)
+        timing = time_synced(train_step_fn(model, images, amp=fp16), runs, warmup)
     else:
         model.eval()
         with jt.no_grad():
             timing = time_synced(lambda: model(images), runs, warmup)
     stats = summarize(timing["times_ms"])
     result = {"model": model_name, "img_size": img_size, "batch": batch, "mode": mode, "device": device,
-              "warmup": warmup, "runs": runs, **timing, "stats_ms": stats,
+              "precision": precision_name(mode, fp16), "warmup": warmup, "runs": runs, **timing, "stats_ms": stats,
               "images_per_s": batch * 1e3 / stats["median"],
               "memory": {"rss_before_model_kib": rss_before, "rss_after_model_kib": rss_model,
                          "peak_rss_kib": peak_rss_kib()}, "load_average_1_5_15": list(os.getloadavg())}
@@ -108,6 +119,8 @@ def run_child(args, batch: int, mode: str, official: bool = False) -> Dict:
         command = [sys.executable, "-m", "goldyolo", "bench", "--single-torch" if official else "--single", mode,
                    "--model", args.model, "--img-size", str(args.img_size), "--batch", str(batch),
                    "--warmup", str(args.warmup), "--runs", str(args.runs), "--device", args.device, "--out", str(out)]
+        if args.fp16:
+            command.append("--fp16")
         if official:
             command += ["--torch-reference", args.torch_reference]
         elif args.profile_layers:
@@ -131,10 +144,10 @@ def cmd_bench(args) -> int:
                 raise ValueError("--single-torch needs --torch-reference PATH (the official code)")
             from .bench_torch import measure_torch
             result = measure_torch(args.torch_reference, args.model, args.img_size, batches[0], args.single_torch,
-                                   args.warmup, args.runs, args.device)
+                                   args.warmup, args.runs, args.device, args.fp16)
         else:
             result = measure(args.model, args.img_size, batches[0], args.single, args.warmup, args.runs,
-                             args.device, args.profile_layers)
+                             args.device, args.profile_layers, args.fp16)
         Path(args.out).write_text(json.dumps(result, indent=1))
         return 0
     if args.torch_reference:
@@ -152,7 +165,7 @@ def cmd_bench(args) -> int:
             print(f"timing the official PyTorch {args.model} {args.img_size}px batch {batch} {mode} ...", flush=True)
             measurement = with_torch(measurement, run_child(args, batch, mode, official=True))
         measurements.append(measurement)
-    report = {"settings": {k: getattr(args, k) for k in ("model", "img_size", "device", "fused", "train_step",
+    report = {"settings": {k: getattr(args, k) for k in ("model", "img_size", "device", "fused", "fp16", "train_step",
                                                           "warmup", "runs", "profile_layers", "torch_reference")},
               **environment(), "measurements": measurements,
               "reference": reference_comparison(measurements, args.reference)}

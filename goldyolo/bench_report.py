@@ -75,8 +75,8 @@ def environment() -> Dict:
 
 def _reference_entry(data: Dict, m: Dict) -> Optional[tuple]:
     """(key, entry) of the official timing taken in the same setting as measurement ``m``."""
-    if m.get("device") != "cpu" or "stats_ms" not in m:
-        return None
+    if m.get("device") != "cpu" or "stats_ms" not in m or m.get("precision", "float32") != "float32":
+        return None  # the recorded official timings are float32 on the CPU
     key = REFERENCE_KEYS.get((m["mode"], m["img_size"], m["batch"]))
     if key and m["model"] in data.get(key, {}):
         return key, data[key][m["model"]]
@@ -120,8 +120,13 @@ def with_torch(jittor: Dict, torch: Dict) -> Dict:
     return merged
 
 
+def _precision(m: Dict) -> str:
+    precision = m.get("precision", "float32")
+    return "" if precision == "float32" else f" {precision}"
+
+
 def _label(m: Dict) -> str:
-    return f"{m['model']} {m['img_size']}px bs{m['batch']} {m['mode']}"
+    return f"{m['model']} {m['img_size']}px bs{m['batch']} {m['mode']}{_precision(m)}"
 
 
 def _row(label: str, m: Dict) -> str:
@@ -232,7 +237,7 @@ def plot(report: Dict, path: Path) -> Path:
     if with_ref:
         label = f"official PyTorch, {'this run' if same_run else 'recorded'} (median)"
         ax.bar(x[with_ref] + 0.2, [refs[keys[i]] for i in with_ref], 0.4, label=label)
-    ax.set_xticks(x, [f"bs{m['batch']} {m['mode']}" for m in done])
+    ax.set_xticks(x, [f"bs{m['batch']} {m['mode']}{_precision(m)}" for m in done])
     ax.set_ylabel("ms per batch")
     ax.set_title(f"{report['settings']['model']} at {report['settings']['img_size']} px, "
                  f"{report['settings']['device']}: {report['hardware']['cpu_model']}", fontsize=9)

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict
 
-from .timing import peak_rss_kib, summarize, time_runs
+from .timing import peak_rss_kib, precision_name, summarize, time_runs
 
 NUM_CLASSES = 80
 # files of the official folder this module uses, besides configs/MODEL.py
@@ -79,8 +79,9 @@ def official_model(root: Path, model_name: str, device: str):
     return cfg, build_model(cfg, NUM_CLASSES, device), shims
 
 
-def train_step_fn(cfg, model, images) -> Callable[[], Any]:
-    """One official training step (zero_grad, forward, ComputeLoss, backward, SGD step)."""
+def train_step_fn(cfg, model, images, amp: bool = False) -> Callable[[], Any]:
+    """One official training step (zero_grad, forward, ComputeLoss, backward, SGD step); with ``amp``
+    the official engine's autocast and GradScaler."""
     import torch
     from yolov6.models.losses.loss import ComputeLoss
     from yolov6.solver.build import build_optimizer
@@ -90,20 +91,23 @@ def train_step_fn(cfg, model, images) -> Callable[[], Any]:
     loss_fn = ComputeLoss(num_classes=NUM_CLASSES, ori_img_size=images.shape[-1], warmup_epoch=head.atss_warmup_epoch,
                           use_dfl=head.use_dfl, reg_max=head.reg_max, iou_type=head.iou_type, fpn_strides=head.strides)
     optimizer = build_optimizer(cfg, model)
+    scaler = torch.amp.GradScaler(images.device.type, enabled=amp)
     model.train()
 
     def step():
         optimizer.zero_grad()
-        preds, _ = model(images)
-        loss, _ = loss_fn(preds, targets, 0, 1)
-        loss.backward()
-        optimizer.step()
+        with torch.autocast(images.device.type, dtype=torch.float16, enabled=amp):
+            preds, _ = model(images)
+            loss, _ = loss_fn(preds, targets, 0, 1)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         return loss
     return step
 
 
 def measure_torch(path: str, model_name: str, img_size: int, batch: int, mode: str, warmup: int, runs: int,
-                  device: str = "cpu") -> Dict:
+                  device: str = "cpu", fp16: bool = False) -> Dict:
     """Time one setting of the official model in this process (the keys of :func:`goldyolo.bench.measure`)."""
     import torch
     root = check_checkout(path, model_name)
@@ -117,17 +121,20 @@ def measure_torch(path: str, model_name: str, img_size: int, batch: int, mode: s
         from yolov6.utils.torch_utils import fuse_model
         model = switch_to_deploy(fuse_model(model).eval()).eval()
     images = torch.rand(batch, 3, img_size, img_size, device=device)
+    if fp16 and mode != "train_step":
+        model, images = model.half(), images.half()
     rss_model = peak_rss_kib()
     sync = torch_sync(device)
     if mode == "train_step":
-        times = time_runs(train_step_fn(cfg, model, images), runs, warmup, sync)["times_ms"]
+        times = time_runs(train_step_fn(cfg, model, images, amp=fp16), runs, warmup, sync)["times_ms"]
     else:
         model.eval()
         with torch.inference_mode():
             times = time_runs(lambda: model(images), runs, warmup, sync)["times_ms"]
     stats = summarize(times)
     return {"implementation": "official PyTorch", "official_code": str(root.resolve()), "model": model_name,
-            "img_size": img_size, "batch": batch, "mode": mode, "device": device, "warmup": warmup, "runs": runs,
+            "img_size": img_size, "batch": batch, "mode": mode, "device": device,
+            "precision": precision_name(mode, fp16), "warmup": warmup, "runs": runs,
             "times_ms": times, "stats_ms": stats, "images_per_s": batch * 1e3 / stats["median"],
             "params_total": sum(p.numel() for p in model.parameters()), "torch_version": torch.__version__,
             "torch_num_threads": torch.get_num_threads(), "threads_rule": "torch.set_num_threads(n), n = Jittor's "

@@ -96,7 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, workers=args.workers, seed=args.seed, device=args.device,
                          augment=not args.no_augment, subset=args.subset, eval_interval=args.eval_interval,
                          nominal_batch=args.nominal_batch or 64, min_warmup_steps=args.min_warmup_steps,
-                         solver=solver)
+                         amp=args.amp, solver=solver)
     Trainer(config, resume=args.resume).run()
     return 0
 
@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, default=0, help="data loading processes (default 0)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    train.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                       help="float16 mixed precision with loss scaling (default: on for cuda, off for cpu, "
+                            "as the official trainer; Jittor's float16 CPU kernels are incomplete)")
     train.add_argument("--out", default="runs/train", help="run folder")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from last.pkl")
     train.add_argument("--no-augment", action="store_true", help="letterbox only (no mosaic/affine/HSV/flip)")
@@ -394,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch", default="1", help="batch sizes, comma-separated (default 1)")
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="cuda: untested")
     bench.add_argument("--fused", action="store_true", help="time the deploy form (goldyolo.fuse)")
+    bench.add_argument("--fp16", action="store_true",
+                       help="half precision: float16 model and input (eval/deploy), mixed precision (train step)")
     bench.add_argument("--train-step", action="store_true", help="also time a full training step")
     bench.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     bench.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")

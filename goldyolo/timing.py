@@ -72,3 +72,10 @@ def summarize(times_ms: List[float]) -> Dict[str, float]:
 def peak_rss_kib() -> int:
     """Peak resident set size of this process so far, in KiB (Linux ``ru_maxrss``)."""
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def precision_name(mode: str, fp16: bool) -> str:
+    """How a setting computes: float32, float16 (half model) or amp (mixed-precision training)."""
+    if not fp16:
+        return "float32"
+    return "amp" if mode == "train_step" else "float16"

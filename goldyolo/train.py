@@ -4,8 +4,9 @@ Per epoch: the cosine lr factor, mosaic switched off for the last ``stop_aug_las
 epochs, then steps with warm-up, gradient accumulation to a nominal batch of 64, EMA updates,
 a guard against non-finite losses, a progress bar, a metrics line (``metrics.jsonl``) and
 atomic ``last.pkl`` / ``best.pkl`` checkpoints. ``resume`` restores model, EMA, optimizer,
-schedule position and epoch; data order and augmentation depend only on (seed, epoch, index),
-so a resumed run continues the uninterrupted one.
+schedule position, epoch and the loss scale; data order and augmentation depend only on (seed,
+epoch, index), so a resumed run continues the uninterrupted one. Mixed precision (:mod:`goldyolo.amp`)
+is on by default for CUDA and off for the CPU, as in the official trainer.
 
 Under ``mpirun -np N`` the N processes train one model on slices of each global batch of
 ``batch_size`` images (see :mod:`goldyolo.distributed`) and take the 1-process run's steps;
@@ -26,6 +27,7 @@ import numpy as np
 
 from .runtime import jt
 
+from .amp import GradScaler, autocast, autocast_input, float32_grads, to_float32
 from .checkpoint import read_checkpoint, remove_stale_temporaries, state_dict_numpy, write_checkpoint
 from .data import CocoSource, DetectionDataset
 from .distributed import is_main_process, sum_over_processes, world_size
@@ -56,6 +58,7 @@ class TrainConfig:
     workers: int = 0
     seed: int = 0
     device: str = "cpu"
+    amp: Optional[bool] = None  # mixed precision (Q17); None: on for CUDA, off for the CPU, as the official trainer
     augment: bool = True
     subset: int = 0
     eval_interval: int = 1
@@ -112,6 +115,8 @@ class Trainer:
         accumulate = max(1, round(config.nominal_batch / config.batch_size))
         weight_decay = self.hyp["weight_decay"] * config.batch_size * accumulate / config.nominal_batch
         self.optimizer = build_optimizer(self.model, self.hyp, weight_decay)
+        self.amp = config.device == "cuda" if config.amp is None else bool(config.amp)
+        self.scaler = GradScaler(enabled=self.amp)
         self.ema = ModelEMA(self.model, build_model(config.model, num_classes=self.model.num_classes))
         self.loss_fn = ComputeLoss(fpn_strides=model_cfg.strides, num_classes=self.model.num_classes,
                                    ori_img_size=config.img_size, warmup_epoch=model_cfg.atss_warmup_epoch,
@@ -156,6 +161,7 @@ class Trainer:
         return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "model": state_dict_numpy(self.model),
                 "ema": state_dict_numpy(self.ema.ema), "ema_updates": self.ema.updates, "optimizer": groups,
                 "last_opt_step": self.last_opt_step, "best_ap": self.best_ap, "skipped_steps": self.skipped_steps,
+                "amp_scaler": self.scaler.state_dict(),
                 "config": asdict(self.cfg), "names": self.train_source.names,
                 "category_ids": self.train_source.category_ids}
 
@@ -173,6 +179,8 @@ class Trainer:
         self.last_opt_step = int(state["last_opt_step"])
         self.best_ap = float(state["best_ap"])
         self.skipped_steps = int(state["skipped_steps"])
+        if "amp_scaler" in state:  # absent in checkpoints written before mixed precision existed
+            self.scaler.load_state_dict(state["amp_scaler"])
         if self.main:
             print(f"resumed from {self.out / 'last.pkl'} after epoch {state['epoch']}")
 
@@ -235,7 +243,9 @@ class Trainer:
         current = step + self.steps_per_epoch * epoch
         if current <= self.warmup_total:
             apply_warmup(self.optimizer, current, self.warmup_total, self.lr_factor, self.hyp)
-        loss, items = self.loss_fn(self.model(jt.array(images)), targets, epoch, step)
+        with autocast(self.amp):
+            outputs = self.model(autocast_input(jt.array(images), self.amp))
+        loss, items = self.loss_fn(to_float32(outputs), targets, epoch, step)
         # Each process's loss and items are its part of the global batch's (ComputeLoss divides
         # by the global normaliser): their sums are the 1-process values, the same in every process.
         items = sum_over_processes(items)
@@ -255,13 +265,14 @@ class Trainer:
         # same global batch (the MPI test checks it). The official DDP divides each rank's loss by
         # its own soft-target sum, about 1/world_size of the global one, so there the same scaling
         # gives about world_size x the 1-process gradient.
-        self.optimizer.backward(loss * world_size())
+        self.optimizer.backward(self.scaler.scale(loss * world_size()))
         # Jittor leaves the accumulated gradients lazy until step(), which keeps the activations of every
         # accumulated batch alive (memory grew with the accumulation count); computing them now keeps one.
-        jt.sync([grad for group in self.optimizer.param_groups for grad in group["grads"]])
+        jt.sync(float32_grads(self.optimizer))
         accumulate = accumulation(current, self.warmup_total, cfg.batch_size, cfg.nominal_batch)
         if current - self.last_opt_step >= accumulate:
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)  # skips the step when a scaled gradient overflowed
+            self.scaler.update()
             self.ema.update(self.model)
             self.last_opt_step = current
         return items.numpy()
@@ -286,7 +297,12 @@ class Trainer:
         return {"epoch": epoch, "iou_loss": float(mean[0]), "dfl_loss": float(mean[1]), "cls_loss": float(mean[2]),
                 "loss": float(mean.sum()), "lr": [float(g["lr"]) for g in self.optimizer.param_groups],
                 "time_s": elapsed, "images_per_s": count * cfg.batch_size / elapsed if elapsed else 0.0,
-                "skipped_steps": self.skipped_steps}
+                "skipped_steps": self.skipped_steps, **self._amp_metrics()}
+
+    def _amp_metrics(self) -> Dict:
+        if not self.amp:
+            return {}
+        return {"amp_scale": self.scaler.scale_value, "amp_skipped_steps": self.scaler.skipped_steps}
 
 
 def model_from_checkpoint(state: dict, use_ema: bool = True):

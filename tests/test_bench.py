@@ -95,7 +95,8 @@ def test_reference_comparison_matches_settings(tmp_path):
     measurements = [_measurement("gold_yolo-n", 640, 1, "deploy", 181.98160400015694),
                     _measurement("gold_yolo-s", 640, 1, "eval", 100.0),
                     _measurement("gold_yolo-n", 320, 8, "train_step", 838.5840949999874),
-                    _measurement("gold_yolo-n", 640, 2, "deploy", 100.0)]
+                    _measurement("gold_yolo-n", 640, 2, "deploy", 100.0),
+                    dict(_measurement("gold_yolo-n", 640, 1, "deploy", 50.0), precision="float16")]
     ref = reference_comparison(measurements, str(timings))
     assert ref["available"] and ref["torch_version"] == "2.13.0+cpu" and ref["hardware"]["model_name"] == "AMD EPYC"
     ratios = {(r["model"], r["mode"]): r["ratio_jittor_over_torch"] for r in ref["comparisons"]}
@@ -202,3 +203,15 @@ def test_official_train_step_is_timed(tmp_path):
     result = json.loads(out.read_text())
     assert result["stats_ms"]["median"] > 0 and result["memory"]["peak_rss_kib"] > 0
     assert result["params_total"] == (_official_params("training_form") or result["params_total"])
+
+
+def test_official_half_precision_settings_are_timed(tmp_path):
+    path = _official_code()
+    for mode, precision in (("deploy", "float16"), ("train_step", "amp")):
+        out = tmp_path / f"{mode}.json"
+        done = subprocess.run([sys.executable, "-m", "goldyolo", "bench", "--single-torch", mode, "--fp16",
+                               "--torch-reference", path, "--model", "gold_yolo-n", "--img-size", "64", "--batch", "2",
+                               "--warmup", "1", "--runs", "1", "--out", str(out)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(out.read_text())
+        assert result["precision"] == precision and result["stats_ms"]["median"] > 0

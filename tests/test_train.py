@@ -125,3 +125,48 @@ def test_accumulated_gradients_do_not_keep_batches_alive(tmp_path):
     assert trainer.last_opt_step == -1  # three batches, no optimizer step yet
     # Lazy gradients would hold each batch's graph until the step: the count would grow per batch.
     assert live[0] == live[1] == live[2], live
+
+
+def test_loss_scaling_in_the_trainer_is_exact_and_skips_overflowing_steps(tmp_path):
+    from goldyolo.amp import GradScaler
+    trainers = [Trainer(config(tmp_path / name, subset=4)) for name in ("plain", "scaled", "overflow")]
+    plain, scaled, overflow = trainers
+    assert not plain.amp and not plain.scaler.enabled  # the CPU default, as in the official trainer
+    scaled.scaler = GradScaler(init_scale=1024.0)  # a power of two: scaling and unscaling are exact
+    overflow.scaler = GradScaler(init_scale=3.4e38)  # near float32's largest: gradients above 1 overflow
+    before = {k: v.numpy().copy() for k, v in overflow.model.state_dict().items() if "running" not in k}
+    for trainer in trainers:
+        trainer.begin_epoch(0)
+        images, targets, _ = next(iter(trainer.dataset))
+        assert trainer.train_step(images, targets, 0, 0) is not None
+        assert trainer.last_opt_step == 0
+    a, b = plain.model.state_dict(), scaled.model.state_dict()
+    assert any(np.abs(a[k].numpy() - before[k]).max() > 0 for k in before)  # the plain step moved the weights
+    assert max(float(np.abs(a[k].numpy() - b[k].numpy()).max()) for k in a) <= 1e-6
+    after = overflow.model.state_dict()
+    assert all(np.array_equal(after[k].numpy(), before[k]) for k in before)  # skipped
+    assert overflow.scaler.state_dict() == {"scale": 1.7e38, "growth_tracker": 0, "skipped_steps": 1}
+    assert overflow._state(0)["amp_scaler"]["scale"] == 1.7e38
+
+
+@pytest.mark.slow
+def test_mixed_precision_training_steps_on_the_cpu(tmp_path):
+    """The official recipe end to end (Jittor's float16 CPU kernels are slow: behind the slow marker)."""
+    amp = Trainer(config(tmp_path / "amp", subset=4, img_size=64, amp=True))
+    plain = Trainer(config(tmp_path / "plain", subset=4, img_size=64))
+    assert amp.amp and amp.scaler.enabled
+    initial = {k: v.numpy().copy() for k, v in amp.model.state_dict().items()}
+    amp.begin_epoch(0)
+    plain.begin_epoch(0)
+    images, targets, _ = next(iter(amp.dataset))
+    reference = plain.train_step(images, targets, 0, 0)
+    for step in range(6):
+        items = amp.train_step(images, targets, 0, step)
+        if step == 0:
+            np.testing.assert_allclose(items, reference, rtol=2e-3, atol=1e-6)
+    scaler = amp.scaler.state_dict()
+    assert 0 < scaler["skipped_steps"] < 6 and scaler["scale"] < 2.0 ** 16  # backed off, then stepped
+    state = amp.model.state_dict()
+    assert all(str(v.dtype) == "float32" for v in state.values())
+    assert all(str(g.dtype) == "float32" for group in amp.optimizer.param_groups for g in group["grads"])
+    assert any(np.abs(state[k].numpy() - initial[k]).max() > 0 for k in initial if "running" not in k)

@@ -38,10 +38,18 @@ class BatchNorm2d(nn.Module):
         self.running_var = jt.ones((num_features,), "float32").stop_grad()
 
     def execute(self, x: jt.Var) -> jt.Var:
+        if x.dtype == "float32":
+            scale, shift = self._scale_shift(x)
+        else:  # mixed precision: statistics, running buffers and the affine factors in float32, as in cuDNN
+            with jt.flag_scope(auto_mixed_precision_level=0):
+                scale, shift = self._scale_shift(x.float32())
+        return x * scale.reshape((1, -1, 1, 1)) + shift.reshape((1, -1, 1, 1))
+
+    def _scale_shift(self, x: jt.Var) -> Tuple[jt.Var, jt.Var]:
+        """Per-channel (scale, shift) of the normalisation; in training also updates the running statistics."""
         if not self.is_training():
             scale = self.weight / jt.sqrt(self.running_var + self.eps)
-            shift = self.bias - self.running_mean * scale
-            return x * scale.reshape((1, -1, 1, 1)) + shift.reshape((1, -1, 1, 1))
+            return scale, self.bias - self.running_mean * scale
         count = x.shape[0] * x.shape[2] * x.shape[3]
         mean = channel_mean(x)
         centred = x - mean.reshape((1, -1, 1, 1))
@@ -51,12 +59,10 @@ class BatchNorm2d(nn.Module):
         else:
             unbiased = var * (count / max(count - 1, 1))
         scale = self.weight / jt.sqrt(var + self.eps)
-        shift = self.bias - mean * scale
-        out = x * scale.reshape((1, -1, 1, 1)) + shift.reshape((1, -1, 1, 1))
         m = self.momentum
         self.running_mean.update((1 - m) * self.running_mean + m * mean.detach())
         self.running_var.update((1 - m) * self.running_var + m * unbiased.detach())
-        return out
+        return scale, self.bias - mean * scale
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, sync={self.sync}"
@@ -305,8 +311,11 @@ def max_pool_5(x: jt.Var) -> jt.Var:
     """MaxPool2d(k=5, s=1, p=2) with -inf padding, as PyTorch pads max-pooling.
 
     The padding is explicit because Jittor's pool refuses maps smaller than the kernel (e.g. the
-    2x2 stride-32 map of a 64x64 input), which PyTorch accepts.
+    2x2 stride-32 map of a 64x64 input), which PyTorch accepts. Jittor's CPU backward of the pool
+    does not compile for float16, so there a float16 map is pooled in float32 (exact either way).
     """
+    if x.dtype == "float16" and not jt.flags.use_cuda:
+        return max_pool_5(x.float32()).float16()
     padded = nn.pad(x, (2, 2, 2, 2), mode="constant", value=float("-inf"))
     return nn.pool(padded, kernel_size=5, op="maximum", stride=1, padding=0)
 

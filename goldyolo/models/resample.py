@@ -46,10 +46,11 @@ def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
 
 def _separable(x: jt.Var, rows: np.ndarray, cols: np.ndarray) -> jt.Var:
     _, _, h, w = x.shape
+    dtype = str(x.dtype)  # a float16 input (half inference, mixed precision) stays float16
     if cols.shape[0] != w or not np.array_equal(cols, np.eye(w, dtype=np.float32)):
-        x = jt.matmul(x, jt.array(cols.T.copy()).stop_grad())
+        x = jt.matmul(x, jt.array(cols.T.astype(dtype)).stop_grad())
     if rows.shape[0] != h or not np.array_equal(rows, np.eye(h, dtype=np.float32)):
-        x = jt.matmul(jt.array(rows).stop_grad(), x)
+        x = jt.matmul(jt.array(rows.astype(dtype)).stop_grad(), x)
     return x
 
 
