@@ -12,6 +12,7 @@ from ..runtime import jt
 from jittor import nn
 
 from .. import distributed
+from .bn_kernels import batch_norm_train, parallel_kernels_apply
 
 # Q1: ``initialize_weights`` sets these on every plain ``nn.BatchNorm2d``; the BNs mmcv builds
 # from ``norm_cfg=SyncBN`` keep PyTorch's defaults.
@@ -38,6 +39,10 @@ class BatchNorm2d(nn.Module):
         self.running_var = jt.ones((num_features,), "float32").stop_grad()
 
     def execute(self, x: jt.Var) -> jt.Var:
+        if self.is_training() and parallel_kernels_apply(x):
+            out, mean, var = batch_norm_train(x, self.weight, self.bias, self.eps)
+            self._update_running(mean, unbiased_variance(var, x.shape[0] * x.shape[2] * x.shape[3]))
+            return out
         if x.dtype == "float32":
             scale, shift = self._scale_shift(x)
         else:  # mixed precision: statistics, running buffers and the affine factors in float32, as in cuDNN
@@ -57,12 +62,16 @@ class BatchNorm2d(nn.Module):
         if jt.in_mpi:
             mean, var, unbiased = global_moments(mean, var, count)
         else:
-            unbiased = var * (count / max(count - 1, 1))
+            unbiased = unbiased_variance(var, count)
+        self._update_running(mean, unbiased)
         scale = self.weight / jt.sqrt(var + self.eps)
+        return scale, self.bias - mean * scale
+
+    def _update_running(self, mean: jt.Var, unbiased: jt.Var) -> None:
+        """PyTorch's running-statistics update from the batch mean and unbiased variance."""
         m = self.momentum
         self.running_mean.update((1 - m) * self.running_mean + m * mean.detach())
         self.running_var.update((1 - m) * self.running_var + m * unbiased.detach())
-        return scale, self.bias - mean * scale
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, sync={self.sync}"
@@ -75,6 +84,11 @@ def channel_mean(x: jt.Var) -> jt.Var:
     statistics as accurate as PyTorch's, which matters because train-mode BN compounds errors.
     """
     return x.mean(dims=[3]).mean(dims=[2]).mean(dims=[0])
+
+
+def unbiased_variance(var: jt.Var, count: int) -> jt.Var:
+    """The unbiased variance of ``count`` values from their biased one."""
+    return var * (count / max(count - 1, 1))
 
 
 def global_moments(mean: jt.Var, var: jt.Var, count: int) -> Tuple[jt.Var, jt.Var, jt.Var]:
