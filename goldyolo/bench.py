@@ -25,6 +25,7 @@ import numpy as np
 
 from .runtime import jt
 
+from .profile_ops import op_profile
 from .timing import peak_rss_kib, precision_name, summarize, time_synced
 
 MODES = ("eval", "deploy", "train_step")
@@ -66,7 +67,7 @@ def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.V
 
 
 def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, runs: int,
-            device: str = "cpu", profile: bool = False, fp16: bool = False) -> Dict:
+            device: str = "cpu", profile: bool = False, fp16: bool = False, profile_ops: bool = False) -> Dict:
     """Time one setting in this process; returns the times, their summary and the memory."""
     from .fuse import fuse
     from .models import build_model
@@ -85,11 +86,14 @@ def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, 
     jt.sync_all(True)
     rss_model = peak_rss_kib()
     if mode == "train_step":
-        timing = time_synced(train_step_fn(model, images, amp=fp16), runs, warmup)
+        step = train_step_fn(model, images, amp=fp16)
+        timing = time_synced(step, runs, warmup)
+        ops = op_profile(step, warmup=0) if profile_ops else None
     else:
         model.eval()
         with jt.no_grad():
             timing = time_synced(lambda: model(images), runs, warmup)
+            ops = op_profile(lambda: model(images), warmup=0) if profile_ops else None
     stats = summarize(timing["times_ms"])
     result = {"model": model_name, "img_size": img_size, "batch": batch, "mode": mode, "device": device,
               "precision": precision_name(mode, fp16), "warmup": warmup, "runs": runs, **timing, "stats_ms": stats,
@@ -99,6 +103,8 @@ def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, 
     if device == "cuda":  # untested
         info = jt.get_mem_info()
         result["memory"].update(cuda_total_bytes=int(info.total_cuda_ram), cuda_used_bytes=int(info.total_cuda_used))
+    if ops is not None:
+        result["ops"] = ops
     if profile and mode != "train_step":
         from .profile_layers import layer_profile
         result["layers"] = [row.as_dict() for row in layer_profile(model, images, warmup=1, runs=max(1, min(runs, 3)))]
@@ -125,6 +131,8 @@ def run_child(args, batch: int, mode: str, official: bool = False) -> Dict:
             command += ["--torch-reference", args.torch_reference]
         elif args.profile_layers:
             command.append("--profile-layers")
+        if args.profile_ops and not official:
+            command.append("--profile-ops")
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0 or not out.exists():
             return {"model": args.model, "img_size": args.img_size, "batch": batch, "mode": mode,
@@ -134,7 +142,8 @@ def run_child(args, batch: int, mode: str, official: bool = False) -> Dict:
 
 def cmd_bench(args) -> int:
     """The ``bench`` command: one setting (``--single``) or all of them, each in a child process."""
-    from .bench_report import environment, format_layers, format_table, plot, reference_comparison, with_torch
+    from .bench_report import (environment, format_layers, format_ops, format_table, plot, reference_comparison,
+                               with_torch)
     batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
     if args.single or args.single_torch:
         if not args.out:
@@ -147,7 +156,7 @@ def cmd_bench(args) -> int:
                                    args.warmup, args.runs, args.device, args.fp16)
         else:
             result = measure(args.model, args.img_size, batches[0], args.single, args.warmup, args.runs,
-                             args.device, args.profile_layers, args.fp16)
+                             args.device, args.profile_layers, args.fp16, args.profile_ops)
         Path(args.out).write_text(json.dumps(result, indent=1))
         return 0
     if args.torch_reference:
@@ -166,7 +175,7 @@ def cmd_bench(args) -> int:
             measurement = with_torch(measurement, run_child(args, batch, mode, official=True))
         measurements.append(measurement)
     report = {"settings": {k: getattr(args, k) for k in ("model", "img_size", "device", "fused", "fp16", "train_step",
-                                                          "warmup", "runs", "profile_layers", "torch_reference")},
+                                                          "warmup", "runs", "profile_layers", "profile_ops", "torch_reference")},
               **environment(), "measurements": measurements,
               "reference": reference_comparison(measurements, args.reference)}
     report["settings"]["batches"] = batches
@@ -175,6 +184,8 @@ def cmd_bench(args) -> int:
     for m in measurements:
         if m.get("layers"):
             print(format_layers(m))
+        if m.get("ops"):
+            print(format_ops(m))
     if args.plot:
         print(f"plot: {plot(report, out.with_suffix('.png'))}")
     print(f"results: {out}")

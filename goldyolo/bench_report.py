@@ -216,6 +216,16 @@ def format_layers(m: Dict, top: int = 15) -> str:
     return "\n".join(lines)
 
 
+def format_ops(m: Dict) -> str:
+    """A measurement's kernel time by kind (``--profile-ops``)."""
+    ops = m["ops"]
+    lines = [f"kernel time by kind, {_label(m)}: {ops['kernel_ms']:.0f} ms in kernels of one call "
+             f"(median latency {m['stats_ms']['median']:.0f} ms)"]
+    lines += [f"  {k['kind']:<66s} {k['ms']:8.1f} ms {100 * k['share']:5.1f}%  {k['kernels']:5d} runs"
+              for k in ops["kinds"]]
+    return "\n".join(lines)
+
+
 def plot(report: Dict, path: Path) -> Path:
     """Bar chart of the median latencies (p10-p90 error bars) beside the official PyTorch medians: those
     timed in this run (``--torch-reference``), else the recorded ones."""

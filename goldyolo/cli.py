@@ -405,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="results json (default runs/bench/MODEL_SIZE.json)")
     bench.add_argument("--plot", action="store_true", help="bar chart (PNG) beside the json")
     bench.add_argument("--profile-layers", action="store_true", help="per-module forward times")
+    bench.add_argument("--profile-ops", action="store_true",
+                       help="kernel time by kind (oneDNN convolution, BN kernels, Jittor's generated kernels, ...)")
     bench.add_argument("--reference", help="official timings json (default ../shared/reference/torch_cpu_timings.json)")
     bench.add_argument("--torch-reference", metavar="PATH",
                        help="also time the official PyTorch model in each setting, in the same run: PATH is the "

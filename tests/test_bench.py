@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from goldyolo import build_model
-from goldyolo.bench import measure, synthetic_targets
+from goldyolo.bench import measure, synthetic_targets, train_step_fn
 from goldyolo.bench_report import format_table, plot, reference_comparison, with_torch
 from goldyolo.cli import main
 from goldyolo.profile_layers import layer_profile
+from goldyolo.profile_ops import GENERATED, kernel_kind, op_profile
 from goldyolo.runtime import jt
 from goldyolo.timing import summarize, time_runs
 
@@ -59,13 +60,31 @@ def test_eval_measurement_compiles_only_during_warmup():
     assert 0 < memory["rss_before_model_kib"] <= memory["rss_after_model_kib"] <= memory["peak_rss_kib"]
 
 
-def test_train_step_measurement_runs_the_official_step():
+def test_train_step_measurement_runs_the_official_step_and_profiles_its_kernels(monkeypatch):
     targets = synthetic_targets(2, 80)
     assert targets.shape == (6, 6) and set(targets[:, 0]) == {0, 1}
     assert (targets[:, 2:4] - targets[:, 4:6] / 2 >= 0).all() and (targets[:, 2:4] + targets[:, 4:6] / 2 <= 1).all()
-    result = measure("gold_yolo-n", 64, 2, "train_step", warmup=1, runs=2)
+    result = measure("gold_yolo-n", 64, 2, "train_step", warmup=1, runs=2, profile_ops=True)
     assert_spread(result["stats_ms"])
     assert result["mode"] == "train_step" and min(result["times_ms"]) > 0
+    kinds = {k["kind"]: k for k in result["ops"]["kinds"]}
+    assert {"convolution forward, oneDNN", "convolution backward (input), oneDNN",
+            "convolution backward (weights), oneDNN", "batch norm, parallel kernels", GENERATED} <= set(kinds)
+    assert kinds["convolution forward, oneDNN"]["kernels"] == 133  # N's training form has 133 convolutions
+    assert sum(k["share"] for k in kinds.values()) == pytest.approx(1.0)
+    assert result["ops"]["kernel_ms"] == pytest.approx(sum(k["ms"] for k in kinds.values()))
+    monkeypatch.setenv("GOLDYOLO_BN_KERNELS", "0")  # the composed BN: no BN kernels, more generated ones
+    composed = {k["kind"]: k for k in op_profile(train_step_fn(build_model("gold_yolo-n"), jt.rand(2, 3, 64, 64)))["kinds"]}
+    assert "batch norm, parallel kernels" not in composed
+    assert composed[GENERATED]["kernels"] > kinds[GENERATED]["kernels"]
+
+
+def test_kernel_kinds_follow_the_profiler_names():
+    assert kernel_kind("mkl_conv_backward_w«Txd:float32") == "convolution backward (weights), oneDNN"
+    assert kernel_kind("mkl_conv«Txd:float32") == "convolution forward, oneDNN"
+    assert kernel_kind("code«IN_SIZE:3«CODE:// goldyolo batch-norm kernel: forward") == "batch norm, parallel kernels"
+    assert kernel_kind("code«IN_SIZE:1«CODE:for (int i0=0;") == "other hand-written kernels"
+    assert kernel_kind("«opkey0:broadcast_to«Tx:float32«opkey1:reduce") == GENERATED
 
 
 def test_layer_profile_finds_a_slowed_layer():
@@ -112,7 +131,7 @@ def test_reference_comparison_matches_settings(tmp_path):
 def test_bench_command_end_to_end(tmp_path):
     out = tmp_path / "b.json"
     done = subprocess.run([sys.executable, "-m", "goldyolo", "bench", "--model", "gold_yolo-n", "--img-size", "64",
-                           "--batch", "1", "--warmup", "1", "--runs", "2", "--fused", "--profile-layers", "--plot",
+                           "--batch", "1", "--warmup", "1", "--runs", "2", "--fused", "--profile-layers", "--profile-ops", "--plot",
                            "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
@@ -125,6 +144,7 @@ def test_bench_command_end_to_end(tmp_path):
     assert_spread(m["stats_ms"])
     assert np.isfinite(m["images_per_s"]) and m["layers"][0]["self_ms"] >= m["layers"][-1]["self_ms"]
     assert "gold_yolo-n 64px bs1 deploy" in done.stdout and "layer profile" in done.stdout
+    assert m["ops"]["kinds"][0]["kind"] == "convolution forward, oneDNN" and "kernel time by kind" in done.stdout
     assert (tmp_path / "b.png").exists()
 
 

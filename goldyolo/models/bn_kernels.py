@@ -11,15 +11,17 @@ kernels compute the same thing in parallel over channels, summing in float64:
   M = N*H*W: the gradient through the batch statistics.
 
 :func:`batch_norm_train` is used for float32 inputs on the CPU outside MPI; elsewhere the model
-composes the same formulas from Jittor operations (``BatchNorm2d``).
+composes the same formulas from Jittor operations (``BatchNorm2d``), as it does everywhere with the
+environment variable ``GOLDYOLO_BN_KERNELS=0`` (for comparisons; ``bench --profile-ops`` shows both).
 """
 from __future__ import annotations
 
+import os
 from typing import Tuple
 
 from ..runtime import jt
 
-_FORWARD = """
+_FORWARD = """// goldyolo batch-norm kernel: forward
     const int N = in0_shape0, C = in0_shape1, HW = in0_shape2 * in0_shape3;
     const double count = (double)N * HW;
     const double eps = @EPS;
@@ -49,7 +51,7 @@ _FORWARD = """
     }
 """
 
-_BACKWARD = """
+_BACKWARD = """// goldyolo batch-norm kernel: backward
     const int N = in0_shape0, C = in0_shape1, HW = in0_shape2 * in0_shape3;
     const double count = (double)N * HW;
     const double eps = @EPS;
@@ -117,5 +119,6 @@ def batch_norm_train(x: jt.Var, weight: jt.Var, bias: jt.Var, eps: float) -> Tup
 
 
 def parallel_kernels_apply(x: jt.Var) -> bool:
-    """Whether :func:`batch_norm_train` serves ``x``: float32 on the CPU, outside MPI."""
-    return x.dtype == "float32" and not jt.flags.use_cuda and not jt.in_mpi
+    """Whether :func:`batch_norm_train` serves ``x``: float32 on the CPU, outside MPI, unless switched off."""
+    enabled = os.environ.get("GOLDYOLO_BN_KERNELS", "1") != "0"
+    return enabled and x.dtype == "float32" and not jt.flags.use_cuda and not jt.in_mpi
