@@ -53,6 +53,13 @@ def to_float32(outputs):
     return outputs.float32() if outputs.dtype != "float32" else outputs
 
 
+def forward_for_loss(model, images: jt.Var, enabled: bool):
+    """The model's training outputs on ``images``, in mixed precision when ``enabled``, cast to float32 for the loss."""
+    with autocast(enabled):
+        outputs = model(autocast_input(images, enabled))
+    return to_float32(outputs)
+
+
 def optimizer_grads(optimizer: jt.optim.Optimizer) -> List[jt.Var]:
     """The accumulated gradients the optimizer will apply (those of parameters that take gradients)."""
     return [grad for group in optimizer.param_groups

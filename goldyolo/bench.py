@@ -42,7 +42,7 @@ def synthetic_targets(batch: int, num_classes: int, boxes_per_image: int = 3, se
 
 def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.Var]:
     """One official training step on ``images`` and synthetic targets (mixed precision with ``amp``); returns the loss."""
-    from .amp import GradScaler, autocast, autocast_input, float32_grads, to_float32
+    from .amp import GradScaler, float32_grads, forward_for_loss
     from .loss import ComputeLoss
     from .solver import build_optimizer
     cfg = model.config
@@ -55,9 +55,7 @@ def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.V
     model.train()
 
     def step() -> jt.Var:
-        with autocast(amp):
-            outputs = model(autocast_input(images, amp))
-        loss, _ = loss_fn(to_float32(outputs), targets, epoch_num=0)
+        loss, _ = loss_fn(forward_for_loss(model, images, amp), targets, epoch_num=0)
         optimizer.backward(scaler.scale(loss))
         float32_grads(optimizer)
         scaler.step(optimizer)

@@ -27,7 +27,7 @@ import numpy as np
 
 from .runtime import jt
 
-from .amp import GradScaler, autocast, autocast_input, float32_grads, to_float32
+from .amp import GradScaler, float32_grads, forward_for_loss
 from .checkpoint import read_checkpoint, remove_stale_temporaries, state_dict_numpy, write_checkpoint
 from .data import CocoSource, DetectionDataset
 from .distributed import is_main_process, sum_over_processes, world_size
@@ -243,9 +243,7 @@ class Trainer:
         current = step + self.steps_per_epoch * epoch
         if current <= self.warmup_total:
             apply_warmup(self.optimizer, current, self.warmup_total, self.lr_factor, self.hyp)
-        with autocast(self.amp):
-            outputs = self.model(autocast_input(jt.array(images), self.amp))
-        loss, items = self.loss_fn(to_float32(outputs), targets, epoch, step)
+        loss, items = self.loss_fn(forward_for_loss(self.model, jt.array(images), self.amp), targets, epoch, step)
         # Each process's loss and items are its part of the global batch's (ComputeLoss divides
         # by the global normaliser): their sums are the 1-process values, the same in every process.
         items = sum_over_processes(items)
