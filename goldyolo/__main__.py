@@ -1,6 +1,8 @@
-"""``python -m goldyolo``."""
+"""``python -m goldyolo``: the CLI, dumping its Python stacks on SIGUSR1 (see ``goldyolo.watchdog``)."""
 import sys
 
 from .cli import main
+from .watchdog import dump_stacks_on_signal
 
+dump_stacks_on_signal()
 sys.exit(main())

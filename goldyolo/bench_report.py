@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .runtime import jt
+from .watchdog import run_limited
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_FILE = "torch_cpu_timings.json"
@@ -32,7 +33,7 @@ def default_reference() -> Path:
 
 def _run(command: List[str]) -> Optional[str]:
     try:
-        done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=20)
+        done = run_limited(command, timeout_s=20, cwd=REPO)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 else None

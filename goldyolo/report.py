@@ -25,6 +25,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor, TagRemovePreprocessor
 
 from .profiles import PROFILE_CHANGES, has_gpu, parameters, run_training
+from .watchdog import run_limited
 
 TITLE = "Gold-YOLO in Jittor: reproduction report"
 CELL_TIMEOUT_S = {"full": 3 * 3600, "quick": 20 * 60, "ci": 20 * 60}
@@ -116,7 +117,7 @@ def execute_notebook(source: Path, target: Path, values: Dict[str, object], cwd:
 def _output_of(command: List[str]) -> str:
     """Stripped stdout of ``command``, or "" when it is missing or fails."""
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        done = run_limited(command, timeout_s=30)
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
@@ -189,7 +190,7 @@ def print_pdf(chromium: str, html: Path, pdf: Path) -> None:
                    f"--user-data-dir={user_data}", "--no-pdf-header-footer", f"--print-to-pdf={pdf.resolve()}",
                    html.resolve().as_uri()]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=PDF_TIMEOUT_S)
+            done = run_limited(command, timeout_s=PDF_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise ReportError(f"chromium did not print {html} within {PDF_TIMEOUT_S} s") from None
     if done.returncode != 0 or not pdf.exists():

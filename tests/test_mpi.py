@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +21,7 @@ from goldyolo.checkpoint import read_checkpoint
 from goldyolo.data import CocoSource, DetectionDataset
 from goldyolo.models.common import BatchNorm2d
 from goldyolo.runtime import jt
+from goldyolo.watchdog import run_limited
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -90,7 +90,7 @@ def train(out: Path, processes: int, *options: str) -> str:
     if processes > 1:
         command = ["mpirun", "-np", str(processes), "--oversubscribe", *command]
     env = dict(os.environ, OMP_WAIT_POLICY="passive", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    done = run_limited(command, timeout_s=1800, env=env)   # stops mpirun and its ranks past the limit
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done.stdout
 
