@@ -1,7 +1,8 @@
 """PyTorch-exact resizing: ``F.adaptive_avg_pool2d`` and bilinear ``F.interpolate`` (Q5).
 
 Both are separable linear maps, so each is applied as two small matrix products,
-``out = A_h @ x @ A_w^T``, with the matrices built once per size in float64 and cast to float32.
+``out = A_h @ x @ A_w^T``, with the matrices built once per size in float64 and cast to float32
+(to the input's type for float16 inputs).
 
 * Adaptive average pooling uses PyTorch's variable windows ``[floor(i*In/Out), ceil((i+1)*In/Out))``.
 * Bilinear with ``align_corners=False`` samples at ``(o + 0.5) * In/Out - 0.5``, clamped at 0,
@@ -45,12 +46,16 @@ def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
 
 
 def _separable(x: jt.Var, rows: np.ndarray, cols: np.ndarray) -> jt.Var:
-    _, _, h, w = x.shape
+    """``rows @ x @ cols^T`` over the last two axes of NCHW ``x``, as two 2-D matrix products.
+
+    Jittor runs a product with a 2-D right-hand matrix as one oneDNN matmul over the flattened rows; a 2-D
+    left-hand matrix would become a broadcast multiply-and-sum on one thread, so the row map is applied
+    to the transposed maps instead."""
     dtype = str(x.dtype)  # a float16 input (half inference, mixed precision) stays float16
-    if cols.shape[0] != w or not np.array_equal(cols, np.eye(w, dtype=np.float32)):
+    if cols.shape[0] != x.shape[3] or not np.array_equal(cols, np.eye(x.shape[3], dtype=np.float32)):
         x = jt.matmul(x, jt.array(cols.T.astype(dtype)).stop_grad())
-    if rows.shape[0] != h or not np.array_equal(rows, np.eye(h, dtype=np.float32)):
-        x = jt.matmul(jt.array(rows.astype(dtype)).stop_grad(), x)
+    if rows.shape[0] != x.shape[2] or not np.array_equal(rows, np.eye(x.shape[2], dtype=np.float32)):
+        x = jt.matmul(x.transpose((0, 1, 3, 2)), jt.array(rows.T.astype(dtype)).stop_grad()).transpose((0, 1, 3, 2))
     return x
 
 
