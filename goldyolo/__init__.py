@@ -1,21 +1,42 @@
 """goldyolo: the Gold-YOLO detector (NeurIPS 2023) re-implemented in Jittor.
 
-Importing the package prepares Jittor (oneDNN on the CPU, CPU fallback without a CUDA driver;
-see :mod:`goldyolo.runtime`).
+``import goldyolo`` prepares the environment Jittor imports into (oneDNN on the CPU, the CPU
+fallback without a CUDA driver; :mod:`goldyolo.runtime`) but does not load Jittor: the names below
+load it, and their module, on first use.
 """
-from .runtime import jt  # noqa: F401  (first: prepares the environment Jittor imports into)
+from __future__ import annotations
 
-from .checkpoint import StateDictError, UnsafeCheckpointError, load_state_dict_strict, load_weights, save_weights
-from .config import CONFIGS, ModelConfig, get_config
-from .fuse import fuse
-from .info import ModelInfo, model_info
-from .models import GoldYOLO, build_model, set_drop_path
-from .official import load_official_checkpoint
+import importlib
+
+from . import runtime as _runtime
+from .errors import GoldYoloError, InputError
+
+_runtime.prepare()
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CONFIGS", "GoldYOLO", "ModelConfig", "ModelInfo", "StateDictError", "UnsafeCheckpointError",
-    "build_model", "fuse", "get_config", "load_official_checkpoint", "load_state_dict_strict",
-    "load_weights", "model_info", "save_weights", "set_drop_path",
-]
+# public name -> module that defines it
+_LAZY = {
+    "jt": "goldyolo.runtime",
+    "CONFIGS": "goldyolo.config", "ModelConfig": "goldyolo.config", "get_config": "goldyolo.config",
+    "GoldYOLO": "goldyolo.models", "build_model": "goldyolo.models", "set_drop_path": "goldyolo.models",
+    "fuse": "goldyolo.models.fuse", "ModelInfo": "goldyolo.models.info", "model_info": "goldyolo.models.info",
+    "StateDictError": "goldyolo.models.checkpoint", "UnsafeCheckpointError": "goldyolo.models.checkpoint",
+    "load_state_dict_strict": "goldyolo.models.checkpoint", "load_weights": "goldyolo.models.checkpoint",
+    "save_weights": "goldyolo.models.checkpoint", "load_official_checkpoint": "goldyolo.models.official",
+}
+
+__all__ = sorted([*_LAZY, "GoldYoloError", "InputError"])
+
+
+def __getattr__(name: str):
+    """Load a public name's module on first use (PEP 562)."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'goldyolo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -11,7 +11,7 @@ from .config import CONFIGS
 
 def _layer_rows(model, depth: int) -> List[tuple]:
     """(name, type, parameters) of every module down to ``depth`` dots."""
-    from .info import BUFFER_SUFFIXES
+    from .models.info import BUFFER_SUFFIXES
     state = model.state_dict()
     rows = []
     for name, module in model.named_modules():
@@ -24,8 +24,8 @@ def _layer_rows(model, depth: int) -> List[tuple]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .fuse import fuse
-    from .info import model_info
+    from .models.fuse import fuse
+    from .models.info import model_info
     from .models import build_model
     model = build_model(args.model, num_classes=args.num_classes)
     train_info = model_info(model, args.img_size)
@@ -46,8 +46,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def model_table(img_size: int = 640) -> str:
     """Markdown table of the four models: counts from the code, next to the paper's numbers."""
-    from .fuse import fuse
-    from .info import model_info
+    from .models.fuse import fuse
+    from .models.info import model_info
     from .models import build_model
     lines = [f"| model | params (M) | GFLOPs ({img_size}) | training-form params (M) | paper params (M) "
              "| paper GFLOPs | paper COCO AP |",
@@ -68,10 +68,10 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .checkpoint import load_state_dict_strict, save_weights
-    from .fuse import fuse
+    from .models.checkpoint import load_state_dict_strict, save_weights
+    from .models.fuse import fuse
     from .models import build_model
-    from .official import load_official_checkpoint
+    from .models.official import load_official_checkpoint
     state = load_official_checkpoint(args.source)
     num_classes = args.num_classes
     if num_classes is None:
@@ -89,7 +89,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, Trainer
+    from .engine.trainer import TrainConfig, Trainer
     solver = {k: v for k, v in (("lr0", args.lr0), ("warmup_epochs", args.warmup_epochs)) if v is not None}
     config = TrainConfig(model=args.model, data=args.data, images=args.images or "", val_data=args.val_data or "",
                          val_images=args.val_images or "", out=args.out, img_size=args.img_size, epochs=args.epochs,
@@ -102,8 +102,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
-    from .soak import plot_soak, soak
-    from .train import TrainConfig
+    from .bench.soak import plot_soak, soak
+    from .engine.trainer import TrainConfig
     config = TrainConfig(model=args.model, data=args.data, images=args.images or "", out=args.out,
                          img_size=args.img_size, batch_size=args.batch_size, seed=args.seed, device=args.device,
                          stop_aug_last_n_epoch=0)
@@ -122,7 +122,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 def cmd_data_split(args: argparse.Namespace) -> int:
     import json
-    from .splits import write_splits
+    from .data.split import write_splits
     summary = write_splits(args.ann, args.out, args.test, args.seed, None if args.any_source else "coco_json")
     for name in ("train", "test"):
         print(f"{name}: {summary[name]['images']} images, {summary[name]['annotations']} boxes "
@@ -132,7 +132,7 @@ def cmd_data_split(args: argparse.Namespace) -> int:
 
 
 def cmd_data_sample(args: argparse.Namespace) -> int:
-    from .sample import make_sample
+    from .data.sample import make_sample
     ids = make_sample(args.train, args.test, args.images, args.out, args.n_train, args.n_test, args.max_kb * 1000)
     for name, chosen in ids.items():
         print(f"{name}: {len(chosen)} images, ids {chosen}")
@@ -142,14 +142,14 @@ def cmd_data_sample(args: argparse.Namespace) -> int:
 
 def cmd_data_coco(args: argparse.Namespace) -> int:
     from pathlib import Path
-    from .download import ARCHIVES, fetch_archive
+    from .data.download import ARCHIVES, fetch_archive
     for archive in ARCHIVES:
         print(fetch_archive(archive, Path(args.root)))
     return 0
 
 
 def cmd_overfit(args: argparse.Namespace) -> int:
-    from .overfit import overfit_config, run_overfit
+    from .engine.overfit import overfit_config, run_overfit
     config = overfit_config(args.data, args.images or "", args.out, args.epochs, args.num_images, args.img_size,
                             args.seed)
     summary = run_overfit(config)
@@ -160,9 +160,9 @@ def cmd_overfit(args: argparse.Namespace) -> int:
 
 
 def _model_and_names(weights: str, model_name: str | None, source=None):
-    from .checkpoint import load_weights, read_checkpoint
+    from .models.checkpoint import load_weights, read_checkpoint
     from .models import build_model
-    from .train import CHECKPOINT_FORMAT, model_from_checkpoint
+    from .engine.trainer import CHECKPOINT_FORMAT, model_from_checkpoint
     state = read_checkpoint(weights)
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
         return model_from_checkpoint(state), state["names"]
@@ -176,7 +176,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
     from .data import CocoSource
-    from .evaluate import evaluate
+    from .eval.evaluate import evaluate
     images = Path(args.images) if args.images else Path(args.data).parent / "images"
     source = CocoSource(Path(args.data), images)
     print(f"{args.data}: {len(source.records)} images; {source.report.summary()}")
@@ -191,7 +191,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import predict_files
+    from .eval.predict import predict_files
     model, names = _model_and_names(args.weights, args.model)
     written = predict_files(model, args.images, args.out, names, args.img_size, args.conf_thres, args.iou_thres)
     print(f"{len(written)} images written to {args.out}")
@@ -200,7 +200,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
-    from .report import ReportError, build_report, find_notebooks, skip_all_but
+    from .study.report import ReportError, build_report, find_notebooks, skip_all_but
     from .runtime import tolerate_child_deaths
     tolerate_child_deaths()  # a crashed kernel or training run is reported, not fatal to the build
     try:
@@ -215,7 +215,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import cmd_bench as run_bench
+    from .bench.measure import cmd_bench as run_bench
     return run_bench(args)
 
 
@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``python -m goldyolo``."""
-    from .checkpoint import UnsafeCheckpointError
+    from .models.checkpoint import UnsafeCheckpointError
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

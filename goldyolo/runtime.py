@@ -14,7 +14,10 @@ Two things make a plain ``import jittor`` fail or run slowly on an offline machi
   ``nvcc_path`` to the empty string so that Jittor runs on the CPU. A user-set ``nvcc_path``
   is respected.
 
-Everything in ``goldyolo`` imports Jittor through :data:`jt` from here.
+``import goldyolo`` calls :func:`prepare` (files and environment variables only, no Jittor), so a
+later ``import jittor`` by the user finds both ready. Jittor itself loads on the first use of
+:data:`jt` (``from goldyolo.runtime import jt``), which every module with tensors does, so commands
+without tensors (``--help``, ``data split``) never pay for it.
 """
 from __future__ import annotations
 
@@ -24,13 +27,15 @@ import os
 import sys
 from pathlib import Path
 
+from .errors import GoldYoloError
+
 DNNL_DIR_NAME = "dnnl_lnx_2.2.0_cpu_gomp"
 DEBIAN_DNNL_GLOBS = ("/usr/lib/x86_64-linux-gnu/libdnnl.so*", "/usr/lib/aarch64-linux-gnu/libdnnl.so*",
                      "/usr/lib/libdnnl.so*")
 DEBIAN_DNNL_HEADER = Path("/usr/include/dnnl.h")
 
 
-class RuntimeSetupError(RuntimeError):
+class RuntimeSetupError(GoldYoloError, RuntimeError):
     """Raised when the Jittor runtime cannot be prepared; the message says how to fix it."""
 
 
@@ -119,12 +124,17 @@ def ensure_cuda_choice() -> bool:
     return False
 
 
-def import_jittor():
-    """Prepare oneDNN and the CUDA choice, then import and return the ``jittor`` module."""
+def prepare() -> None:
+    """Prepare oneDNN and the CUDA choice for Jittor without importing it; a no-op once Jittor is loaded."""
     if "jittor" not in sys.modules:
         ensure_onednn()
         ensure_cuda_choice()
         os.environ.setdefault("log_silent", "1")
+
+
+def import_jittor():
+    """Prepare oneDNN and the CUDA choice, then import and return the ``jittor`` module."""
+    prepare()
     import jittor
     return jittor
 
@@ -141,4 +151,8 @@ def tolerate_child_deaths() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
-jt = import_jittor()
+def __getattr__(name: str):
+    """``jt``: the ``jittor`` module, imported on first use (PEP 562)."""
+    if name == "jt":
+        return import_jittor()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

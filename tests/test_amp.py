@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from goldyolo.amp import GradScaler, autocast, autocast_input, float32_grads, grads_are_finite, to_float32
+from goldyolo.engine.amp import GradScaler, autocast, autocast_input, float32_grads, grads_are_finite, to_float32
 from goldyolo.models.common import Conv
 from goldyolo.runtime import jt
 
@@ -105,7 +105,7 @@ def test_autocast_runs_the_layers_in_float16_and_keeps_float32_parameters():
 
 def test_half_precision_inference_follows_float32():
     from goldyolo import build_model, fuse
-    from goldyolo.bench import measure
+    from goldyolo.bench.measure import measure
     jt.set_global_seed(0)
     model = fuse(build_model("gold_yolo-n")).eval()
     x = jt.array(np.random.default_rng(1).random((1, 3, 64, 96), dtype=np.float32))

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from goldyolo import anomaly
+from goldyolo.study import anomaly
 from goldyolo.data import CocoSource
 from goldyolo.runtime import jt
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from goldyolo import build_model
-from goldyolo.bench import measure, synthetic_targets, train_step_fn
-from goldyolo.bench_report import format_table, plot, reference_comparison, with_torch
+from goldyolo.bench.measure import measure, synthetic_targets, train_step_fn
+from goldyolo.bench.report import format_table, plot, reference_comparison, with_torch
 from goldyolo.cli import main
-from goldyolo.profile_layers import layer_profile
-from goldyolo.profile_ops import GENERATED, kernel_kind, op_profile
+from goldyolo.bench.profile_layers import layer_profile
+from goldyolo.bench.profile_ops import GENERATED, kernel_kind, op_profile
 from goldyolo.runtime import jt
-from goldyolo.timing import summarize, time_runs
+from goldyolo.bench.timing import summarize, time_runs
 
 from conftest import REFERENCE, need_reference
 

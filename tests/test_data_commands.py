@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from goldyolo import download
+from goldyolo.data import download
 from goldyolo.cli import main
 from goldyolo.data import CocoSource
 from goldyolo.data.coco import SKIPPED_IMAGE
-from goldyolo.sample import make_sample
+from goldyolo.data.sample import make_sample
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 CATEGORIES = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 90, "name": "toothbrush"}]

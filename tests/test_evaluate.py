@@ -8,7 +8,7 @@ import pytest
 from conftest import need_reference
 
 from goldyolo.data import CocoSource
-from goldyolo.evaluate import coco_metrics
+from goldyolo.eval.evaluate import coco_metrics
 
 SUBSET = Path(__file__).resolve().parents[2] / "shared" / "coco_subset"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from goldyolo.checkpoint import read_checkpoint, write_checkpoint
+from goldyolo.models.checkpoint import read_checkpoint, write_checkpoint
 from goldyolo.runtime import tolerate_child_deaths
-from goldyolo.train import TrainConfig, Trainer
+from goldyolo.engine.trainer import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -25,7 +25,7 @@ SAMPLE = ROOT / "data" / "sample"
 WRITER = """
 import sys
 import numpy as np
-from goldyolo.checkpoint import write_checkpoint
+from goldyolo.models.checkpoint import write_checkpoint
 for version in range(1, 1000):
     write_checkpoint({"version": version, "weights": np.full(6_000_000, version, dtype=np.float32)}, sys.argv[1])
 """

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from goldyolo.assigners import ATSSAssigner, TaskAlignedAssigner
-from goldyolo.loss import ComputeLoss, pad_targets
+from goldyolo.engine.assigners import ATSSAssigner, TaskAlignedAssigner
+from goldyolo.engine.loss import ComputeLoss, pad_targets
 from goldyolo.runtime import jt
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))

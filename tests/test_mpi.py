@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from goldyolo import distributed
-from goldyolo.checkpoint import read_checkpoint
+from goldyolo.models.checkpoint import read_checkpoint
 from goldyolo.data import CocoSource, DetectionDataset
 from goldyolo.models.common import BatchNorm2d
 from goldyolo.runtime import jt
-from goldyolo.watchdog import run_limited
+from goldyolo.bench.watchdog import run_limited
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from goldyolo.profiles import parameters
-from goldyolo.report import build_report
+from goldyolo.study.profiles import parameters
+from goldyolo.study.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ["01 · Dataset split", "02 · Loss anomaly diagnosis", "03 · Training",

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import need_reference
 
-from goldyolo.overfit import overfit_config, run_overfit
+from goldyolo.engine.overfit import overfit_config, run_overfit
 
 SUBSET = Path(__file__).resolve().parents[2] / "shared" / "coco_subset"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from goldyolo.postprocess import nms, non_max_suppression, scale_to_original, xywh2xyxy
+from goldyolo.eval.postprocess import nms, non_max_suppression, scale_to_original, xywh2xyxy
 
 
 def brute_force_nms(boxes, scores, thr):
@@ -54,7 +54,7 @@ def test_conversions():
 
 
 def test_nms_keeps_zero_area_duplicates_like_torchvision():
-    from goldyolo.postprocess import nms
+    from goldyolo.eval.postprocess import nms
     boxes = np.array([[5, 5, 5, 9], [5, 5, 5, 9], [0, 0, 10, 10]], dtype=np.float32)  # two zero-width boxes
     scores = np.array([0.9, 0.8, 0.7], dtype=np.float32)
     with np.errstate(all="raise"):

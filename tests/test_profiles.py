@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from goldyolo import profiles
+from goldyolo.study import profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 

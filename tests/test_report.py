@@ -1,4 +1,4 @@
-"""The report build (``goldyolo.report``) on two tiny synthetic notebooks, and a failing one."""
+"""The report build (``goldyolo.study.report``) on two tiny synthetic notebooks, and a failing one."""
 from __future__ import annotations
 
 import re
@@ -8,9 +8,9 @@ import subprocess
 import nbformat
 import pytest
 
-from goldyolo import report
+from goldyolo.study import report
 from goldyolo.cli import main
-from goldyolo.report import TITLE, ReportError, build_report, skip_all_but
+from goldyolo.study.report import TITLE, ReportError, build_report, skip_all_but
 
 PLOT = """import matplotlib.pyplot as plt
 print(f"N = {N}")

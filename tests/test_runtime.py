@@ -65,6 +65,7 @@ def test_import_uses_onednn_on_this_machine():
 CHILD_KILLER = """
 import signal, subprocess, sys, time
 import goldyolo.runtime as runtime
+runtime.jt  # loads Jittor, which installs its SIGCHLD handler
 if sys.argv[1] == "tolerate":
     runtime.tolerate_child_deaths()
 child = subprocess.Popen(["sleep", "30"])

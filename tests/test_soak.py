@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from goldyolo.runtime import jt
-from goldyolo.soak import current_rss_mib, soak, summarize_samples
-from goldyolo.train import TrainConfig, Trainer
+from goldyolo.bench.soak import current_rss_mib, soak, summarize_samples
+from goldyolo.engine.trainer import TrainConfig, Trainer
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 

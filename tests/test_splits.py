@@ -9,7 +9,7 @@ import pytest
 from conftest import need_reference
 
 from goldyolo.cli import main
-from goldyolo.splits import split_coco, split_summary
+from goldyolo.data.split import split_coco, split_summary
 
 SUBSET = Path(__file__).resolve().parents[2] / "shared" / "coco_subset"
 

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import need_reference
 
-from goldyolo.checkpoint import read_checkpoint
-from goldyolo.train import NonFiniteLossError, TrainConfig, Trainer
+from goldyolo.models.checkpoint import read_checkpoint
+from goldyolo.engine.trainer import NonFiniteLossError, TrainConfig, Trainer
 
 SUBSET = Path(__file__).resolve().parents[2] / "shared" / "coco_subset"
 
@@ -128,7 +128,7 @@ def test_accumulated_gradients_do_not_keep_batches_alive(tmp_path):
 
 
 def test_loss_scaling_in_the_trainer_is_exact_and_skips_overflowing_steps(tmp_path):
-    from goldyolo.amp import GradScaler
+    from goldyolo.engine.amp import GradScaler
     trainers = [Trainer(config(tmp_path / name, subset=4)) for name in ("plain", "scaled", "overflow")]
     plain, scaled, overflow = trainers
     assert not plain.amp and not plain.scaler.enabled  # the CPU default, as in the official trainer

@@ -8,7 +8,7 @@ import numpy as np
 from ..runtime import jt
 from jittor import nn
 
-from ..anchors import anchor_points_eval
+from .anchors import anchor_points_eval
 from .common import Conv
 
 DETECT_REG_MAX = 16  # Q10: Detect is built without reg_max, so proj always has 17 bins.

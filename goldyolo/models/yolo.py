@@ -33,7 +33,7 @@ class GoldYOLO(nn.Module):
 
     def load_state_dict(self, state) -> None:
         """Strict name-for-name load: a missing, unexpected or mis-shaped key raises StateDictError."""
-        from ..checkpoint import load_state_dict_strict
+        from .checkpoint import load_state_dict_strict
         load_state_dict_strict(self, state)
 
     def load_parameters(self, params) -> None:
@@ -42,7 +42,7 @@ class GoldYOLO(nn.Module):
 
     def load(self, path: str) -> None:
         """Load a weights file safely (no code from the file runs) and strictly."""
-        from ..checkpoint import load_weights
+        from .checkpoint import load_weights
         load_weights(self, path)
 
 

@@ -7,8 +7,8 @@ from typing import List, Sequence
 import cv2
 import numpy as np
 
-from .runtime import jt
-from .data.augment import letterbox
+from ..runtime import jt
+from ..data.augment import letterbox
 from .postprocess import non_max_suppression, scale_to_original
 
 

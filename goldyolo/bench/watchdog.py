@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
-from .runtime import tolerate_child_deaths
+from ..errors import GoldYoloError
+from ..runtime import tolerate_child_deaths
 
 STACK_SIGNAL = signal.SIGUSR1
 STACKS_DIR_ENV = "GOLDYOLO_STACKS_DIR"
@@ -33,7 +34,7 @@ TAIL_CHARS = 4000
 _stack_files: list = []   # kept open: faulthandler writes to them from the signal handler
 
 
-class ChildHung(RuntimeError):
+class ChildHung(GoldYoloError, RuntimeError):
     """A child command ran past its time limit; the message carries its Python and native stacks."""
 
 

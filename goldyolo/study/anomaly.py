@@ -24,11 +24,11 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .runtime import jt
+from ..runtime import jt
 
-from .loss import ComputeLoss
-from .models import build_model
-from .solver import build_optimizer
+from ..engine.loss import ComputeLoss
+from ..models import build_model
+from ..engine.solver import build_optimizer
 
 TINY = 1e-30  # probability floor: log() and its gradient stay finite where a float32 score reaches 0 or 1
 
@@ -102,7 +102,7 @@ def shuffle_labels(targets: np.ndarray, batch_size: int, seed: int = 0) -> np.nd
 
 def fixed_batch(source, count: int, img_size: int) -> Tuple[np.ndarray, np.ndarray]:
     """The first ``count`` images of ``source`` letterboxed to ``img_size`` (no augmentation) and their labels."""
-    from .data import DetectionDataset
+    from ..data import DetectionDataset
     dataset = DetectionDataset(source, img_size=img_size, augment=False, batch_size=count)
     images, targets, _ = next(iter(dataset))
     return images, targets
@@ -197,7 +197,7 @@ def output_gradients(kind: str, images: np.ndarray, targets: np.ndarray, model_n
 
 def official_agreement(cases: Sequence[Tuple[str, str, dict]]) -> List[Dict[str, float]]:
     """Our loss against official values: ``(label, model name, parity npz as a dict)`` per case."""
-    from .config import get_config
+    from ..config import get_config
     rows = []
     for label, model_name, ref in cases:
         cfg = get_config(model_name)

@@ -74,7 +74,7 @@ class ModuleState:
 
 
 def _stand_in(module: str, name: str) -> type:
-    return type(name, (ModuleState,), {"_qualname": f"{module}.{name}", "__module__": "goldyolo.official"})
+    return type(name, (ModuleState,), {"_qualname": f"{module}.{name}", "__module__": "goldyolo.models.official"})
 
 
 def _rebuild_tensor(storage, offset, size, stride, *unused) -> np.ndarray:

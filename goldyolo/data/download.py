@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 from tqdm import tqdm
 
+from ..errors import GoldYoloError, InputError
+
 HOST = "images.cocodataset.org"
 CHUNK = 1 << 20
 TIMEOUT_S = 30
@@ -43,11 +45,11 @@ ARCHIVES = (
 )
 
 
-class OfflineError(OSError):
+class OfflineError(GoldYoloError, OSError):
     """images.cocodataset.org could not be reached."""
 
 
-class ChecksumError(ValueError):
+class ChecksumError(InputError):
     """A downloaded zip does not have the published md5."""
 
 

@@ -17,7 +17,8 @@ from typing import Any, Dict, Mapping
 
 import numpy as np
 
-from .runtime import jt
+from ..errors import InputError
+from ..runtime import jt
 from jittor import nn
 
 JITTOR_MAGIC = b"HCAJSLHD"
@@ -34,14 +35,14 @@ SAFE_GLOBALS = {
 }
 
 
-class StateDictError(KeyError):
+class StateDictError(InputError, KeyError):
     """A state dict does not fit the model: lists missing, unexpected and mis-shaped keys."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(InputError, pickle.UnpicklingError):
     """A checkpoint asks to import something that is not plain data."""
 
 

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .runtime import jt
+from ..runtime import jt
 from .watchdog import run_limited
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def hardware() -> Dict:
 
 def versions() -> Dict:
     """python, jittor, numpy, goldyolo and the git commit (with ``-dirty`` for uncommitted changes)."""
-    from . import __version__
+    from .. import __version__
     commit = _run(["git", "rev-parse", "HEAD"])
     if commit and _run(["git", "status", "--porcelain", "--untracked-files=no"]):
         commit += "-dirty"

@@ -9,8 +9,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .runtime import jt
-from .data import CocoSource, DetectionDataset
+from ..runtime import jt
+from ..data import CocoSource, DetectionDataset
 from .postprocess import non_max_suppression, scale_to_original
 
 METRIC_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl"]

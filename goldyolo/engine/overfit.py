@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Dict
 
-from .train import TrainConfig, Trainer
+from .trainer import TrainConfig, Trainer
 
 
 def overfit_config(data: str, images: str, out: str, epochs: int = 400, images_used: int = 16,

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .runtime import jt
+from ..runtime import jt
 
 
 def device_sync(output: Any = None) -> None:

@@ -19,10 +19,10 @@ from typing import Dict, List
 
 import numpy as np
 
-from .runtime import jt
-from .bench_report import hardware
+from ..runtime import jt
+from .report import hardware
 from .timing import loaded_kernels
-from .train import TrainConfig, Trainer
+from ..engine.trainer import TrainConfig, Trainer
 
 
 def current_rss_mib() -> float:

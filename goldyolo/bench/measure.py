@@ -7,8 +7,8 @@ the shape), then ``runs`` timed runs, each between two full syncs. Modes: ``eval
 eval mode, no gradients), ``deploy`` (the same after :func:`goldyolo.fuse`) and ``train_step``
 (train-mode forward, ``ComputeLoss``, backward and SGD step). ``--fp16`` times half precision:
 the model and input in float16 for ``eval``/``deploy`` (the official evaluator's ``--half``), the
-official mixed-precision recipe (:mod:`goldyolo.amp`) for ``train_step``. With ``--torch-reference PATH`` each
-setting is then timed for the official PyTorch model too (:mod:`goldyolo.bench_torch`, in a
+official mixed-precision recipe (:mod:`goldyolo.engine.amp`) for ``train_step``. With ``--torch-reference PATH`` each
+setting is then timed for the official PyTorch model too (:mod:`goldyolo.bench.torch_side`, in a
 ``--single-torch`` process) and the ratio of the medians is reported.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-from .runtime import jt
+from ..runtime import jt
 
 from .profile_ops import op_profile
 from .timing import peak_rss_kib, precision_name, summarize, time_synced
@@ -42,9 +42,9 @@ def synthetic_targets(batch: int, num_classes: int, boxes_per_image: int = 3, se
 
 def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.Var]:
     """One official training step on ``images`` and synthetic targets (mixed precision with ``amp``); returns the loss."""
-    from .amp import GradScaler, float32_grads, forward_for_loss
-    from .loss import ComputeLoss
-    from .solver import build_optimizer
+    from ..engine.amp import GradScaler, float32_grads, forward_for_loss
+    from ..engine.loss import ComputeLoss
+    from ..engine.solver import build_optimizer
     cfg = model.config
     targets = synthetic_targets(images.shape[0], model.num_classes)
     loss_fn = ComputeLoss(fpn_strides=cfg.strides, num_classes=model.num_classes, ori_img_size=images.shape[-1],
@@ -67,8 +67,8 @@ def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.V
 def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, runs: int,
             device: str = "cpu", profile: bool = False, fp16: bool = False, profile_ops: bool = False) -> Dict:
     """Time one setting in this process; returns the times, their summary and the memory."""
-    from .fuse import fuse
-    from .models import build_model
+    from ..models.fuse import fuse
+    from ..models import build_model
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
     if device == "cuda":  # untested: no GPU was available when this was written
@@ -140,7 +140,7 @@ def run_child(args, batch: int, mode: str, official: bool = False) -> Dict:
 
 def cmd_bench(args) -> int:
     """The ``bench`` command: one setting (``--single``) or all of them, each in a child process."""
-    from .bench_report import (environment, format_layers, format_ops, format_table, plot, reference_comparison,
+    from .report import (environment, format_layers, format_ops, format_table, plot, reference_comparison,
                                with_torch)
     batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
     if args.single or args.single_torch:
@@ -149,7 +149,7 @@ def cmd_bench(args) -> int:
         if args.single_torch:
             if not args.torch_reference:
                 raise ValueError("--single-torch needs --torch-reference PATH (the official code)")
-            from .bench_torch import measure_torch
+            from .torch_side import measure_torch
             result = measure_torch(args.torch_reference, args.model, args.img_size, batches[0], args.single_torch,
                                    args.warmup, args.runs, args.device, args.fp16)
         else:
@@ -158,9 +158,9 @@ def cmd_bench(args) -> int:
         Path(args.out).write_text(json.dumps(result, indent=1))
         return 0
     if args.torch_reference:
-        from .bench_torch import check_checkout
+        from .torch_side import check_checkout
         check_checkout(args.torch_reference, args.model)
-    from .runtime import tolerate_child_deaths
+    from ..runtime import tolerate_child_deaths
     tolerate_child_deaths()  # a crashed measurement is recorded as an error, not fatal to the others
     out = Path(args.out or f"runs/bench/{args.model}_{args.img_size}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

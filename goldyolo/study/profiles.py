@@ -48,7 +48,7 @@ PROFILE_CHANGES: Dict[str, Dict[str, object]] = {
 
 def has_gpu() -> bool:
     """Whether Jittor sees a CUDA device."""
-    from .runtime import jt
+    from ..runtime import jt
     return bool(getattr(jt, "has_cuda", 0))
 
 

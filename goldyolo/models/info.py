@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Union
 
-from .runtime import jt
+from ..runtime import jt
 from jittor import nn
 
-from .models.common import BatchNorm2d
+from .common import BatchNorm2d
 
 BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 PROFILE_SIZE = 64

@@ -6,11 +6,11 @@ from typing import Dict, List
 
 import numpy as np
 
-from .runtime import jt
+from ..runtime import jt
 from jittor import nn
 
-from .checkpoint import state_dict_numpy
-from .models.common import BatchNorm2d
+from ..models.checkpoint import state_dict_numpy
+from ..models.common import BatchNorm2d
 
 
 def parameter_groups(model: nn.Module) -> List[dict]:

@@ -1,7 +1,7 @@
 """The official YOLOv6 / Gold-YOLO training loss (``ComputeLoss``): VFL + IoU (GIoU/SIoU) + DFL.
 
 Assignment (ATSS during ``warmup_epoch`` epochs, Task-Aligned after) runs in numpy
-(:mod:`goldyolo.assigners`); the loss terms run in Jittor so that gradients reach the head.
+(:mod:`goldyolo.engine.assigners`); the loss terms run in Jittor so that gradients reach the head.
 Every quirk of the official code is kept (reference README, Q11-Q14): anchors in pixels for the
 assigners and in grid units for the losses, the VFL weight not detached, BCE log terms clamped
 at -100, DFL targets clipped to ``reg_max - 0.01``, and the normalisation by the sum of the soft
@@ -15,12 +15,12 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .runtime import jt
+from ..runtime import jt
 from jittor import nn
 
-from .anchors import anchors_train
+from ..models.anchors import anchors_train
 from .assigners import ATSSAssigner, TaskAlignedAssigner
-from .distributed import total_over_processes
+from ..distributed import total_over_processes
 
 DEFAULT_LOSS_WEIGHT = {"class": 1.0, "iou": 2.5, "dfl": 0.5}
 

@@ -11,12 +11,12 @@ as ``tools/train.py`` does, ``build_model(cfg, 80, device)``). Modes:
   evaluation path), under ``torch.inference_mode()``;
 * ``train_step``: ``model.train()``, then ``zero_grad``, forward, the official
   ``yolov6.models.losses.loss.ComputeLoss`` (the one the official trainer uses for every config,
-  with the config's head settings) on the targets of :func:`goldyolo.bench.synthetic_targets`,
+  with the config's head settings) on the targets of :func:`goldyolo.bench.measure.synthetic_targets`,
   backward and the official SGD (``yolov6.solver.build.build_optimizer``) step.
 
 The input is uniform random, as on the Jittor side. PyTorch gets the thread count Jittor's OpenMP
 uses (``OMP_NUM_THREADS``, else the usable cores). The times come from
-:func:`goldyolo.timing.time_runs` with a sync that is a no-op on the CPU (PyTorch's CPU ops are
+:func:`goldyolo.bench.timing.time_runs` with a sync that is a no-op on the CPU (PyTorch's CPU ops are
 synchronous) and ``torch.cuda.synchronize`` on CUDA. This child imports goldyolo, hence Jittor,
 as the Jittor child does, so both start from the same interpreter baseline.
 """
@@ -67,8 +67,8 @@ def torch_sync(device: str) -> Callable[..., None]:
 
 def official_model(root: Path, model_name: str, device: str):
     """(config, model, shims): the model built by the official code in ``root`` and the mmcv
-    stand-in names installed for it (see :mod:`goldyolo.torch_mmcv_shim`)."""
-    from .torch_mmcv_shim import install_if_missing
+    stand-in names installed for it (see :mod:`goldyolo.bench.mmcv_shim`)."""
+    from .mmcv_shim import install_if_missing
     shims = install_if_missing()
     sys.path.insert(0, str(root))
     from yolov6.models.yolo import build_model
@@ -85,7 +85,7 @@ def train_step_fn(cfg, model, images, amp: bool = False) -> Callable[[], Any]:
     import torch
     from yolov6.models.losses.loss import ComputeLoss
     from yolov6.solver.build import build_optimizer
-    from .bench import synthetic_targets
+    from .measure import synthetic_targets
     head = cfg.model.head
     targets = torch.from_numpy(synthetic_targets(images.shape[0], NUM_CLASSES)).float().to(images.device)
     loss_fn = ComputeLoss(num_classes=NUM_CLASSES, ori_img_size=images.shape[-1], warmup_epoch=head.atss_warmup_epoch,
@@ -108,7 +108,7 @@ def train_step_fn(cfg, model, images, amp: bool = False) -> Callable[[], Any]:
 
 def measure_torch(path: str, model_name: str, img_size: int, batch: int, mode: str, warmup: int, runs: int,
                   device: str = "cpu", fp16: bool = False) -> Dict:
-    """Time one setting of the official model in this process (the keys of :func:`goldyolo.bench.measure`)."""
+    """Time one setting of the official model in this process (the keys of :func:`goldyolo.bench.measure.measure`)."""
     import torch
     root = check_checkout(path, model_name)
     threads = jittor_threads()

@@ -26,7 +26,7 @@ from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 
-from .runtime import jt
+from ..runtime import jt
 
 AMP_LEVEL = 4  # jt.flags.auto_mixed_precision_level: float16 where an input is float16, float32 reductions
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Tuple
 
-from .runtime import jt
+from ..runtime import jt
 from jittor import nn
 
 

@@ -1,8 +1,8 @@
 """The official deploy conversion: ``fuse_model`` then ``switch_to_deploy`` (Q15)."""
 from __future__ import annotations
 
-from .models.common import Conv, RepVGGBlock
-from .models.yolo import GoldYOLO
+from .common import Conv, RepVGGBlock
+from .yolo import GoldYOLO
 
 
 def fuse(model: GoldYOLO) -> GoldYOLO:

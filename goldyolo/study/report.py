@@ -24,8 +24,9 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor, TagRemovePreprocessor
 
+from ..errors import GoldYoloError
 from .profiles import PROFILE_CHANGES, has_gpu, parameters, run_training
-from .watchdog import run_limited
+from ..bench.watchdog import run_limited
 
 TITLE = "Gold-YOLO in Jittor: reproduction report"
 CELL_TIMEOUT_S = {"full": 3 * 3600, "quick": 20 * 60, "ci": 20 * 60}
@@ -42,7 +43,7 @@ _OFFLINE_TEMPLATE = DictLoader({"offline.html.j2": "{%- extends 'index.html.j2' 
                                                    "{% endblock %}\n"})
 
 
-class ReportError(Exception):
+class ReportError(GoldYoloError):
     """A notebook failed, or the HTML or PDF could not be written; the message says where."""
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List
 
-from .runtime import jt
+from ..runtime import jt
 
 KINDS = (  # (kind, marker in the kernel name), first match wins
     ("convolution backward (weights), oneDNN", "mkl_conv_backward_w"),

@@ -5,7 +5,7 @@ epochs, then steps with warm-up, gradient accumulation to a nominal batch of 64,
 a guard against non-finite losses, a progress bar, a metrics line (``metrics.jsonl``) and
 atomic ``last.pkl`` / ``best.pkl`` checkpoints. ``resume`` restores model, EMA, optimizer,
 schedule position, epoch and the loss scale; data order and augmentation depend only on (seed,
-epoch, index), so a resumed run continues the uninterrupted one. Mixed precision (:mod:`goldyolo.amp`)
+epoch, index), so a resumed run continues the uninterrupted one. Mixed precision (:mod:`goldyolo.engine.amp`)
 is on by default for CUDA and off for the CPU, as in the official trainer.
 
 Under ``mpirun -np N`` the N processes train one model on slices of each global batch of
@@ -25,21 +25,22 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .runtime import jt
+from ..errors import GoldYoloError
+from ..runtime import jt
 
 from .amp import GradScaler, float32_grads, forward_for_loss
-from .checkpoint import read_checkpoint, remove_stale_temporaries, state_dict_numpy, write_checkpoint
-from .data import CocoSource, DetectionDataset
-from .distributed import is_main_process, sum_over_processes, world_size
-from .evaluate import evaluate
+from ..models.checkpoint import read_checkpoint, remove_stale_temporaries, state_dict_numpy, write_checkpoint
+from ..data import CocoSource, DetectionDataset
+from ..distributed import is_main_process, sum_over_processes, world_size
+from ..eval.evaluate import evaluate
 from .loss import ComputeLoss
-from .models import build_model
+from ..models import build_model
 from .solver import (ModelEMA, accumulation, apply_warmup, build_optimizer, cosine_factor, warmup_steps)
 
 CHECKPOINT_FORMAT = "goldyolo-train-1"
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(GoldYoloError, RuntimeError):
     """The loss stayed NaN/inf for too many consecutive steps."""
 
 
