@@ -26,7 +26,11 @@ _LAZY = {
     "save_weights": "goldyolo.models.checkpoint", "load_official_checkpoint": "goldyolo.models.official",
 }
 
-__all__ = sorted([*_LAZY, "GoldYoloError", "InputError"])
+__all__ = [
+    "CONFIGS", "GoldYOLO", "GoldYoloError", "InputError", "ModelConfig", "ModelInfo", "StateDictError",
+    "UnsafeCheckpointError", "build_model", "fuse", "get_config", "jt", "load_official_checkpoint",
+    "load_state_dict_strict", "load_weights", "model_info", "save_weights", "set_drop_path",
+]
 
 
 def __getattr__(name: str):

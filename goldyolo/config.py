@@ -5,10 +5,19 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
+from .errors import InputError
+
 BACKBONE_REPEATS = [1, 6, 12, 18, 6]
 BACKBONE_CHANNELS = [64, 128, 256, 512, 1024]
 NECK_REPEATS = [12, 12, 12, 12]
 NECK_CHANNELS = [256, 128, 128, 256, 256, 512]
+
+
+class UnknownModelError(InputError, KeyError):
+    """A model name that is not one of the four configurations; a KeyError too, as for a dict lookup."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -109,8 +118,8 @@ CONFIGS: Dict[str, ModelConfig] = {
 
 
 def get_config(name: str) -> ModelConfig:
-    """The configuration of ``name`` (e.g. ``"gold_yolo-s"``); raises KeyError listing valid names."""
+    """The configuration of ``name`` (e.g. ``"gold_yolo-s"``); UnknownModelError (a KeyError) lists valid names."""
     key = name.lower().replace("_", "-").replace("gold-yolo", "gold_yolo")
     if key not in CONFIGS:
-        raise KeyError(f"unknown model {name!r}; choose one of {', '.join(CONFIGS)}")
+        raise UnknownModelError(f"unknown model {name!r}; choose one of {', '.join(CONFIGS)}")
     return CONFIGS[key]

@@ -7,3 +7,7 @@ class GoldYoloError(Exception):
 
 class InputError(GoldYoloError, ValueError):
     """Bad input from the user: a file, a folder or an argument; the message names it and the problem."""
+
+
+class InputNotFoundError(InputError, FileNotFoundError):
+    """A file or folder the user named does not exist; still a FileNotFoundError for callers that test for one."""

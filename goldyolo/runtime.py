@@ -6,7 +6,8 @@ Two things make a plain ``import jittor`` fail or run slowly on an offline machi
   ``$JITTOR_HOME/.cache/jittor/mkl/dnnl_lnx_2.2.0_cpu_gomp``. Offline, the download fails.
   Debian's ``libdnnl-dev`` (oneDNN 2.6, tested) and conda-forge's ``onednn<3`` are API
   compatible, so when one is installed this module links it into that folder
-  (``include -> /usr/include``, ``lib/libmkldnn.so -> libdnnl.so.2.x``) before Jittor looks. Without either, convolution would fall back to Jittor's generic kernels
+  (``include -> /usr/include``, ``lib/libmkldnn.so -> libdnnl.so.2.x``) before Jittor looks.
+  Without either, convolution would fall back to Jittor's generic kernels
   (about 85x slower on the CPU), so the import stops with a message saying what to install.
   ``GOLDYOLO_ALLOW_SLOW_CPU=1`` lets it continue without oneDNN.
 * **CUDA.** Jittor compiles for CUDA whenever it finds ``nvcc``, and then fails to import when
@@ -125,29 +126,69 @@ def ensure_cuda_choice() -> bool:
 
 
 def prepare() -> None:
-    """Prepare oneDNN and the CUDA choice for Jittor without importing it; a no-op once Jittor is loaded."""
+    """Prepare oneDNN, the CUDA choice and, in a Jupyter kernel, Jittor's C++ output
+    (:func:`keep_cpp_output_off_python`) without importing Jittor; a no-op once Jittor is loaded.
+
+    ``import goldyolo`` calls it, so it has run before any goldyolo module (or the user) imports Jittor."""
     if "jittor" not in sys.modules:
         ensure_onednn()
         ensure_cuda_choice()
         os.environ.setdefault("log_silent", "1")
+        if in_jupyter_kernel():
+            keep_cpp_output_off_python()
 
 
 def import_jittor():
-    """Prepare oneDNN and the CUDA choice, then import and return the ``jittor`` module."""
+    """Prepare (:func:`prepare`), then import and return the ``jittor`` module.
+
+    In a Jupyter kernel, or once this process called :func:`tolerate_child_deaths`, Jittor's SIGCHLD handler
+    (installed by the import) is replaced by the default at once; see :func:`tolerate_child_deaths`. Every
+    goldyolo module that imports from ``jittor`` also takes :data:`jt` from here, so this runs at its import."""
     prepare()
     import jittor
+    if _tolerate_child_deaths or in_jupyter_kernel():
+        tolerate_child_deaths()
     return jittor
+
+
+def keep_cpp_output_off_python() -> None:
+    """In a Jupyter kernel, leave Jittor's C++ output (``std::cout``, ``std::cerr``) on file descriptors 1 and 2.
+
+    Jittor, loaded in a notebook, points them at Python's ``sys.stdout`` and ``sys.stderr`` through a stream
+    buffer that calls Python without taking the GIL. While Jittor compiles operators (a cold cache), its
+    compiler threads flush ``std::cerr`` and so call Python from a thread that has no Python thread state: the
+    kernel dies by SIGSEGV in libpython ("Kernel died"). Jittor decides this from ``jittor_utils.is_in_ipynb``
+    before it loads its core; set to False, the output goes to the descriptors, which ipykernel forwards to the
+    notebook all the same. Call before Jittor is imported."""
+    import jittor_utils
+    jittor_utils.is_in_ipynb = False
+
+
+def in_jupyter_kernel() -> bool:
+    """Whether this process is a Jupyter kernel (its launcher, the parent, set ``JPY_PARENT_PID``; processes
+    the kernel starts inherit the variable but have another parent)."""
+    return os.environ.get("JPY_PARENT_PID") == str(os.getppid())
+
+
+_tolerate_child_deaths = False
 
 
 def tolerate_child_deaths() -> None:
     """Let this process outlive a child process killed by a signal (its exit status then says so).
 
     Jittor installs a SIGCHLD handler on import that ends the whole process as soon as any child
-    dies by a signal (meant for its data-loader workers). Processes that supervise others (the report
-    build, the benchmark's parent, tests) call this to restore the default: the child's death then
-    shows in its exit status. Jittor's handler cannot be reinstated from Python afterwards.
+    dies by a signal other than SIGTERM (meant for its data-loader workers): ``std::quick_exit(1)``, so
+    exit status 1, buffered output lost, and its "Caught SIGCHLD" line hidden by ``log_silent=1``.
+    Processes that supervise others (the report build, the benchmark's parent, the test session) call
+    this to restore the default: the child's death then shows in its exit status. It holds for the rest
+    of the process: when Jittor is loaded later through :data:`jt`, its handler is replaced again.
+    Jupyter kernels get the default without asking (:func:`import_jittor`): a notebook kernel that died
+    with its child shows only as "Kernel died", and a kernel's parent that runs Jittor (pytest running
+    the report build) then quick-exits in turn. Jittor's handler cannot be reinstated from Python.
     """
     import signal
+    global _tolerate_child_deaths
+    _tolerate_child_deaths = True
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 

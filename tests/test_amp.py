@@ -1,4 +1,5 @@
-"""Mixed precision (Q17): loss scaling with PyTorch's GradScaler rules, autocast dtypes, and the trainer's use of both."""
+"""Mixed precision (Q17): loss scaling with PyTorch's GradScaler rules, autocast dtypes, and the trainer's use
+of both."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,16 +1,14 @@
 """The rebuilt loss anomaly: labels never reach the two flawed losses, the real loss depends on them."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from goldyolo.study import anomaly
 from goldyolo.data import CocoSource
 from goldyolo.runtime import jt
+from goldyolo.study import anomaly
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+from conftest import SAMPLE
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,7 @@
 the official PyTorch model timed in the same run (``--torch-reference``)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
 import sys
 import time
@@ -14,14 +12,14 @@ import pytest
 
 from goldyolo import build_model
 from goldyolo.bench.measure import measure, synthetic_targets, train_step_fn
-from goldyolo.bench.report import format_table, plot, reference_comparison, with_torch
-from goldyolo.cli import main
 from goldyolo.bench.profile_layers import layer_profile
 from goldyolo.bench.profile_ops import GENERATED, kernel_kind, op_profile
-from goldyolo.runtime import jt
+from goldyolo.bench.tables import format_table, plot, reference_comparison, with_torch
 from goldyolo.bench.timing import summarize, time_runs
+from goldyolo.cli import main
+from goldyolo.runtime import jt
 
-from conftest import REFERENCE, need_reference
+from conftest import OFFICIAL_CODE, REFERENCE
 
 STATS = ("min", "p10", "median", "p90", "max")
 
@@ -74,7 +72,8 @@ def test_train_step_measurement_runs_the_official_step_and_profiles_its_kernels(
     assert sum(k["share"] for k in kinds.values()) == pytest.approx(1.0)
     assert result["ops"]["kernel_ms"] == pytest.approx(sum(k["ms"] for k in kinds.values()))
     monkeypatch.setenv("GOLDYOLO_BN_KERNELS", "0")  # the composed BN: no BN kernels, more generated ones
-    composed = {k["kind"]: k for k in op_profile(train_step_fn(build_model("gold_yolo-n"), jt.rand(2, 3, 64, 64)))["kinds"]}
+    composed = {k["kind"]: k
+                for k in op_profile(train_step_fn(build_model("gold_yolo-n"), jt.rand(2, 3, 64, 64)))["kinds"]}
     assert "batch norm, parallel kernels" not in composed
     assert composed[GENERATED]["kernels"] > kinds[GENERATED]["kernels"]
 
@@ -109,8 +108,9 @@ def _measurement(model: str, size: int, batch: int, mode: str, median: float) ->
             "stats_ms": {"median": median, "p10": median * 0.9, "p90": median * 1.1}}
 
 
+@pytest.mark.needs_reference("torch_cpu_timings.json")
 def test_reference_comparison_matches_settings(tmp_path):
-    timings = need_reference("torch_cpu_timings.json") / "torch_cpu_timings.json"
+    timings = REFERENCE / "torch_cpu_timings.json"
     measurements = [_measurement("gold_yolo-n", 640, 1, "deploy", 181.98160400015694),
                     _measurement("gold_yolo-s", 640, 1, "eval", 100.0),
                     _measurement("gold_yolo-n", 320, 8, "train_step", 838.5840949999874),
@@ -131,8 +131,8 @@ def test_reference_comparison_matches_settings(tmp_path):
 def test_bench_command_end_to_end(tmp_path):
     out = tmp_path / "b.json"
     done = subprocess.run([sys.executable, "-m", "goldyolo", "bench", "--model", "gold_yolo-n", "--img-size", "64",
-                           "--batch", "1", "--warmup", "1", "--runs", "2", "--fused", "--profile-layers", "--profile-ops", "--plot",
-                           "--out", str(out)], capture_output=True, text=True)
+                           "--batch", "1", "--warmup", "1", "--runs", "2", "--fused", "--profile-layers",
+                           "--profile-ops", "--plot", "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert {"cpu_model", "cpu_cores", "ram_total_gib", "gpus"} <= set(report["hardware"])
@@ -185,21 +185,16 @@ def test_same_run_torch_measurement_gives_the_ratio_in_json_table_and_plot(tmp_p
     assert "no official checkout given (--torch-reference PATH)" in format_table(report)
 
 
-def _official_code() -> str:
-    path = os.environ.get("GOLDYOLO_OFFICIAL_CODE")
-    if importlib.util.find_spec("torch") is None or not path:
-        pytest.skip("needs torch and GOLDYOLO_OFFICIAL_CODE=<Efficient-Computing>/Detection/Gold-YOLO")
-    return path
+def _official_params(form: str) -> int:
+    """Parameter count of the official gold_yolo-n in ``form`` (training_form / deploy_form), as recorded
+    with the official code in the reference's ``models.json``."""
+    return json.loads((REFERENCE / "models.json").read_text())["models"]["gold_yolo-n"][form]["params_total"]
 
 
-def _official_params(form: str):
-    """Parameter count of the official gold_yolo-n in ``form`` (training_form / deploy_form), if recorded."""
-    models = REFERENCE / "models.json"
-    return json.loads(models.read_text())["models"]["gold_yolo-n"][form]["params_total"] if models.exists() else None
-
-
+@pytest.mark.needs_official_code
+@pytest.mark.needs_reference("models.json")
 def test_bench_times_the_official_model_in_the_same_run(tmp_path):
-    path = _official_code()
+    path = str(OFFICIAL_CODE)
     out = tmp_path / "b.json"
     done = subprocess.run([sys.executable, "-m", "goldyolo", "bench", "--model", "gold_yolo-n", "--img-size", "64",
                            "--batch", "1", "--warmup", "1", "--runs", "1", "--fused", "--torch-reference", path,
@@ -209,24 +204,27 @@ def test_bench_times_the_official_model_in_the_same_run(tmp_path):
     torch_m = m["torch"]
     assert torch_m["mode"] == "deploy" and torch_m["stats_ms"]["median"] > 0 and torch_m["torch_num_threads"] >= 1
     assert m["ratio_jittor_over_torch"] == pytest.approx(m["stats_ms"]["median"] / torch_m["stats_ms"]["median"])
-    assert torch_m["params_total"] == (_official_params("deploy_form") or torch_m["params_total"])
+    assert torch_m["params_total"] == _official_params("deploy_form")
     assert "jittor/torch (medians)" in done.stdout and "official PyTorch, same run" in done.stdout
 
 
+@pytest.mark.needs_official_code
+@pytest.mark.needs_reference("models.json")
 def test_official_train_step_is_timed(tmp_path):
-    path = _official_code()
+    path = str(OFFICIAL_CODE)
     out = tmp_path / "t.json"
     done = subprocess.run([sys.executable, "-m", "goldyolo", "bench", "--single-torch", "train_step",
-                           "--torch-reference", path, "--model", "gold_yolo-n", "--img-size", "64", "--batch", "2", "--warmup", "1",
-                           "--runs", "1", "--out", str(out)], capture_output=True, text=True)
+                           "--torch-reference", path, "--model", "gold_yolo-n", "--img-size", "64", "--batch", "2",
+                           "--warmup", "1", "--runs", "1", "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     assert result["stats_ms"]["median"] > 0 and result["memory"]["peak_rss_kib"] > 0
-    assert result["params_total"] == (_official_params("training_form") or result["params_total"])
+    assert result["params_total"] == _official_params("training_form")
 
 
+@pytest.mark.needs_official_code
 def test_official_half_precision_settings_are_timed(tmp_path):
-    path = _official_code()
+    path = str(OFFICIAL_CODE)
     for mode, precision in (("deploy", "float16"), ("train_step", "amp")):
         out = tmp_path / f"{mode}.json"
         done = subprocess.run([sys.executable, "-m", "goldyolo", "bench", "--single-torch", mode, "--fp16",

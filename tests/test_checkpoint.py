@@ -7,7 +7,14 @@ import pickle
 import numpy as np
 import pytest
 
-from goldyolo import StateDictError, UnsafeCheckpointError, build_model, load_state_dict_strict, load_weights, save_weights
+from goldyolo import (
+    StateDictError,
+    UnsafeCheckpointError,
+    build_model,
+    load_state_dict_strict,
+    load_weights,
+    save_weights,
+)
 from goldyolo.models.checkpoint import read_checkpoint, write_checkpoint
 from goldyolo.runtime import jt
 

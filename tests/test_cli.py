@@ -1,8 +1,9 @@
-"""``python -m goldyolo``: help on every command and the info output."""
+"""``python -m goldyolo``: help on every command, defaults from one place, exit codes, a light import."""
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,9 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "goldyolo", *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", [[], ["info"], ["table"], ["convert"], ["train"], ["eval"], ["predict"], ["overfit"],
-                                     ["data", "coco"], ["data", "sample"], ["bench"], ["soak"]])
+@pytest.mark.parametrize("command", [[], ["info"], ["table"], ["convert"], ["train"], ["eval"], ["predict"],
+                                     ["overfit"], ["data", "coco"], ["data", "sample"], ["data", "split"], ["bench"],
+                                     ["soak"], ["report"]])
 def test_help(command):
     done = run(*command, "--help")
     assert done.returncode == 0
@@ -44,6 +46,70 @@ def test_convert_reports_missing_file(tmp_path, capsys):
 def test_readme_model_table_is_generated_by_the_code():
     from pathlib import Path
 
-    from goldyolo.cli import model_table
+    from goldyolo.models.info import model_table
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert model_table(640) in readme
+
+
+LIGHT = ("import sys; from goldyolo.cli import main\n"
+         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+         "print('jittor loaded:', 'jittor' in sys.modules)")
+
+
+@pytest.mark.parametrize("command", [["--help"], ["data", "split", "--help"], ["report", "--help"]])
+def test_help_and_split_do_not_load_jittor(command):
+    done = subprocess.run([sys.executable, "-c", LIGHT, *command], capture_output=True, text=True)
+    assert done.stdout.strip().endswith("jittor loaded: False"), done.stdout + done.stderr
+
+
+def test_data_split_runs_without_jittor(tmp_path):
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample" / "instances.json"
+    done = subprocess.run([sys.executable, "-c", LIGHT, "data", "split", "--ann", str(sample), "--out",
+                           str(tmp_path), "--test", "4", "--any-source"], capture_output=True, text=True)
+    assert "test: 4 images" in done.stdout and done.stdout.strip().endswith("jittor loaded: False"), done.stderr
+    assert (tmp_path / "train.json").is_file()
+
+
+def test_import_goldyolo_does_not_load_jittor_until_a_model_is_used():
+    code = ("import sys, goldyolo; a = 'jittor' in sys.modules; goldyolo.get_config('gold_yolo-n'); "
+            "b = 'jittor' in sys.modules; goldyolo.build_model; print(a, b, 'jittor' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split()[-3:] == ["False", "False", "True"], done.stderr
+
+
+def test_option_defaults_come_from_the_config_dataclass():
+    import dataclasses
+
+    from goldyolo.bench.measure import BenchConfig
+    from goldyolo.cli import build_parser
+    from goldyolo.engine.trainer import TrainConfig
+    args = build_parser(["train"]).parse_args(["train", "--data", "x.json"])
+    for field in dataclasses.fields(TrainConfig):
+        if hasattr(args, field.name) and field.name != "data":
+            assert getattr(args, field.name) == field.default, field.name
+    assert args.augment is True and args.resume is False and args.lr0 is None
+    assert build_parser(["train"]).parse_args(["train", "--data", "x", "--no-augment"]).augment is False
+    bench = build_parser(["bench"]).parse_args(["bench"])
+    assert (bench.img_size, bench.runs, bench.batch) == (BenchConfig.img_size, BenchConfig.runs, BenchConfig.batch)
+
+
+def test_exit_codes(tmp_path, capsys, monkeypatch):
+    from goldyolo.errors import GoldYoloError, InputError
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["data", "split", "--ann", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert str(bad) in capsys.readouterr().err
+
+    from goldyolo.data import split
+
+    def raising(error):
+        def target(**_):
+            raise error
+        return target
+    for error, code in ((InputError("bad input"), 2), (FileNotFoundError("gone"), 2), (GoldYoloError("a check"), 1)):
+        monkeypatch.setattr(split, "split_command", raising(error))
+        assert main(["data", "split", "--ann", "x"]) == code
+    # a programming error is not taken for bad input: it propagates with its traceback
+    monkeypatch.setattr(split, "split_command", raising(TypeError("a bug")))
+    with pytest.raises(TypeError, match="a bug"):
+        main(["data", "split", "--ann", "x"])

@@ -13,8 +13,9 @@ def test_scaled_channels_and_repeats():
     m = get_config("gold_yolo-m")
     assert m.channels == [48, 96, 192, 384, 768, 192, 96, 96, 192, 192, 384]
     assert m.num_repeats == [1, 4, 7, 11, 4, 7, 7, 7, 7]
-    l = get_config("gold_yolo-l")
-    assert (l.training_mode, l.neck, l.neck_extra.depths, l.neck_extra.num_heads) == ("conv_silu", "GDNeck2", 3, 8)
+    large = get_config("gold_yolo-l")
+    assert (large.training_mode, large.neck, large.neck_extra.depths, large.neck_extra.num_heads) == (
+        "conv_silu", "GDNeck2", 3, 8)
 
 
 def test_head_settings():

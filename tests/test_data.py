@@ -10,13 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import need_reference
-
 from goldyolo.config import get_config
 from goldyolo.data import CocoSource, DetectionDataset
 from goldyolo.data.augment import letterbox
 
-SUBSET = Path(__file__).resolve().parents[2] / "shared" / "coco_subset"
+from conftest import COCO_SUBSET
 
 
 def write_image(path: Path, size=(64, 48), mode="RGB"):
@@ -37,7 +35,8 @@ def messy(tmp_path):
     data = (images / "good.jpg").read_bytes()
     (images / "truncated.jpg").write_bytes(data[: len(data) // 3])
     (images / "corrupt.jpg").write_bytes(b"\xff\xd8\xff" + b"\x00garbage" * 50)
-    files = ["good.jpg", "gray.png", "cmyk.jpg", "wrong_ext.jpg", "empty.jpg", "truncated.jpg", "corrupt.jpg", "missing.jpg"]
+    files = ["good.jpg", "gray.png", "cmyk.jpg", "wrong_ext.jpg", "empty.jpg", "truncated.jpg", "corrupt.jpg",
+             "missing.jpg"]
     coco = {"images": [{"id": i + 1, "file_name": f, "width": 64, "height": 48} for i, f in enumerate(files)]
             + [{"id": 100, "file_name": "good.jpg", "width": 64, "height": 48},
                {"id": 100, "file_name": "gray.png", "width": 64, "height": 48}],
@@ -87,30 +86,31 @@ def test_malformed_json_is_reported(tmp_path):
         CocoSource(tmp_path / "bad.json", tmp_path)
 
 
+@pytest.mark.needs_coco_subset
 def test_letterbox_reproduces_the_reference_input(parity):
     ref = parity("n")
     for i, name in enumerate(ref["input_names"]):
-        image = cv2.imread(str(SUBSET / "images" / str(name)))
+        image = cv2.imread(str(COCO_SUBSET / "images" / str(name)))
         boxed, ratio, _ = letterbox(image, (320, 320), scaleup=True)
         x = boxed.transpose(2, 0, 1)[::-1].astype(np.float32) / 255.0
         assert ratio == 0.5
         np.testing.assert_array_equal(x, ref["input"][i])
 
 
+@pytest.mark.needs_coco_subset
 def test_eval_targets_match_the_reference_targets(parity):
-    need_reference()
     ref = parity("n")
     ids = [int(Path(str(n)).stem) for n in ref["input_names"]]
-    source = CocoSource(SUBSET / "instances.json", SUBSET / "images", image_ids=ids)
+    source = CocoSource(COCO_SUBSET / "instances.json", COCO_SUBSET / "images", image_ids=ids)
     dataset = DetectionDataset(source, img_size=320, augment=False, batch_size=2)
     _, targets, metas = next(iter(dataset))
     assert [m["image_id"] for m in metas] == ids
     np.testing.assert_allclose(targets, ref["targets"], atol=2e-6)
 
 
+@pytest.mark.needs_coco_subset
 def test_samples_are_a_function_of_seed_epoch_and_index():
-    need_reference()
-    source = CocoSource(SUBSET / "instances.json", SUBSET / "images", image_ids=None)
+    source = CocoSource(COCO_SUBSET / "instances.json", COCO_SUBSET / "images", image_ids=None)
     source.records = source.records[:8]
     hyp = get_config("gold_yolo-s").augment
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from goldyolo.data import download
 from goldyolo.cli import main
-from goldyolo.data import CocoSource
+from goldyolo.data import CocoSource, download
 from goldyolo.data.coco import SKIPPED_IMAGE
 from goldyolo.data.sample import make_sample
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+from conftest import SAMPLE
+
 CATEGORIES = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 90, "name": "toothbrush"}]
 
 

@@ -1,22 +1,19 @@
 """pycocotools evaluation: perfect predictions score 1, the results use COCO ids and boxes."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-from conftest import need_reference
 
 from goldyolo.data import CocoSource
 from goldyolo.eval.evaluate import coco_metrics
 
-SUBSET = Path(__file__).resolve().parents[2] / "shared" / "coco_subset"
+from conftest import COCO_SUBSET
+
+pytestmark = pytest.mark.needs_coco_subset
 
 
 @pytest.fixture(scope="module")
 def source():
-    need_reference()
-    src = CocoSource(SUBSET / "instances.json", SUBSET / "images")
+    src = CocoSource(COCO_SUBSET / "instances.json", COCO_SUBSET / "images")
     src.records = src.records[:20]
     return src
 

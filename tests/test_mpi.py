@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,13 +16,13 @@ import numpy as np
 import pytest
 
 from goldyolo import distributed
-from goldyolo.models.checkpoint import read_checkpoint
+from goldyolo.bench.watchdog import run_limited
 from goldyolo.data import CocoSource, DetectionDataset
+from goldyolo.models.checkpoint import read_checkpoint
 from goldyolo.models.common import BatchNorm2d
 from goldyolo.runtime import jt
-from goldyolo.bench.watchdog import run_limited
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+from conftest import SAMPLE
 
 
 def test_each_rank_gets_its_slice_of_every_global_batch(monkeypatch):
@@ -76,11 +75,6 @@ def test_helpers_are_the_identity_in_one_process():
 
 
 # ----------------------------------------------------------------- 1 process against mpirun -np 2
-def need_mpi() -> None:
-    if shutil.which("mpirun") is None or shutil.which("mpicc") is None:
-        pytest.skip("Open MPI not installed (apt-get install openmpi-bin libopenmpi-dev): mpirun and mpicc needed")
-
-
 def train(out: Path, processes: int, *options: str) -> str:
     """Run ``python -m goldyolo train`` on the sample (global batch 4, no augmentation); its stdout."""
     command = [sys.executable, "-m", "goldyolo", "train", "--model", "gold_yolo-n", "--seed", "0",
@@ -112,11 +106,11 @@ def compare_runs(one: Path, two: Path) -> dict:
             "running_rel": relative([k for k in a if "running" in k]), "lines": lines}
 
 
+@pytest.mark.needs_mpi
 def test_two_ranks_take_the_one_process_steps(tmp_path):
     """Two steps at the configured lr 0.02, then rank 0 evaluates. Measured: losses 2e-7 relative, weights 5e-5
     (relative L2). A 1e-7 relative change of the initial weights alone gives 8e-5 and 3e-5; half the gradient
     (lr 0.01) gives 2e-3 and 4e-3."""
-    need_mpi()
     train(tmp_path / "one", 1, "--epochs", "1", "--subset", "8")
     stdout = train(tmp_path / "two", 2, "--epochs", "1", "--subset", "8")
     assert stdout.count("epoch=0 ") == 1  # rank 0 alone prints
@@ -127,13 +121,13 @@ def test_two_ranks_take_the_one_process_steps(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_mpi
 def test_two_ranks_match_one_process_over_two_epochs(tmp_path):
     """12 steps over 2 epochs. At lr 0.02 this tiny run is chaotic: a 1e-7 relative change of the initial
     weights moves the losses by 1% and the weights by 4% within 6 steps (Task-Aligned assignments flip, the
     smallest BN maps hold a few values a channel), as much as halving the gradient does. At lr0 1e-5 the runs
     stay comparable.
     Measured: losses 5e-8 relative, weights 4e-9 (relative L2); half the gradient gives 5e-6 and 7e-7."""
-    need_mpi()
     options = ("--epochs", "2", "--lr0", "1e-5")
     train(tmp_path / "one", 1, *options)
     train(tmp_path / "two", 2, *options)

@@ -1,18 +1,65 @@
-"""The report's notebooks execute end to end in the ``ci`` profile; HTML and PDF come out with their sections."""
+"""The report's notebooks hold calls, not logic, and execute end to end in the ``ci`` profile; HTML and PDF come
+out with their sections."""
 from __future__ import annotations
 
+import ast
+import importlib
 import shutil
 import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from goldyolo.study.profiles import parameters
 from goldyolo.study.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+MAX_LINES = 15  # statement lines per cell, imports not counted; longer logic belongs in goldyolo/study
 SECTIONS = ["01 · Dataset split", "02 · Loss anomaly diagnosis", "03 · Training",
             "04 · Evaluation: COCO mAP, speed and memory"]
+
+
+def code_cells(path: Path):
+    """(index, cell) of the code cells other than the parameters cells."""
+    cells = enumerate(nbformat.read(path, as_version=4).cells)
+    return [(i, cell) for i, cell in cells if cell.cell_type == "code"
+            and not {"parameters", "injected-parameters"} & set(cell.metadata.get("tags", []))]
+
+
+def test_every_notebook_is_checked():
+    assert [path.stem for path in NOTEBOOKS] == ["01_dataset_split", "02_loss_anomaly_diagnosis", "03_training",
+                                                 "04_evaluation"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_cells_hold_calls_not_logic(path):
+    for index, cell in code_cells(path):
+        tree = ast.parse(cell.source)
+        defined = [type(node).__name__ for node in ast.walk(tree)
+                   if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+        assert not defined, f"{path.name} cell {index} defines {defined}: move it into goldyolo/study/"
+        lines = {line for node in tree.body if not isinstance(node, (ast.Import, ast.ImportFrom))
+                 for line in range(node.lineno, node.end_lineno + 1)}
+        assert len(lines) <= MAX_LINES, \
+            f"{path.name} cell {index}: {len(lines)} lines of code; move it into goldyolo/study/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_goldyolo_imports_resolve(path):
+    for index, cell in code_cells(path):
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == "goldyolo":
+                        importlib.import_module(alias.name)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "goldyolo":
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    # a name is an attribute of the module or one of its submodules
+                    assert hasattr(module, alias.name) or importlib.import_module(f"{node.module}.{alias.name}"), \
+                        f"{path.name} cell {index}: {node.module} has no {alias.name}"
 
 
 def test_ci_profile_builds_the_whole_report(tmp_path):

@@ -15,10 +15,11 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from conftest import import_torch
+
+torch = import_torch()
 
 from goldyolo import UnsafeCheckpointError, build_model, load_official_checkpoint, load_weights  # noqa: E402
-
 
 BUFFERS = ("running_mean", "running_var")
 

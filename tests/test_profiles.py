@@ -9,7 +9,7 @@ import pytest
 
 from goldyolo.study import profiles
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 
 
 def test_full_profile_is_the_study_and_gpu_switches_to_the_original_protocol():

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import nbformat
 import pytest
 
-from goldyolo.study import report
 from goldyolo.cli import main
+from goldyolo.errors import InputError
+from goldyolo.study import report
 from goldyolo.study.report import TITLE, ReportError, build_report, skip_all_but
+
+from conftest import missing
 
 PLOT = """import matplotlib.pyplot as plt
 print(f"N = {N}")
@@ -35,7 +37,7 @@ def built(tmp_path_factory):
     write_notebook(tmp / "nb" / "01_first.ipynb", "First notebook", PLOT)
     write_notebook(tmp / "nb" / "02_second.ipynb", "Second notebook", PLOT + "\nprint(PROFILE)")
     html = build_report("quick", {"02_second": {"N": 7}}, root=tmp, notebooks_dir=tmp / "nb", out_dir=tmp / "out",
-                        pdf=shutil.which("chromium") is not None)
+                        pdf=missing("needs_chromium") is None)
     return tmp, html
 
 
@@ -64,11 +66,10 @@ def test_html_is_one_self_contained_file(built):
     assert "<script src=" not in text and 'href="#02_second"' in text and 'id="02_second"' in text
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)")
+@pytest.mark.needs_chromium
+@pytest.mark.needs_pdftotext
 def test_pdf_has_title_and_headings(built):
     _, html = built
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext not installed (apt-get install poppler-utils)")
     text = subprocess.run(["pdftotext", str(html.with_suffix(".pdf")), "-"], capture_output=True, text=True,
                           check=True).stdout
     text = " ".join(text.split())  # the title may wrap
@@ -97,7 +98,7 @@ def test_missing_chromium_fails_before_executing(tmp_path, monkeypatch):
 def test_only_selects_by_prefix():
     stems = ["01_dataset_split", "02_loss", "03_training", "04_evaluation"]
     assert skip_all_but(stems, "02,03_training".split(",")) == ["01_dataset_split", "04_evaluation"]
-    with pytest.raises(ReportError, match="no notebook matches '05'"):
+    with pytest.raises(InputError, match="no notebook matches '05'"):
         skip_all_but(stems, ["05"])
 
 

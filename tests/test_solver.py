@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from goldyolo import build_model
-from goldyolo.engine.solver import ModelEMA, accumulation, apply_warmup, build_optimizer, cosine_factor, parameter_groups, warmup_steps
+from goldyolo.engine.solver import (
+    ModelEMA,
+    accumulation,
+    apply_warmup,
+    build_optimizer,
+    cosine_factor,
+    parameter_groups,
+    warmup_steps,
+)
 
 
 def test_parameter_groups_follow_build_optimizer():

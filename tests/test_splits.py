@@ -2,22 +2,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-
-from conftest import need_reference
 
 from goldyolo.cli import main
 from goldyolo.data.split import split_coco, split_summary
 
-SUBSET = Path(__file__).resolve().parents[2] / "shared" / "coco_subset"
+from conftest import COCO_SUBSET
+
+pytestmark = pytest.mark.needs_coco_subset
 
 
 @pytest.fixture(scope="module")
 def annotations():
-    need_reference()
-    return json.loads((SUBSET / "instances.json").read_text())
+    return json.loads((COCO_SUBSET / "instances.json").read_text())
 
 
 def test_split_of_the_subset(annotations):
@@ -41,7 +39,7 @@ def test_too_few_official_images_is_an_error(annotations):
 
 
 def test_split_command_writes_coco_files(tmp_path, annotations):
-    assert main(["data", "split", "--ann", str(SUBSET / "instances.json"), "--out", str(tmp_path)]) == 0
+    assert main(["data", "split", "--ann", str(COCO_SUBSET / "instances.json"), "--out", str(tmp_path)]) == 0
     test = json.loads((tmp_path / "test.json").read_text())
     assert len(test["images"]) == 200 and len(test["categories"]) == 80
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from conftest import SIZES, need_reference, reference_keys
-
 from goldyolo import build_model, fuse, model_info
 from goldyolo.models.common import BatchNorm2d
+
+from conftest import REFERENCE, SIZES, reference_keys
 
 BUFFERS = ("num_batches_tracked",)
 
@@ -42,9 +42,10 @@ def test_batchnorm_flavours_match_official(size_and_model):
     assert {n for n, m in model.named_modules() if isinstance(m, BatchNorm2d) and m.sync} == sync
 
 
+@pytest.mark.needs_reference("models.json")
 def test_counts_match_official_training_and_deploy(size_and_model):
     size, model = size_and_model
-    reference = json.loads((need_reference("models.json") / "models.json").read_text())["models"][f"gold_yolo-{size}"]
+    reference = json.loads((REFERENCE / "models.json").read_text())["models"][f"gold_yolo-{size}"]
     for form in ("training_form", "deploy_form"):
         if form == "deploy_form":
             fuse(model)

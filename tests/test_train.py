@@ -8,17 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import need_reference
-
-from goldyolo.models.checkpoint import read_checkpoint
 from goldyolo.engine.trainer import NonFiniteLossError, TrainConfig, Trainer
+from goldyolo.models.checkpoint import read_checkpoint
 
-SUBSET = Path(__file__).resolve().parents[2] / "shared" / "coco_subset"
+from conftest import COCO_SUBSET
+
+pytestmark = pytest.mark.needs_coco_subset
 
 
 def config(out, **kw):
-    need_reference()
-    base = dict(model="gold_yolo-n", data=str(SUBSET / "instances.json"), images=str(SUBSET / "images"),
+    base = dict(model="gold_yolo-n", data=str(COCO_SUBSET / "instances.json"), images=str(COCO_SUBSET / "images"),
                 out=str(out), img_size=128, epochs=2, batch_size=4, augment=False, subset=8, eval_interval=0,
                 nominal_batch=4, min_warmup_steps=0, solver={"warmup_epochs": 0.0})
     base.update(kw)
@@ -92,21 +91,21 @@ def test_eval_and_predict_commands_on_a_trained_checkpoint(tmp_path):
     import json
     import subprocess
     import sys
-    coco = json.loads((SUBSET / "instances.json").read_text())
+    coco = json.loads((COCO_SUBSET / "instances.json").read_text())
     keep = sorted(im["id"] for im in coco["images"])[:4]
     small = {"images": [im for im in coco["images"] if im["id"] in keep], "categories": coco["categories"],
              "annotations": [a for a in coco["annotations"] if a["image_id"] in keep]}
     (tmp_path / "small.json").write_text(json.dumps(small))
     Trainer(config(tmp_path / "run", data=str(tmp_path / "small.json"), epochs=1, subset=0)).run()
     done = subprocess.run([sys.executable, "-m", "goldyolo", "eval", "--weights", str(tmp_path / "run" / "best.pkl"),
-                           "--data", str(tmp_path / "small.json"), "--images", str(SUBSET / "images"),
+                           "--data", str(tmp_path / "small.json"), "--images", str(COCO_SUBSET / "images"),
                            "--img-size", "128", "--out", str(tmp_path / "eval")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["num_images"] == 4 and set(metrics) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "per_class_AP"}
     predictions = json.loads((tmp_path / "eval" / "predictions.json").read_text())
     assert all(p["image_id"] in keep and p["category_id"] in {c["id"] for c in coco["categories"]} for p in predictions)
-    image = SUBSET / "images" / small["images"][0]["file_name"]
+    image = COCO_SUBSET / "images" / small["images"][0]["file_name"]
     done = subprocess.run([sys.executable, "-m", "goldyolo", "predict", "--weights", str(tmp_path / "run" / "last.pkl"),
                            str(image), "--out", str(tmp_path / "drawn"), "--img-size", "128", "--conf-thres", "0.01"],
                           capture_output=True, text=True)

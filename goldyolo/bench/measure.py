@@ -18,17 +18,40 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
+from ..errors import InputError
 from ..runtime import jt
-
 from .profile_ops import op_profile
 from .timing import peak_rss_kib, precision_name, summarize, time_synced
 
 MODES = ("eval", "deploy", "train_step")
+
+
+@dataclass
+class BenchConfig:
+    """The settings of one ``bench`` command."""
+    model: str = "gold_yolo-s"
+    img_size: int = 640
+    batch: str = "1"             # batch sizes, comma-separated
+    device: str = "cpu"
+    fused: bool = False          # time the deploy form
+    fp16: bool = False
+    train_step: bool = False
+    warmup: int = 3              # untimed runs first: they compile the kernels
+    runs: int = 10
+    out: str = ""                # default runs/bench/MODEL_SIZE.json
+    plot: bool = False
+    profile_layers: bool = False
+    profile_ops: bool = False
+    reference: Optional[str] = None        # official timings json (default: the shared reference's)
+    torch_reference: Optional[str] = None  # Detection/Gold-YOLO of the official checkout
+    single: Optional[str] = None           # internal: time this mode here and write --out
+    single_torch: Optional[str] = None     # internal: the same for the official PyTorch model
 
 
 def synthetic_targets(batch: int, num_classes: int, boxes_per_image: int = 3, seed: int = 0) -> np.ndarray:
@@ -41,15 +64,14 @@ def synthetic_targets(batch: int, num_classes: int, boxes_per_image: int = 3, se
 
 
 def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.Var]:
-    """One official training step on ``images`` and synthetic targets (mixed precision with ``amp``); returns the loss."""
+    """One official training step on ``images`` and synthetic targets (mixed precision with ``amp``);
+    returns the loss."""
     from ..engine.amp import GradScaler, float32_grads, forward_for_loss
     from ..engine.loss import ComputeLoss
     from ..engine.solver import build_optimizer
     cfg = model.config
     targets = synthetic_targets(images.shape[0], model.num_classes)
-    loss_fn = ComputeLoss(fpn_strides=cfg.strides, num_classes=model.num_classes, ori_img_size=images.shape[-1],
-                          warmup_epoch=cfg.atss_warmup_epoch, use_dfl=cfg.use_dfl, reg_max=cfg.reg_max,
-                          iou_type=cfg.iou_type)
+    loss_fn = ComputeLoss.for_model(cfg, model.num_classes, images.shape[-1])
     optimizer = build_optimizer(model, cfg.solver, cfg.solver["weight_decay"])
     scaler = GradScaler(enabled=amp)
     model.train()
@@ -67,11 +89,11 @@ def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.V
 def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, runs: int,
             device: str = "cpu", profile: bool = False, fp16: bool = False, profile_ops: bool = False) -> Dict:
     """Time one setting in this process; returns the times, their summary and the memory."""
-    from ..models.fuse import fuse
     from ..models import build_model
+    from ..models.fuse import fuse
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
-    if device == "cuda":  # untested: no GPU was available when this was written
+    if device == "cuda":  # not covered by the test suite, which runs on the CPU
         jt.flags.use_cuda = 1
     rss_before = peak_rss_kib()
     model = build_model(model_name)
@@ -98,7 +120,7 @@ def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, 
               "images_per_s": batch * 1e3 / stats["median"],
               "memory": {"rss_before_model_kib": rss_before, "rss_after_model_kib": rss_model,
                          "peak_rss_kib": peak_rss_kib()}, "load_average_1_5_15": list(os.getloadavg())}
-    if device == "cuda":  # untested
+    if device == "cuda":  # GPU memory as Jittor's allocator counts it (not covered by the CPU test suite)
         info = jt.get_mem_info()
         result["memory"].update(cuda_total_bytes=int(info.total_cuda_ram), cuda_used_bytes=int(info.total_cuda_used))
     if ops is not None:
@@ -115,7 +137,7 @@ def settings(batches: List[int], fused: bool, train_step: bool) -> List[tuple]:
     return [(batch, mode) for batch in batches for mode in modes]
 
 
-def run_child(args, batch: int, mode: str, official: bool = False) -> Dict:
+def run_child(args: BenchConfig, batch: int, mode: str, official: bool = False) -> Dict:
     """Measure one setting in a fresh ``python -m goldyolo bench --single`` process (with ``official``:
     ``--single-torch``, the official PyTorch model of ``--torch-reference``)."""
     with tempfile.TemporaryDirectory() as folder:
@@ -138,17 +160,17 @@ def run_child(args, batch: int, mode: str, official: bool = False) -> Dict:
         return json.loads(out.read_text())
 
 
-def cmd_bench(args) -> int:
-    """The ``bench`` command: one setting (``--single``) or all of them, each in a child process."""
-    from .report import (environment, format_layers, format_ops, format_table, plot, reference_comparison,
-                               with_torch)
+def bench_command(args: BenchConfig) -> int:
+    """``bench``: one setting (``single``) or all of them, each in a child process; 1 when one failed."""
+    from .machine import environment
+    from .tables import format_layers, format_ops, format_table, plot, reference_comparison, with_torch
     batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
     if args.single or args.single_torch:
         if not args.out:
-            raise ValueError("--single and --single-torch need --out (the json they write)")
+            raise InputError("--single and --single-torch need --out (the json they write)")
         if args.single_torch:
             if not args.torch_reference:
-                raise ValueError("--single-torch needs --torch-reference PATH (the official code)")
+                raise InputError("--single-torch needs --torch-reference PATH (the official code)")
             from .torch_side import measure_torch
             result = measure_torch(args.torch_reference, args.model, args.img_size, batches[0], args.single_torch,
                                    args.warmup, args.runs, args.device, args.fp16)
@@ -173,7 +195,8 @@ def cmd_bench(args) -> int:
             measurement = with_torch(measurement, run_child(args, batch, mode, official=True))
         measurements.append(measurement)
     report = {"settings": {k: getattr(args, k) for k in ("model", "img_size", "device", "fused", "fp16", "train_step",
-                                                          "warmup", "runs", "profile_layers", "profile_ops", "torch_reference")},
+                                                          "warmup", "runs", "profile_layers", "profile_ops",
+                                                          "torch_reference")},
               **environment(), "measurements": measurements,
               "reference": reference_comparison(measurements, args.reference)}
     report["settings"]["batches"] = batches

@@ -26,6 +26,8 @@ from torch import nn
 
 NORMS = {"BN": nn.BatchNorm2d, "BN2d": nn.BatchNorm2d, "SyncBN": nn.SyncBatchNorm}
 ACTIVATIONS = {"ReLU": nn.ReLU}
+# ConvModule's act_cfg when not given: mmcv's dict(type="ReLU"), made per call (None means no activation)
+_DEFAULT_ACT = object()
 
 
 def build_norm_layer(cfg: Dict, num_features: int, postfix: str = "") -> Tuple[str, nn.Module]:
@@ -47,8 +49,10 @@ class ConvModule(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias="auto", conv_cfg: Optional[Dict] = None, norm_cfg: Optional[Dict] = None,
-                 act_cfg: Optional[Dict] = dict(type="ReLU"), inplace: bool = True):
+                 act_cfg: Optional[Dict] = _DEFAULT_ACT, inplace: bool = True):
         super().__init__()
+        if act_cfg is _DEFAULT_ACT:
+            act_cfg = dict(type="ReLU")
         if conv_cfg is not None:
             raise NotImplementedError("mmcv stand-in: only the default Conv2d is reproduced")
         with_bias = norm_cfg is None if bias == "auto" else bias

@@ -11,8 +11,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Tuple
 
-from ..runtime import jt
 from jittor import nn
+
+from ..runtime import jt
 
 
 @dataclass

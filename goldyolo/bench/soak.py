@@ -19,10 +19,10 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..runtime import jt
-from .report import hardware
-from .timing import loaded_kernels
 from ..engine.trainer import TrainConfig, Trainer
+from ..runtime import jt
+from .machine import hardware
+from .timing import loaded_kernels
 
 
 def current_rss_mib() -> float:
@@ -63,8 +63,8 @@ def summarize_samples(samples: List[Dict], warmup_fraction: float, tolerance_mib
             "flat": abs(slope) <= tolerance_mib_per_1000 and min(live) == max(live)}
 
 
-def soak(config: TrainConfig, iterations: int, every: int = 20, warmup_fraction: float = 0.25,
-         tolerance_mib_per_1000: float = 10.0) -> Dict:
+def soak(config: TrainConfig, iterations: int, every: int, warmup_fraction: float,
+         tolerance_mib_per_1000: float) -> Dict:
     """Run ``iterations`` training steps as ``config`` trains (epochs repeat as needed; no
     evaluation or checkpoints) and sample memory every ``every`` steps. Writes ``soak.json`` to
     ``config.out`` and returns it."""
@@ -122,3 +122,21 @@ def plot_soak(result: Dict, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def soak_command(data: str, images: str = "", model: str = "gold_yolo-n", img_size: int = 320, batch_size: int = 8,
+                 iterations: int = 2000, every: int = 20, warmup_fraction: float = 0.25, tolerance: float = 10.0,
+                 seed: int = 0, device: str = "cpu", out: str = "runs/soak") -> int:
+    """``soak``: run, write soak.json and soak.png to ``out``, print the verdict; 0 when flat, else 1."""
+    config = TrainConfig(model=model, data=data, images=images, out=out, img_size=img_size, batch_size=batch_size,
+                         seed=seed, device=device, stop_aug_last_n_epoch=0)
+    result = soak(config, iterations, every, warmup_fraction, tolerance)
+    plot_soak(result, Path(out) / "soak.png")
+    summary = result["summary"]
+    print(f"{iterations} iterations: RSS {summary['rss_start_mib']:.0f} MiB at start, "
+          f"{summary['rss_after_warmup_mib']:.0f} after {summary['warmup_iterations']} (warm-up), "
+          f"{summary['rss_end_mib']:.0f} at the end; slope after warm-up "
+          f"{summary['rss_slope_mib_per_1000_iterations']:+.1f} MiB per 1,000 iterations "
+          f"(tolerance {tolerance}); live Jittor variables {summary['live_vars_after_warmup']}; "
+          f"{'flat' if summary['flat'] else 'NOT flat'}")
+    return 0 if summary["flat"] else 1

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict
 
+from ..errors import InputNotFoundError
 from .timing import peak_rss_kib, precision_name, summarize, time_runs
 
 NUM_CLASSES = 80
@@ -37,14 +38,14 @@ OFFICIAL_FILES = ("yolov6/models/yolo.py", "yolov6/utils/config.py", "yolov6/uti
 
 def check_checkout(path: str, model_name: str) -> Path:
     """``path`` as a Path when it holds the official files for ``model_name``; otherwise
-    FileNotFoundError naming the path and the first missing file."""
+    InputNotFoundError (a FileNotFoundError) naming the path and the first missing file."""
     root = Path(path)
     if not root.is_dir():
-        raise FileNotFoundError(f"--torch-reference {path}: no such folder (pass the Detection/Gold-YOLO "
+        raise InputNotFoundError(f"--torch-reference {path}: no such folder (pass the Detection/Gold-YOLO "
                                 "folder of a huawei-noah/Efficient-Computing checkout)")
     for name in (f"configs/{model_name}.py",) + OFFICIAL_FILES:
         if not (root / name).is_file():
-            raise FileNotFoundError(f"--torch-reference {path}: {name} is missing, so this is not the official "
+            raise InputNotFoundError(f"--torch-reference {path}: {name} is missing, so this is not the official "
                                     "Gold-YOLO folder (Detection/Gold-YOLO of huawei-noah/Efficient-Computing)")
     return root
 
@@ -85,6 +86,7 @@ def train_step_fn(cfg, model, images, amp: bool = False) -> Callable[[], Any]:
     import torch
     from yolov6.models.losses.loss import ComputeLoss
     from yolov6.solver.build import build_optimizer
+
     from .measure import synthetic_targets
     head = cfg.model.head
     targets = torch.from_numpy(synthetic_targets(images.shape[0], NUM_CLASSES)).float().to(images.device)

@@ -1,9 +1,10 @@
 """COCO-format data read through pycocotools, checked image by image and box by box.
 
-Nothing bad stops a run: each problem is reported with the file it concerns, the image or box is
+No bad image or box stops a run: each problem is reported with the file it concerns, the image or box is
 skipped (or converted, for grayscale / CMYK / palette / alpha images) and counted, and the counts
-form a summary that is printed and saved. Category ids map to contiguous class indices (their
-rank in the sorted id list) and back.
+form a summary that is printed and saved. A missing or malformed json and a missing images
+folder do stop it, at once (:class:`~goldyolo.errors.InputError`, naming the path). Category ids map to
+contiguous class indices (their rank in the sorted id list) and back.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 from PIL import Image
+
+from ..errors import InputError, InputNotFoundError
 
 SKIPPED_IMAGE = ("missing_image", "unreadable_image", "duplicate_image_id")
 CONVERTED_MODES = {"L": "grayscale", "LA": "grayscale", "CMYK": "cmyk", "P": "palette", "RGBA": "alpha",
@@ -63,12 +66,12 @@ def load_coco(annotation_file: Path):
     from pycocotools.coco import COCO
     annotation_file = Path(annotation_file)
     if not annotation_file.is_file():
-        raise FileNotFoundError(f"annotation file not found: {annotation_file}")
+        raise InputNotFoundError(f"annotation file not found: {annotation_file}")
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return COCO(str(annotation_file))
     except (ValueError, KeyError, TypeError, AssertionError) as err:
-        raise ValueError(f"{annotation_file}: not a valid COCO annotation file ({type(err).__name__}: {err})") from None
+        raise InputError(f"{annotation_file}: not a valid COCO annotation file ({type(err).__name__}: {err})") from None
 
 
 def check_image(path: Path, report: DataReport) -> Optional[tuple]:
@@ -99,6 +102,9 @@ class CocoSource:
         self.annotation_file = Path(annotation_file)
         self.image_dir = Path(image_dir)
         self.coco = load_coco(self.annotation_file)
+        if not self.image_dir.is_dir():
+            raise InputNotFoundError(f"images folder not found: {self.image_dir} "
+                                     f"(the images of {self.annotation_file})")
         self.category_ids = sorted(self.coco.getCatIds())
         self.class_of_category = {cid: i for i, cid in enumerate(self.category_ids)}
         self.names = [self.coco.cats[cid]["name"] for cid in self.category_ids]
@@ -118,7 +124,9 @@ class CocoSource:
         seen = Counter(int(im["id"]) for im in raw_images if "id" in im)
         for image_id, count in seen.items():
             if count > 1:
-                self.report.add("duplicate_image_id", f"{self.annotation_file}: image id {image_id} appears {count} times; all copies skipped")
+                self.report.add("duplicate_image_id",
+                                f"{self.annotation_file}: image id {image_id} appears {count} times; "
+                                "all copies skipped")
         ids = sorted(self.coco.getImgIds()) if image_ids is None else list(image_ids)
         records = []
         for image_id in ids:
@@ -141,7 +149,8 @@ class CocoSource:
                 self.report.add("crowd_box_ignored", f"{path}: annotation {ann.get('id')} is a crowd region")
                 continue
             if ann.get("category_id") not in self.class_of_category:
-                self.report.add("unknown_category", f"{path}: annotation {ann.get('id')} has category id {ann.get('category_id')}")
+                self.report.add("unknown_category",
+                                f"{path}: annotation {ann.get('id')} has category id {ann.get('category_id')}")
                 continue
             x, y, w, h = (float(v) for v in ann["bbox"])
             x1, y1 = max(x, 0.0), max(y, 0.0)
@@ -150,10 +159,13 @@ class CocoSource:
                 self.report.add("box_zero_area", f"{path}: annotation {ann.get('id')} box {ann['bbox']} has no area")
                 continue
             if x2 <= x1 or y2 <= y1:
-                self.report.add("box_outside_image", f"{path}: annotation {ann.get('id')} box {ann['bbox']} lies outside the {width}x{height} image")
+                self.report.add("box_outside_image",
+                                f"{path}: annotation {ann.get('id')} box {ann['bbox']} lies outside the "
+                                f"{width}x{height} image")
                 continue
             if (x1, y1, x2, y2) != (x, y, x + w, y + h):
-                self.report.add("box_clipped", f"{path}: annotation {ann.get('id')} box {ann['bbox']} clipped to the image")
+                self.report.add("box_clipped",
+                                f"{path}: annotation {ann.get('id')} box {ann['bbox']} clipped to the image")
             rows.append([self.class_of_category[ann["category_id"]], (x1 + x2) / 2 / width, (y1 + y2) / 2 / height,
                          (x2 - x1) / width, (y2 - y1) / height])
         return np.array(rows, dtype=np.float32).reshape(-1, 5)

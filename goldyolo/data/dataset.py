@@ -11,14 +11,14 @@ from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
-from jittor.dataset import Dataset
 
-from .augment import (augment_hsv, letterbox, mixup, mosaic, normalised_to_pixels, pixels_to_normalised,
-                      random_affine)
+from ..errors import InputError
+from ..runtime import jt
+from .augment import augment_hsv, letterbox, mixup, mosaic, normalised_to_pixels, pixels_to_normalised, random_affine
 from .coco import CocoSource, ImageRecord
 
 
-class DetectionDataset(Dataset):
+class DetectionDataset(jt.dataset.Dataset):
     """Batches of ``(images (B, 3, S, S) float32 in [0, 1] RGB, targets (n, 6), metas)``.
 
     ``targets`` rows are [image index in batch, class, cx, cy, w, h] normalised to the S x S input,
@@ -30,7 +30,7 @@ class DetectionDataset(Dataset):
                  num_workers: int = 0, seed: int = 0, drop_last: bool = False):
         super().__init__()
         if not source.records:
-            raise ValueError(f"{source.annotation_file}: no usable image ({source.report.summary()})")
+            raise InputError(f"{source.annotation_file}: no usable image ({source.report.summary()})")
         self.source = source
         self.records: List[ImageRecord] = source.records
         self.img_size = img_size

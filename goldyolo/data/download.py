@@ -113,7 +113,7 @@ def extract(zip_path: Path, member: str, root: Path) -> Path:
     with zipfile.ZipFile(zip_path) as archive:
         names = [n for n in archive.namelist() if n == member or n.startswith(member + "/")]
         if not names:
-            raise ValueError(f"{zip_path}: no {member} in the archive")
+            raise InputError(f"{zip_path}: no {member} in the archive")
         for name in tqdm(names, desc=f"extract {member}", unit="file"):
             archive.extract(name, staging)
     target = root / member
@@ -135,3 +135,8 @@ def fetch_archive(archive: Archive, root: Path) -> str:
     verify(zip_path, archive.md5)
     extract(zip_path, archive.member, root)
     return f"{target}: extracted from {zip_path} (md5 verified)"
+
+
+def fetch_coco(root: str) -> str:
+    """``data coco``: every archive of :data:`ARCHIVES` into ``root``; a status line each."""
+    return "\n".join(fetch_archive(archive, Path(root)) for archive in ARCHIVES)

@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Collection, Dict, List
 
+from ..errors import InputError
+
 MAX_BYTES = 200_000
 
 
@@ -28,7 +30,7 @@ def pick_images(coco: dict, image_dir: Path, n: int, max_bytes: int = MAX_BYTES,
             chosen.append(image)
             if len(chosen) == n:
                 return chosen
-    raise ValueError(f"only {len(chosen)} images have a non-crowd box and a file of at most {max_bytes} bytes "
+    raise InputError(f"only {len(chosen)} images have a non-crowd box and a file of at most {max_bytes} bytes "
                      f"in {image_dir}; {n} are needed")
 
 
@@ -48,7 +50,10 @@ def make_sample(train_json: Path, test_json: Path, image_dir: Path, out_dir: Pat
     image_dir, out_dir = Path(image_dir), Path(out_dir)
     parts, taken = {}, set()
     for name, source, n in (("train", train_json, n_train), ("test", test_json, n_test)):
-        coco = json.loads(Path(source).read_text())
+        try:
+            coco = json.loads(Path(source).read_text())
+        except (OSError, ValueError) as err:
+            raise InputError(f"{source}: cannot read COCO json ({err})") from None
         images = pick_images(coco, image_dir, n, max_bytes, taken)
         taken |= {im["id"] for im in images}
         parts[name] = subset(coco, images)
@@ -61,3 +66,11 @@ def make_sample(train_json: Path, test_json: Path, image_dir: Path, out_dir: Pat
     both["annotations"] = parts["train"]["annotations"] + parts["test"]["annotations"]
     (out_dir / "instances.json").write_text(json.dumps(both))
     return {name: [im["id"] for im in coco["images"]] for name, coco in parts.items()}
+
+
+def sample_command(images: str, train: str = "data/splits/train.json", test: str = "data/splits/test.json",
+                   out: str = "data/sample", n_train: int = 24, n_test: int = 8, max_kb: int = 200) -> str:
+    """``data sample``: write the sample and return the ids chosen per part."""
+    ids = make_sample(Path(train), Path(test), Path(images), Path(out), n_train, n_test, max_kb * 1000)
+    lines = [f"{name}: {len(chosen)} images, ids {chosen}" for name, chosen in ids.items()]
+    return "\n".join(lines + [f"written to {out}/train.json, test.json and images/"])

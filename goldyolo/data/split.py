@@ -15,6 +15,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def split_coco(annotations: dict, n_test: int = 200, seed: int = 0,
                test_source: Optional[str] = "coco_json") -> Dict[str, dict]:
@@ -22,7 +24,7 @@ def split_coco(annotations: dict, n_test: int = 200, seed: int = 0,
     images = sorted(annotations["images"], key=lambda im: im["id"])
     pool = [im for im in images if test_source is None or im.get("ann_source") == test_source]
     if len(pool) < n_test:
-        raise ValueError(f"only {len(pool)} images have ann_source={test_source!r}; cannot draw {n_test} test images")
+        raise InputError(f"only {len(pool)} images have ann_source={test_source!r}; cannot draw {n_test} test images")
     order = np.random.default_rng(seed).permutation(len(pool))
     test_ids = {pool[i]["id"] for i in order[:n_test]}
     splits = {}
@@ -53,8 +55,11 @@ def write_splits(annotation_file: Path, out_dir: Path, n_test: int = 200, seed: 
     try:
         annotations = json.loads(annotation_file.read_text())
     except (OSError, ValueError) as err:
-        raise ValueError(f"{annotation_file}: cannot read COCO json ({err})") from None
-    splits = split_coco(annotations, n_test, seed, test_source)
+        raise InputError(f"{annotation_file}: cannot read COCO json ({err})") from None
+    try:
+        splits = split_coco(annotations, n_test, seed, test_source)
+    except InputError as err:
+        raise InputError(f"{annotation_file}: {err}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, coco in splits.items():
         (out_dir / f"{name}.json").write_text(json.dumps(coco))
@@ -62,3 +67,12 @@ def write_splits(annotation_file: Path, out_dir: Path, n_test: int = 200, seed: 
     summary["settings"] = {"source": str(annotation_file), "n_test": n_test, "seed": seed, "test_source": test_source}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def split_command(ann: str, out: str = "data/splits", test: int = 200, seed: int = 0, any_source: bool = False) -> str:
+    """``data split``: write the split and return what it holds, a line per part."""
+    summary = write_splits(Path(ann), Path(out), test, seed, None if any_source else "coco_json")
+    lines = [f"{name}: {summary[name]['images']} images, {summary[name]['annotations']} boxes "
+             f"(+{summary[name]['crowd_annotations']} crowd), sources {json.dumps(summary[name]['ann_source'])}"
+             for name in ("train", "test")]
+    return "\n".join(lines + [f"written to {out}/train.json, test.json and summary.json"])

@@ -2,7 +2,7 @@
 
 Assignment (ATSS during ``warmup_epoch`` epochs, Task-Aligned after) runs in numpy
 (:mod:`goldyolo.engine.assigners`); the loss terms run in Jittor so that gradients reach the head.
-Every quirk of the official code is kept (reference README, Q11-Q14): anchors in pixels for the
+Every quirk of the official code is kept (docs/quirks.md, Q11-Q14): anchors in pixels for the
 assigners and in grid units for the losses, the VFL weight not detached, BCE log terms clamped
 at -100, DFL targets clipped to ``reg_max - 0.01``, and the normalisation by the sum of the soft
 targets.
@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
-
-from ..runtime import jt
 from jittor import nn
 
-from ..models.anchors import anchors_train
-from .assigners import ATSSAssigner, TaskAlignedAssigner
 from ..distributed import total_over_processes
+from ..models.anchors import anchors_train
+from ..runtime import jt
+from .assigners import ATSSAssigner, TaskAlignedAssigner
 
 DEFAULT_LOSS_WEIGHT = {"class": 1.0, "iou": 2.5, "dfl": 0.5}
 
@@ -128,7 +127,8 @@ def distribution_focal_loss(pred_dist: jt.Var, target: np.ndarray, reg_max: int)
     log_p = nn.log_softmax(pred_dist, dim=-1)
     ce_left = -(log_p * jt.array(one_left)).sum(-1)
     ce_right = -(log_p * jt.array(one_right)).sum(-1)
-    loss = ce_left * jt.array(weight_left.astype(np.float32)) + ce_right * jt.array((1 - weight_left).astype(np.float32))
+    loss = (ce_left * jt.array(weight_left.astype(np.float32))
+            + ce_right * jt.array((1 - weight_left).astype(np.float32)))
     return loss.mean(-1, keepdims=True)
 
 
@@ -152,6 +152,14 @@ class ComputeLoss:
         self.proj = np.linspace(0, reg_max, reg_max + 1).astype(np.float32)
         self.iou_type = iou_type
         self.loss_weight = dict(loss_weight or DEFAULT_LOSS_WEIGHT)
+
+    @classmethod
+    def for_model(cls, config, num_classes: int, img_size: int) -> "ComputeLoss":
+        """The loss ``config`` (a :class:`goldyolo.config.ModelConfig`) trains with at ``img_size``: its strides,
+        ATSS warm-up epochs, DFL setting and IoU type."""
+        return cls(fpn_strides=config.strides, num_classes=num_classes, ori_img_size=img_size,
+                   warmup_epoch=config.atss_warmup_epoch, use_dfl=config.use_dfl, reg_max=config.reg_max,
+                   iou_type=config.iou_type)
 
     def bbox_decode(self, anchor_points: jt.Var, pred_dist: jt.Var) -> jt.Var:
         """(B, A, 4 or 4*(reg_max+1)) -> xyxy boxes in grid units (DFL expectation when used)."""

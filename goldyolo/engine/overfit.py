@@ -59,3 +59,12 @@ def run_overfit(config: TrainConfig) -> Dict:
     except ImportError:
         print("matplotlib is not installed: curves.png not drawn")
     return summary
+
+
+def overfit_command(data: str, images: str = "", out: str = "runs/overfit", epochs: int = 400, num_images: int = 16,
+                    img_size: int = 320, seed: int = 0) -> str:
+    """``overfit``: train, then return the final AP line."""
+    summary = run_overfit(overfit_config(data, images, out, epochs, num_images, img_size, seed))
+    final = summary["final"]
+    return (f"over-fit: AP50 {final.get('AP50', 0):.3f}, AP {final.get('AP', 0):.3f} after {epochs} epochs "
+            f"in {summary['wall_time_s'] / 60:.1f} min; curves in {out}/curves.png")

@@ -5,12 +5,11 @@ import math
 from typing import Dict, List
 
 import numpy as np
-
-from ..runtime import jt
 from jittor import nn
 
 from ..models.checkpoint import state_dict_numpy
 from ..models.common import BatchNorm2d
+from ..runtime import jt
 
 
 def parameter_groups(model: nn.Module) -> List[dict]:

@@ -25,19 +25,23 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ..errors import GoldYoloError
-from ..runtime import jt
-
-from .amp import GradScaler, float32_grads, forward_for_loss
-from ..models.checkpoint import read_checkpoint, remove_stale_temporaries, state_dict_numpy, write_checkpoint
 from ..data import CocoSource, DetectionDataset
 from ..distributed import is_main_process, sum_over_processes, world_size
+from ..errors import GoldYoloError, InputError
 from ..eval.evaluate import evaluate
-from .loss import ComputeLoss
 from ..models import build_model
-from .solver import (ModelEMA, accumulation, apply_warmup, build_optimizer, cosine_factor, warmup_steps)
-
-CHECKPOINT_FORMAT = "goldyolo-train-1"
+from ..models.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_state_dict_strict,
+    read_checkpoint,
+    remove_stale_temporaries,
+    state_dict_numpy,
+    write_checkpoint,
+)
+from ..runtime import jt
+from .amp import GradScaler, float32_grads, forward_for_loss
+from .loss import ComputeLoss
+from .solver import ModelEMA, accumulation, apply_warmup, build_optimizer, cosine_factor, warmup_steps
 
 
 class NonFiniteLossError(GoldYoloError, RuntimeError):
@@ -119,9 +123,7 @@ class Trainer:
         self.amp = config.device == "cuda" if config.amp is None else bool(config.amp)
         self.scaler = GradScaler(enabled=self.amp)
         self.ema = ModelEMA(self.model, build_model(config.model, num_classes=self.model.num_classes))
-        self.loss_fn = ComputeLoss(fpn_strides=model_cfg.strides, num_classes=self.model.num_classes,
-                                   ori_img_size=config.img_size, warmup_epoch=model_cfg.atss_warmup_epoch,
-                                   use_dfl=model_cfg.use_dfl, reg_max=model_cfg.reg_max, iou_type=model_cfg.iou_type)
+        self.loss_fn = ComputeLoss.for_model(model_cfg, self.model.num_classes, config.img_size)
         self.steps_per_epoch = len(self.dataset)
         self.warmup_total = warmup_steps(self.hyp["warmup_epochs"], self.steps_per_epoch, config.min_warmup_steps)
         self.start_epoch, self.last_opt_step, self.best_ap, self.skipped_steps = 0, -1, 0.0, 0
@@ -152,7 +154,8 @@ class Trainer:
                           f"{self.cfg.model} need about {needed / 2**20:.0f} MiB")
 
     def _save_data_report(self) -> None:
-        print(f"train data {self.cfg.data}: {len(self.train_source.records)} images; {self.train_source.report.summary()}")
+        print(f"train data {self.cfg.data}: {len(self.train_source.records)} images; "
+              f"{self.train_source.report.summary()}")
         self.train_source.report.save(self.out / "data_report.json")
 
     # ----------------------------------------------------------------- checkpoints
@@ -168,9 +171,9 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{self.out / 'last.pkl'}: not a goldyolo training checkpoint")
-        self.model.load_state_dict(state["model"])
-        self.ema.ema.load_state_dict(state["ema"])
+            raise InputError(f"{self.out / 'last.pkl'}: not a goldyolo training checkpoint")
+        load_state_dict_strict(self.model, state["model"])
+        load_state_dict_strict(self.ema.ema, state["ema"])
         self.ema.updates = int(state["ema_updates"])
         for group, saved in zip(self.optimizer.param_groups, state["optimizer"]):
             group["lr"], group["momentum"] = saved["lr"], saved["momentum"]
@@ -180,7 +183,7 @@ class Trainer:
         self.last_opt_step = int(state["last_opt_step"])
         self.best_ap = float(state["best_ap"])
         self.skipped_steps = int(state["skipped_steps"])
-        if "amp_scaler" in state:  # absent in checkpoints written before mixed precision existed
+        if "amp_scaler" in state:  # a checkpoint without it still resumes, from the initial loss scale
             self.scaler.load_state_dict(state["amp_scaler"])
         if self.main:
             print(f"resumed from {self.out / 'last.pkl'} after epoch {state['epoch']}")
@@ -266,7 +269,7 @@ class Trainer:
         # gives about world_size x the 1-process gradient.
         self.optimizer.backward(self.scaler.scale(loss * world_size()))
         # Jittor leaves the accumulated gradients lazy until step(), which keeps the activations of every
-        # accumulated batch alive (memory grew with the accumulation count); computing them now keeps one.
+        # accumulated batch alive (memory would grow with the accumulation count); computing them here keeps one.
         jt.sync(float32_grads(self.optimizer))
         accumulate = accumulation(current, self.warmup_total, cfg.batch_size, cfg.nominal_batch)
         if current - self.last_opt_step >= accumulate:
@@ -304,16 +307,6 @@ class Trainer:
         return {"amp_scale": self.scaler.scale_value, "amp_skipped_steps": self.scaler.skipped_steps}
 
 
-def model_from_checkpoint(state: dict, use_ema: bool = True):
-    """The model a training checkpoint holds (its EMA weights by default)."""
-    if not (isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT):
-        raise ValueError("not a goldyolo training checkpoint; for converted weights use load_weights")
-    model = build_model(state["config"]["model"], num_classes=len(state["names"]))
-    model.load_state_dict(state["ema" if use_ema else "model"])
-    return model
-
-
-def load_trained_model(path: str | Path, use_ema: bool = True):
-    """(model, checkpoint state) from a training checkpoint file."""
-    state = read_checkpoint(path)
-    return model_from_checkpoint(state, use_ema), state
+def train(config: TrainConfig, resume: bool = False) -> Dict:
+    """Train as ``config`` says (continuing ``config.out/last.pkl`` with ``resume``); returns the final metrics."""
+    return Trainer(config, resume=resume).run()

@@ -9,9 +9,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..runtime import jt
 from ..data import CocoSource, DetectionDataset
-from .postprocess import non_max_suppression, scale_to_original
+from .inference import detect, load_model
 
 METRIC_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
 
@@ -19,28 +18,18 @@ METRIC_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
 def predict(model, dataset: DetectionDataset, conf_thres: float = 0.03, iou_thres: float = 0.65,
             max_det: int = 300, progress: bool = False) -> List[dict]:
     """Detections of ``model`` on every image of ``dataset`` as COCO result dicts (original pixels)."""
-    was_training = model.is_training()
-    model.eval()
     results = []
     batches = dataset
     if progress:
         from tqdm import tqdm
         batches = tqdm(dataset, total=len(dataset), desc="eval", leave=False)
-    with jt.no_grad():
-        for images, _, metas in batches:
-            outputs = model(jt.array(images)).numpy()
-            for det, meta in zip(non_max_suppression(outputs, conf_thres, iou_thres, multi_label=True,
-                                                     max_det=max_det), metas):
-                if not len(det):
-                    continue
-                boxes = scale_to_original(det[:, :4], meta["ratio"], meta["pad"], meta["shape"])
-                for (x1, y1, x2, y2), score, cls in zip(boxes, det[:, 4], det[:, 5]):
-                    results.append({"image_id": int(meta["image_id"]),
-                                    "category_id": dataset.source.category_of_class(int(cls)),
-                                    "bbox": [round(float(v), 3) for v in (x1, y1, x2 - x1, y2 - y1)],
-                                    "score": round(float(score), 5)})
-    if was_training:
-        model.train()
+    for images, _, metas in batches:
+        for det, meta in zip(detect(model, images, metas, conf_thres, iou_thres, max_det, multi_label=True), metas):
+            for (x1, y1, x2, y2), score, cls in zip(det[:, :4], det[:, 4], det[:, 5]):
+                results.append({"image_id": int(meta["image_id"]),
+                                "category_id": dataset.source.category_of_class(int(cls)),
+                                "bbox": [round(float(v), 3) for v in (x1, y1, x2 - x1, y2 - y1)],
+                                "score": round(float(score), 5)})
     return results
 
 
@@ -105,3 +94,18 @@ def evaluate(model, source: CocoSource, img_size: int = 640, batch_size: int = 1
         (out_dir / "predictions.json").write_text(json.dumps(results))
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics
+
+
+def eval_command(weights: str, data: str, images: str = "", model: Optional[str] = None, img_size: int = 640,
+                 batch_size: int = 16, workers: int = 0, conf_thres: float = 0.03, iou_thres: float = 0.65,
+                 out: str = "") -> str:
+    """``eval``: COCO metrics of ``weights`` on ``data``, written to ``out`` (default: eval/ beside the
+    weights); returns the pycocotools summary and the headline numbers."""
+    source = CocoSource(Path(data), Path(images) if images else Path(data).parent / "images")
+    print(f"{data}: {len(source.records)} images; {source.report.summary()}", flush=True)
+    net, _ = load_model(weights, model, source.names)
+    out_dir = Path(out) if out else Path(weights).parent / "eval"
+    metrics = evaluate(net, source, img_size, batch_size, workers, conf_thres, iou_thres, out_dir=out_dir,
+                       progress=True)
+    headline = json.dumps({k: metrics[k] for k in METRIC_NAMES})
+    return "\n".join(metrics.get("summary", []) + [headline, f"metrics and predictions written to {out_dir}"])

@@ -71,7 +71,8 @@ def non_max_suppression(prediction: np.ndarray, conf_thres: float = 0.25, iou_th
     return out
 
 
-def scale_to_original(boxes: np.ndarray, ratio: Sequence[float], pad: Sequence[float], shape: Sequence[int]) -> np.ndarray:
+def scale_to_original(boxes: np.ndarray, ratio: Sequence[float], pad: Sequence[float],
+                      shape: Sequence[int]) -> np.ndarray:
     """xyxy boxes on the letterboxed input -> original image pixels (official ``scale_coords``)."""
     boxes = boxes.copy()
     boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad[0]) / ratio[0]

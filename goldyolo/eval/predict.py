@@ -2,29 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
 
-from ..runtime import jt
-from ..data.augment import letterbox
-from .postprocess import non_max_suppression, scale_to_original
-
-
-def detect_image(model, path: Path, img_size: int = 640, conf_thres: float = 0.25, iou_thres: float = 0.45):
-    """(image BGR, detections (n, 6) [x1, y1, x2, y2, conf, cls] in original pixels) for one file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise OSError(f"{path}: cannot read image")
-    h0, w0 = image.shape[:2]
-    boxed, ratio, pad = letterbox(image, (img_size, img_size), scaleup=False)
-    x = np.ascontiguousarray(boxed.transpose(2, 0, 1)[::-1])[None].astype(np.float32) / 255.0
-    model.eval()
-    with jt.no_grad():
-        det = non_max_suppression(model(jt.array(x)).numpy(), conf_thres, iou_thres, max_det=1000)[0]
-    det[:, :4] = scale_to_original(det[:, :4], (ratio, ratio), pad, (h0, w0))
-    return image, det
+from .inference import detect_file, load_model
 
 
 def draw(image: np.ndarray, detections: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -46,8 +29,16 @@ def predict_files(model, paths: Sequence[Path], out_dir: Path, names: Sequence[s
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in paths:
-        image, det = detect_image(model, Path(path), img_size, conf_thres, iou_thres)
+        image, det = detect_file(model, Path(path), img_size, conf_thres, iou_thres)
         target = out_dir / Path(path).name
         cv2.imwrite(str(target), draw(image, det, names))
         written.append(target)
     return written
+
+
+def predict_command(weights: str, images: Sequence[str], out: str, model: Optional[str] = None, img_size: int = 640,
+                    conf_thres: float = 0.25, iou_thres: float = 0.45) -> str:
+    """``predict``: draw the detections of ``weights`` on each image file into ``out``."""
+    net, names = load_model(weights, model)
+    written = predict_files(net, images, out, names, img_size, conf_thres, iou_thres)
+    return f"{len(written)} images written to {out}"

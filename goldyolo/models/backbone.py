@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
-from ..runtime import jt
 from jittor import nn
 
+from ..runtime import jt
 from .common import CSPSPPF, SPPF, BepC3, ConvWrapper, RepBlock
 
 

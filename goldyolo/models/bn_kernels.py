@@ -1,7 +1,7 @@
 """Training-mode batch norm on the CPU as two OpenMP kernels (forward, backward), one channel per task.
 
 Jittor's own CPU kernels run on one thread; composed of Jittor operations, a training-mode BN
-and its gradient were a quarter of a Gold-YOLO-N training step on a 2-core machine. These
+and its gradient take a quarter of a Gold-YOLO-N training step on a 2-core machine. These
 kernels compute the same thing in parallel over channels, summing in float64:
 
 * forward: per channel c, mean and biased variance over (N, H, W) (two passes), then

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Dict, Mapping
 
 import numpy as np
-
-from ..errors import InputError
-from ..runtime import jt
 from jittor import nn
+
+from ..errors import InputError, InputNotFoundError
+from ..runtime import jt
 
 JITTOR_MAGIC = b"HCAJSLHD"
 IGNORED_SUFFIXES = ("num_batches_tracked",)
@@ -33,6 +33,10 @@ SAFE_GLOBALS = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
 }
+
+
+# the "format" value of a training checkpoint (Trainer.checkpoint_state)
+CHECKPOINT_FORMAT = "goldyolo-train-1"
 
 
 class StateDictError(InputError, KeyError):
@@ -72,7 +76,7 @@ def load_state_dict_strict(model: nn.Module, state: Mapping[str, Any]) -> None:
             value = value.astype(np.float32)
         var.update(jt.array(value))
     # Materialise now: a pending array op fused into later kernels can hit Jittor codegen bugs
-    # (seen with the [1]-shaped BottleRep alpha), and it keeps the load out of timed work.
+    # (the [1]-shaped BottleRep alpha triggers one), and it keeps the load out of timed work.
     jt.sync(list(own.values()))
 
 
@@ -91,19 +95,19 @@ def safe_unpickle(data: bytes, source: str = "<bytes>") -> Any:
     except UnsafeCheckpointError as err:
         raise UnsafeCheckpointError(f"{source}: {err}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
-        raise ValueError(f"{source}: not a readable checkpoint ({err})") from None
+        raise InputError(f"{source}: not a readable checkpoint ({err})") from None
 
 
 def read_checkpoint(path: str | os.PathLike) -> Any:
     """Read a Jittor-format checkpoint safely, checking its SHA-1 when present."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise InputNotFoundError(f"checkpoint not found: {path}")
     data = path.read_bytes()
     if data.endswith(JITTOR_MAGIC):
         body, checksum = data[:-28], data[-28:-8]
         if hashlib.sha1(body).digest() != checksum:
-            raise ValueError(f"{path}: checksum mismatch, the file is corrupted or truncated")
+            raise InputError(f"{path}: checksum mismatch, the file is corrupted or truncated")
         data = body
     return safe_unpickle(data, str(path))
 
@@ -149,6 +153,22 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load a flat weights checkpoint into ``model`` strictly and safely."""
     state = read_checkpoint(path)
     if not isinstance(state, Mapping):
-        raise ValueError(f"{path}: expected a mapping of parameter names to arrays, got {type(state).__name__}")
+        raise InputError(f"{path}: expected a mapping of parameter names to arrays, got {type(state).__name__}")
     load_state_dict_strict(model, state)
     return model
+
+
+def model_from_checkpoint(state: dict, use_ema: bool = True, source: str = "checkpoint"):
+    """The model a training checkpoint holds (its EMA weights by default); ``source`` names it in errors."""
+    if not (isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT):
+        raise InputError(f"{source}: not a goldyolo training checkpoint; for converted weights use load_weights")
+    from .yolo import build_model
+    model = build_model(state["config"]["model"], num_classes=len(state["names"]))
+    load_state_dict_strict(model, state["ema" if use_ema else "model"])
+    return model
+
+
+def load_trained_model(path: str | Path, use_ema: bool = True):
+    """(model, checkpoint state) from a training checkpoint file."""
+    state = read_checkpoint(path)
+    return model_from_checkpoint(state, use_ema, source=str(path)), state

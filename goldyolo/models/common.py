@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import numpy as np
-
-from ..runtime import jt
 from jittor import nn
 
 from .. import distributed
+from ..runtime import jt
 from .bn_kernels import batch_norm_train, parallel_kernels_apply
 
 # Q1: ``initialize_weights`` sets these on every plain ``nn.BatchNorm2d``; the BNs mmcv builds
@@ -201,7 +200,9 @@ class RepVGGBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                  padding: int = 1, groups: int = 1):
-        assert kernel_size == 3 and padding == 1
+        if kernel_size != 3 or padding != 1:
+            raise ValueError(f"RepVGGBlock is built for kernel_size=3, padding=1 only (the re-parameterisation "
+                             f"folds the 1x1 branch into a 3x3 kernel), got {kernel_size} and {padding}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.stride = stride
@@ -338,7 +339,8 @@ class SPPF(nn.Module):
     """SPPF / SimSPPF: cv1, three chained 5x5 max-pools, concat, cv2 (SiLU for SPPF, ReLU for SimSPPF)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, act: str = "relu"):
-        assert kernel_size == 5
+        if kernel_size != 5:
+            raise ValueError(f"SPPF pools with 5x5 windows only (max_pool_5), got kernel_size={kernel_size}")
         hidden = in_channels // 2
         self.cv1 = Conv(in_channels, hidden, 1, 1, act=act)
         self.cv2 = Conv(hidden * 4, out_channels, 1, 1, act=act)
@@ -354,7 +356,8 @@ class CSPSPPF(nn.Module):
     """SimCSPSPPF / CSPSPPF: the SPPF inside a CSP split; the shortcut branch (cv2) comes first."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, e: float = 0.5, act: str = "relu"):
-        assert kernel_size == 5
+        if kernel_size != 5:
+            raise ValueError(f"CSPSPPF pools with 5x5 windows only (max_pool_5), got kernel_size={kernel_size}")
         hidden = int(out_channels * e)
         self.cv1 = Conv(in_channels, hidden, 1, 1, act=act)
         self.cv2 = Conv(in_channels, hidden, 1, 1, act=act)

@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import Sequence, Tuple
 
 import numpy as np
-
-from ..runtime import jt
 from jittor import nn
 
+from ..runtime import jt
 from .anchors import anchor_points_eval
 from .common import Conv
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Union
 
-from ..runtime import jt
 from jittor import nn
 
+from ..runtime import jt
 from .common import BatchNorm2d
 
 BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
@@ -95,3 +95,57 @@ def model_info(model: nn.Module, img_size: Union[int, Sequence[int]] = 640) -> M
     ops, thop_params = _profile_ops(model, (PROFILE_SIZE, PROFILE_SIZE))
     gflops = ops / 1e9 * size[0] * size[1] / PROFILE_SIZE / PROFILE_SIZE * 2
     return ModelInfo(int(total), int(trainable), int(thop_params), float(gflops), size)
+
+
+def layer_rows(model: nn.Module, depth: int) -> List[tuple]:
+    """(name, type, parameters) of every module down to ``depth`` dots."""
+    state = model.state_dict()
+    rows = []
+    for name, module in model.named_modules():
+        if not name or name.count(".") >= depth:
+            continue
+        count = sum(v.numel() for k, v in state.items()
+                    if k.startswith(name + ".") and not k.endswith(BUFFER_SUFFIXES))
+        rows.append((name, type(module).__name__, int(count)))
+    return rows
+
+
+def describe(model: str, img_size: int = 640, num_classes: int = 80, depth: int = 2, layers: bool = True) -> str:
+    """Counts of ``model`` in training and deploy form, beside the paper's, and its layer summary."""
+    from ..config import get_config
+    from .fuse import fuse
+    from .yolo import build_model
+    net = build_model(model, num_classes=num_classes)
+    train = model_info(net, img_size)
+    lines = [f"{model} ({num_classes} classes) at {img_size}x{img_size}",
+             f"  training form: {train.params:,} parameters ({train.params_trainable:,} trainable), "
+             f"{train.gflops:.2f} GFLOPs   [{train}]"]
+    if layers:
+        lines.append(f"\n{'module':48s} {'type':28s} {'params':>12s}")
+        lines += [f"{'  ' * name.count('.') + name:48s} {kind:28s} {count:12,d}"
+                  for name, kind, count in layer_rows(net, depth)]
+    deploy = model_info(fuse(net), img_size)
+    lines.append(f"  deploy form:   {deploy.params:,} parameters, {deploy.gflops:.2f} GFLOPs   [{deploy}]")
+    paper = get_config(model).paper
+    if paper:
+        lines.append(f"  paper:         {paper['params_M']} M parameters, {paper['gflops']} GFLOPs, "
+                     f"COCO AP {paper['ap']}")
+    return "\n".join(lines)
+
+
+def model_table(img_size: int = 640) -> str:
+    """Markdown table of the four models: counts from the code, next to the paper's numbers."""
+    from ..config import CONFIGS
+    from .fuse import fuse
+    from .yolo import build_model
+    lines = [f"| model | params (M) | GFLOPs ({img_size}) | training-form params (M) | paper params (M) "
+             "| paper GFLOPs | paper COCO AP |",
+             "|---|---|---|---|---|---|---|"]
+    for name, config in CONFIGS.items():
+        net = build_model(name)
+        train = model_info(net, img_size)
+        deploy = model_info(fuse(net), img_size)
+        paper = config.paper
+        lines.append(f"| {name} | {deploy.params / 1e6:.2f} | {deploy.gflops:.2f} | {train.params / 1e6:.2f} "
+                     f"| {paper['params_M']} | {paper['gflops']} | {paper['ap']} |")
+    return "\n".join(lines)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from ..runtime import jt
 from jittor import nn
 
 from ..config import NeckExtra
+from ..runtime import jt
 from .common import BepC3, GDConv, RepBlock, SimConv
 from .resample import adaptive_avg_pool2d, resize_bilinear
 from .transformer import InjectionMultiSum_Auto_pool, PyramidPoolAgg, TopBasicLayer

@@ -19,10 +19,11 @@ import os
 import pickle
 import zipfile
 from collections import OrderedDict
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
+from ..errors import InputError, InputNotFoundError
 from .checkpoint import SAFE_GLOBALS, UnsafeCheckpointError
 
 STORAGE_DTYPES = {
@@ -145,18 +146,20 @@ def read_torch_pickle(path: str | os.PathLike) -> Any:
     """Unpickle a ``torch.save`` zip file with the restricted unpickler (tensors -> numpy)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise InputNotFoundError(f"checkpoint not found: {path}")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a torch zip checkpoint (saved by torch >= 1.6 expected)")
+        raise InputError(f"{path}: not a torch zip checkpoint (saved by torch >= 1.6 expected)")
     with zipfile.ZipFile(path) as archive:
         pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if not pickles:
-            raise ValueError(f"{path}: no <root>/data.pkl inside; not a torch checkpoint")
+            raise InputError(f"{path}: no <root>/data.pkl inside; not a torch checkpoint")
         root = pickles[0].split("/")[0]
         try:
             return _OfficialUnpickler(archive.read(pickles[0]), archive, root).load()
         except UnsafeCheckpointError as err:
             raise UnsafeCheckpointError(f"{path}: {err}") from None
+        except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, KeyError, ValueError, TypeError) as err:
+            raise InputError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: {err})") from None
 
 
 def module_state_dict(module: ModuleState, prefix: str = "") -> "OrderedDict[str, np.ndarray]":
@@ -189,7 +192,28 @@ def load_official_checkpoint(path: str | os.PathLike) -> Dict[str, np.ndarray]:
     elif isinstance(obj, dict) and obj and all(isinstance(v, np.ndarray) for v in obj.values()):
         state = OrderedDict(obj)
     else:
-        raise ValueError(f"{path}: no model found (expected 'model'/'ema' modules or a state dict)")
+        raise InputError(f"{path}: no model found (expected 'model'/'ema' modules or a state dict)")
     if not state:
-        raise ValueError(f"{path}: the model in this checkpoint has no parameters")
+        raise InputError(f"{path}: the model in this checkpoint has no parameters")
     return state
+
+
+def convert(source: str, output: str, model: str, num_classes: Optional[int] = None) -> str:
+    """Official ``.pt`` -> Jittor weights file, every tensor checked against ``model``; returns a summary line.
+
+    ``num_classes`` defaults to the checkpoint's (the class head's bias length), a deploy-form
+    checkpoint (``rbr_reparam`` keys) is loaded into the fused model."""
+    from .checkpoint import load_state_dict_strict, save_weights
+    from .fuse import fuse
+    from .yolo import build_model
+    state = load_official_checkpoint(source)
+    if num_classes is None:
+        num_classes = int(state["detect.cls_preds.0.bias"].shape[0]) if "detect.cls_preds.0.bias" in state else 80
+    net = build_model(model, num_classes=num_classes)
+    deploy = any(".rbr_reparam." in key for key in state)
+    if deploy:
+        fuse(net)
+    load_state_dict_strict(net, state)
+    save_weights(net, output)
+    return (f"converted {source} -> {output}: {model}, {'deploy' if deploy else 'training'} form, "
+            f"{num_classes} classes, {len(state)} tensors")

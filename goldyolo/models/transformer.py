@@ -4,11 +4,10 @@ from __future__ import annotations
 from typing import List, Sequence
 
 import numpy as np
-
-from ..runtime import jt
 from jittor import nn
 
 from .. import distributed
+from ..runtime import jt
 from .common import relu6, sync_bn
 from .resample import adaptive_avg_pool2d, resize_bilinear
 

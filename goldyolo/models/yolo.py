@@ -1,10 +1,10 @@
 """The whole detector: backbone -> neck -> head, built from a :class:`~goldyolo.config.ModelConfig`."""
 from __future__ import annotations
 
-from ..runtime import jt
 from jittor import init, nn
 
 from ..config import ModelConfig, get_config
+from ..runtime import jt
 from .backbone import EfficientRep
 from .common import get_block
 from .head import Detect, initialize_head_biases

@@ -24,11 +24,10 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..runtime import jt
-
 from ..engine.loss import ComputeLoss
-from ..models import build_model
 from ..engine.solver import build_optimizer
+from ..models import build_model
+from ..runtime import jt
 
 TINY = 1e-30  # probability floor: log() and its gradient stay finite where a float32 score reaches 0 or 1
 
@@ -131,9 +130,7 @@ def make_loss(kind: str, model) -> LossFn:
             nonlocal loss_fn
             if loss_fn is None:
                 size = outputs[0][0].shape[2] * cfg.strides[0]
-                loss_fn = ComputeLoss(fpn_strides=cfg.strides, num_classes=model.num_classes, ori_img_size=size,
-                                      warmup_epoch=0, use_dfl=cfg.use_dfl, reg_max=cfg.reg_max,
-                                      iou_type=cfg.iou_type)
+                loss_fn = ComputeLoss.for_model(cfg, model.num_classes, size)
             return real_loss(outputs, targets, loss_fn)
         return loss
     raise ValueError(f"unknown loss {kind!r}: choose fixed_target, synthetic_target or real")
@@ -201,9 +198,7 @@ def official_agreement(cases: Sequence[Tuple[str, str, dict]]) -> List[Dict[str,
     rows = []
     for label, model_name, ref in cases:
         cfg = get_config(model_name)
-        loss_fn = ComputeLoss(fpn_strides=cfg.strides, num_classes=80, ori_img_size=ref["input"].shape[-1],
-                              warmup_epoch=cfg.atss_warmup_epoch, use_dfl=cfg.use_dfl, reg_max=cfg.reg_max,
-                              iou_type=cfg.iou_type)
+        loss_fn = ComputeLoss.for_model(cfg, 80, ref["input"].shape[-1])
         outputs = ([jt.array(ref[f"feat{i}"]) for i in range(3)], jt.array(ref["train_cls"]),
                    jt.array(ref["train_reg"]))
         loss, _ = loss_fn(outputs, ref["targets"], 0, 1)

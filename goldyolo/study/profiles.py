@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
+from ..errors import InputError, InputNotFoundError
+
 # The full study on the CPU: the original protocol (800/200 images, 30 epochs) with Gold-YOLO-N at 320 px,
 # because Gold-YOLO-S at 640 px needs about 15x the computation per image (notebook 03 estimates the hours).
 FULL_CPU: Dict[str, object] = {
@@ -55,7 +57,7 @@ def has_gpu() -> bool:
 def parameters(profile: str, gpu: bool = False) -> Dict[str, object]:
     """The notebook variables of ``profile`` (``full`` switches to the GPU protocol when ``gpu``)."""
     if profile not in PROFILE_CHANGES:
-        raise ValueError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILE_CHANGES)})")
+        raise InputError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILE_CHANGES)})")
     values = dict(FULL_CPU, PROFILE=profile, **PROFILE_CHANGES[profile])
     if profile == "full" and gpu:
         values.update(FULL_GPU_CHANGES)
@@ -93,4 +95,4 @@ def enter_repo_root(start: Path | str = ".") -> Path:
         if (folder / "pyproject.toml").exists() and (folder / "notebooks").is_dir():
             os.chdir(folder)
             return folder
-    raise FileNotFoundError(f"no goldyolo repository (pyproject.toml and notebooks/) at or above {here}")
+    raise InputNotFoundError(f"no goldyolo repository (pyproject.toml and notebooks/) at or above {here}")

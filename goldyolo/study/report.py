@@ -24,9 +24,11 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor, TagRemovePreprocessor
 
-from ..errors import GoldYoloError
-from .profiles import PROFILE_CHANGES, has_gpu, parameters, run_training
+from ..bench.machine import command_output, machine_description
 from ..bench.watchdog import run_limited
+from ..errors import GoldYoloError, InputError
+from ..runtime import tolerate_child_deaths
+from .profiles import PROFILE_CHANGES, has_gpu, parameters, run_training
 
 TITLE = "Gold-YOLO in Jittor: reproduction report"
 CELL_TIMEOUT_S = {"full": 3 * 3600, "quick": 20 * 60, "ci": 20 * 60}
@@ -57,7 +59,7 @@ def skip_all_but(stems: Sequence[str], only: Iterable[str]) -> List[str]:
     wanted = [token.strip() for token in only if token.strip()]
     for token in wanted:
         if not any(stem.startswith(token) for stem in stems):
-            raise ReportError(f"no notebook matches {token!r} (notebooks: {', '.join(stems) or 'none'})")
+            raise InputError(f"no notebook matches {token!r} (notebooks: {', '.join(stems) or 'none'})")
     return [stem for stem in stems if not any(stem.startswith(token) for token in wanted)]
 
 
@@ -115,25 +117,6 @@ def execute_notebook(source: Path, target: Path, values: Dict[str, object], cwd:
     nbformat.write(nb, target)
 
 
-def _output_of(command: List[str]) -> str:
-    """Stripped stdout of ``command``, or "" when it is missing or fails."""
-    try:
-        done = run_limited(command, timeout_s=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def machine_description() -> str:
-    """CPU model and usable cores, and the GPUs that ``nvidia-smi`` lists."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    text = f"{models[0] if models else 'unknown CPU'}, {cores} CPU cores"
-    gpus = _output_of(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]) if shutil.which("nvidia-smi") else ""
-    return text + (f"; GPU: {', '.join(gpus.splitlines())}" if gpus else "; no GPU")
-
-
 def _first_heading(nb: nbformat.NotebookNode, default: str) -> str:
     return next((line.lstrip("#").strip() for cell in nb.cells if cell.cell_type == "markdown"
                  for line in cell.source.splitlines() if line.startswith("#")), default)
@@ -143,7 +126,7 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
     """One notebook: a title cell (profile, date, commit, machine, contents), then each notebook's cells
     after an anchor that starts a new printed page."""
     notebooks = [nbformat.read(path, as_version=4) for path in paths]
-    commit = _output_of(["git", "-C", str(root), "rev-parse", "--short", "HEAD"]) or "unknown"
+    commit = command_output(["git", "-C", str(root), "rev-parse", "--short", "HEAD"]) or "unknown"
     title = [f"# {TITLE}", "", f"- **Profile:** `{profile}`",
              f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}", f"- **Git commit:** `{commit}`",
              f"- **Machine:** {machine_description()}", "", "## Contents", ""]
@@ -209,8 +192,11 @@ def build_report(profile: str, overrides: Optional[Dict[str, Dict[str, object]]]
     Executed notebooks go back to ``notebooks_dir`` for ``full``, else to ``<out_dir>/notebooks``; a skipped
     notebook enters the report as its earlier executed copy there, if any. ``train=False`` reports the
     training run as it stands instead of running or finishing it first."""
+    # this process supervises kernels and the training run: one that dies is reported (ReportError), and
+    # Jittor, where loaded here (pytest), must not end this process with it (runtime.tolerate_child_deaths)
+    tolerate_child_deaths()
     if profile not in PROFILE_CHANGES:
-        raise ReportError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILE_CHANGES)})")
+        raise InputError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILE_CHANGES)})")
     root = Path(root).resolve()
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else root / "notebooks"
     out_dir = Path(out_dir) if out_dir else (root / "report" if profile == "full" else root / "report" / profile)
@@ -246,3 +232,12 @@ def build_report(profile: str, overrides: Optional[Dict[str, Dict[str, object]]]
     if pdf:
         print_pdf(chromium, html, html.with_suffix(".pdf"))
     return html
+
+
+def report_command(profile: str = "quick", only: Optional[str] = None, pdf: bool = True, train: bool = True) -> str:
+    """``report``: execute the notebooks (those of ``only``, comma-separated prefixes or names, when given) from
+    the repository root and write the report; returns where it went."""
+    stems = [path.stem for path in find_notebooks(Path("notebooks"))]
+    skip = skip_all_but(stems, only.split(",")) if only else []
+    html = build_report(profile, skip=skip, pdf=pdf, train=train)
+    return f"report written to {html}" + (f" and {html.with_suffix('.pdf')}" if pdf else "")

@@ -1,23 +1,17 @@
-"""What ``python -m goldyolo bench`` records and prints besides the times: the machine, the
-versions, the official PyTorch timings (of this run with ``--torch-reference``, and those recorded
-in ``../shared/reference/torch_cpu_timings.json``), the stdout tables and the plot."""
+"""What ``python -m goldyolo bench`` prints and draws besides the times: the official PyTorch timings
+(of this run with ``--torch-reference``, and those recorded in ``../shared/reference/torch_cpu_timings.json``)
+beside Jittor's, the stdout tables and the plot."""
 from __future__ import annotations
 
 import json
 import os
-import platform
-import shutil
-import subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..runtime import jt
-from .watchdog import run_limited
+from .machine import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 REFERENCE_FILE = "torch_cpu_timings.json"
 # (mode, img_size, batch) -> key of the official timings file; inference keys hold one entry per model
 REFERENCE_KEYS = {("deploy", 640, 1): "inference_deploy_640_bs1",
@@ -29,49 +23,6 @@ def default_reference() -> Path:
     """``$GOLDYOLO_REFERENCE/torch_cpu_timings.json``, else ``../shared/reference`` beside the repository."""
     folder = os.environ.get("GOLDYOLO_REFERENCE", str(REPO.parent / "shared" / "reference"))
     return Path(folder) / REFERENCE_FILE
-
-
-def _run(command: List[str]) -> Optional[str]:
-    try:
-        done = run_limited(command, timeout_s=20, cwd=REPO)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def hardware() -> Dict:
-    """CPU model, cores, total RAM, load average and, when ``nvidia-smi`` exists, the GPUs."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
-    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
-    total_kib = next((int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal")), 0)
-    gpus = (_run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"])
-            if shutil.which("nvidia-smi") else None)
-    return {"cpu_model": models[0] if models else platform.processor(), "cpu_cores": os.cpu_count(),
-            "cpu_cores_usable": len(os.sched_getaffinity(0)), "ram_total_gib": round(total_kib / 2**20, 2),
-            "load_average_1_5_15": list(os.getloadavg()), "gpus": gpus.splitlines() if gpus else []}
-
-
-def versions() -> Dict:
-    """python, jittor, numpy, goldyolo and the git commit (with ``-dirty`` for uncommitted changes)."""
-    from .. import __version__
-    commit = _run(["git", "rev-parse", "HEAD"])
-    if commit and _run(["git", "status", "--porcelain", "--untracked-files=no"]):
-        commit += "-dirty"
-    return {"python": platform.python_version(), "jittor": jt.__version__, "numpy": np.__version__,
-            "goldyolo": __version__, "git_commit": commit}
-
-
-def thread_environment() -> Dict[str, str]:
-    """The OpenMP / oneDNN variables of this run, which change CPU timings (``OMP_NUM_THREADS``,
-    ``OMP_WAIT_POLICY``: on a busy machine the default spinning wait can slow Jittor down many times)."""
-    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(("OMP_", "GOMP_", "KMP_", "DNNL_", "MKL_"))}
-
-
-def environment() -> Dict:
-    """The date (UTC), hardware and versions of this run."""
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "hardware": hardware(),
-            "versions": versions(), "thread_environment": thread_environment()}
 
 
 def _reference_entry(data: Dict, m: Dict) -> Optional[tuple]:

@@ -1,0 +1,124 @@
+"""Notebook 04's benchmark suite: ``python -m goldyolo bench`` children under the watchdog, their json as tables."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ..bench.watchdog import run_watched
+
+Runner = Callable[..., subprocess.CompletedProcess]  # run_watched's signature: (command, timeout_s, env=...)
+WARMUP = 2  # warm-up runs per setting; they also compile Jittor's kernels for the shape
+
+
+@dataclass(frozen=True)
+class BenchJob:
+    """One bench child: a model at one input size, some batch sizes, forward only or a training step."""
+    model: str
+    img_size: int
+    batches: Tuple[int, ...]
+    train_step: bool = False
+
+    @property
+    def name(self) -> str:
+        """Stem of the job's json and plot: ``<model>_<img_size>``, ``_train`` added for a training step."""
+        return f"{self.model}_{self.img_size}{'_train' if self.train_step else ''}"
+
+
+def train_job(train: Dict[str, object]) -> BenchJob:
+    """The training-step job of ``train`` (``{"model", "img_size", "batch"}``, the BENCH_TRAIN parameter)."""
+    return BenchJob(str(train["model"]), int(train["img_size"]), (int(train["batch"]),), True)
+
+
+def suite_jobs(models: Sequence[str], img_size: int, batches: Sequence[int],
+               train: Dict[str, object]) -> List[BenchJob]:
+    """The deploy-form forward of each of ``models`` at ``img_size``, then ``train``'s training step."""
+    return [BenchJob(name, int(img_size), tuple(batches)) for name in models] + [train_job(train)]
+
+
+def bench_command(job: BenchJob, out: Path, runs: int, official: Optional[Path] = None,
+                  plot: bool = True) -> List[str]:
+    """The ``python -m goldyolo bench`` command line of ``job`` writing ``out``."""
+    command = [sys.executable, "-m", "goldyolo", "bench", "--model", job.model, "--img-size", str(job.img_size),
+               "--fused", "--batch", ",".join(map(str, job.batches)), "--warmup", str(WARMUP), "--runs", str(runs),
+               "--out", str(out)]
+    command += ["--plot"] if plot else []
+    command += ["--train-step", "--profile-ops"] if job.train_step else []
+    return command + (["--torch-reference", str(official)] if official else [])
+
+
+def official_checkout(path: Optional[str]) -> Optional[Path]:
+    """``path`` when it is a folder (the official code, timed beside ours), else None."""
+    return Path(path) if path and Path(path).is_dir() else None
+
+
+def run_suite(jobs: Sequence[BenchJob], bench_dir: Path, runs: int, timeout_s: float,
+              official: Optional[Path] = None, run: Runner = run_watched) -> Tuple[List[dict], List[Path]]:
+    """Run each job in a fresh process and print its table (or its error tail); returns the reports and plots.
+
+    A job whose child fails still has its json read: a missing file then raises FileNotFoundError."""
+    reports, plots = [], []
+    for job in jobs:
+        out = Path(bench_dir) / f"{job.name}.json"
+        done = run(bench_command(job, out, runs, official), timeout_s)
+        print(done.stdout[done.stdout.find("setting"):] if done.returncode == 0 else done.stderr[-3000:])
+        reports.append(json.loads(out.read_text()))
+        plots.append(out.with_suffix(".png"))
+    return reports, plots
+
+
+def speed_table(reports: Sequence[dict]) -> pd.DataFrame:
+    """One row per measured setting: time spread, throughput, peak memory and the official PyTorch time."""
+    rows = []
+    for report in reports:
+        for m in report["measurements"]:
+            if "error" in m:
+                continue
+            s, torch_stats = m["stats_ms"], m.get("torch", {}).get("stats_ms")
+            rows.append({"model": m["model"], "size": m["img_size"], "batch": m["batch"], "form": m["mode"],
+                         "median ms": s["median"], "p10 ms": s["p10"], "p90 ms": s["p90"],
+                         "ms per image": s["median"] / m["batch"], "images/s": m["images_per_s"],
+                         "peak RSS MiB": m["memory"]["peak_rss_kib"] / 1024,
+                         "PyTorch median ms": torch_stats["median"] if torch_stats else np.nan,
+                         "Jittor / PyTorch": m.get("ratio_jittor_over_torch", np.nan)})
+    return pd.DataFrame(rows)
+
+
+def recorded_comparisons(reports: Sequence[dict]) -> Tuple[dict, List[dict]]:
+    """The recorded official timings' description and the settings of ``reports`` that match one."""
+    comparisons = [row for report in reports for row in report["reference"].get("comparisons", [])]
+    return (reports[0]["reference"] if reports else {}), comparisons
+
+
+def run_composed_bn(train: Dict[str, object], bench_dir: Path, runs: int, timeout_s: float,
+                    run: Runner = run_watched) -> Path:
+    """Time ``train``'s training step with batch norm composed of Jittor ops (``GOLDYOLO_BN_KERNELS=0``).
+
+    Prints the child's error tail when it fails; returns the json it writes."""
+    job = train_job(train)
+    out = Path(bench_dir) / f"{job.name}_composed_bn.json"
+    done = run(bench_command(job, out, runs, plot=False), timeout_s, env=dict(os.environ, GOLDYOLO_BN_KERNELS="0"))
+    if done.returncode != 0:
+        print(done.stderr[-3000:])
+    return out
+
+
+def train_step_of(path: Path) -> dict:
+    """The training-step measurement of a bench json."""
+    return next(m for m in json.loads(Path(path).read_text())["measurements"] if m["mode"] == "train_step")
+
+
+def kernel_table(columns: Dict[str, dict]) -> pd.DataFrame:
+    """Kernel ms by kind (rows) per training-step measurement (columns), their sum and the timed median."""
+    kinds = pd.DataFrame({name: {k["kind"]: k["ms"] for k in m["ops"]["kinds"]}
+                          for name, m in columns.items()}).fillna(0.0)
+    kinds.loc["all kernels"] = kinds.sum()
+    kinds.loc["training step, timed median"] = [m["stats_ms"]["median"] for m in columns.values()]
+    return kinds

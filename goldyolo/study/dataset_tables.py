@@ -1,0 +1,62 @@
+"""Notebook 01's tables: the split's checks, its counts beside the original report's, its boxes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List
+
+import pandas as pd
+
+SPLITS = ("train", "test")
+# the original report's (images, boxes) per split; it drew its own 1,000 images, so its boxes differ
+ORIGINAL_COUNTS = {"train": (800, 6270), "test": (200, 1524)}
+# COCO's size ranges by annotation area: small < 32², medium < 96², large above
+SIZE_EDGES = [0, 32 ** 2, 96 ** 2, float("inf")]
+SIZE_NAMES = ["small", "medium", "large"]
+
+
+def load_splits(split_dir: Path | str) -> Dict[str, dict]:
+    """``train.json`` and ``test.json`` of ``split_dir`` as COCO dicts, by split name."""
+    return {name: json.loads((Path(split_dir) / f"{name}.json").read_text()) for name in SPLITS}
+
+
+def split_checks(splits: Dict[str, dict]) -> Dict[str, int]:
+    """Image ids per split, ids in both, and test images whose boxes are COCO's own json."""
+    ids = {name: {im["id"] for im in splits[name]["images"]} for name in SPLITS}
+    return {"train_images": len(ids["train"]), "test_images": len(ids["test"]),
+            "in_both": len(ids["train"] & ids["test"]),
+            "test_from_coco_json": sum(im["ann_source"] == "coco_json" for im in splits["test"]["images"])}
+
+
+def count_table(checks: Dict[str, int], summary: Dict[str, dict]) -> pd.DataFrame:
+    """Images and (non-crowd) boxes per split, ours from ``write_splits``' summary, then the original's."""
+    rows = [{"split": f"{name} (ours)", "images": checks[f"{name}_images"], "boxes": summary[name]["annotations"]}
+            for name in SPLITS]
+    rows += [{"split": f"{name} (original report)", "images": images, "boxes": boxes}
+             for name, (images, boxes) in ORIGINAL_COUNTS.items()]
+    return pd.DataFrame(rows)
+
+
+def box_table(splits: Dict[str, dict]) -> pd.DataFrame:
+    """One row per non-crowd box: split, category name, area, w, h (pixels)."""
+    names = {c["id"]: c["name"] for c in splits["train"]["categories"]}
+    rows = [{"split": name, "category": names[a["category_id"]], "area": a["area"], "w": a["bbox"][2],
+             "h": a["bbox"][3]}
+            for name, coco in splits.items() for a in coco["annotations"] if not a.get("iscrowd", 0)]
+    return pd.DataFrame(rows)
+
+
+def category_counts(boxes: pd.DataFrame) -> pd.DataFrame:
+    """Boxes per category (rows) and split (columns), most frequent in training first."""
+    return boxes.groupby(["category", "split"]).size().unstack(fill_value=0).sort_values("train", ascending=False)
+
+
+def missing_in_test(counts: pd.DataFrame) -> List[str]:
+    """Categories of ``category_counts`` without a test box."""
+    return [c for c in counts.index if counts.loc[c, "test"] == 0]
+
+
+def size_counts(boxes: pd.DataFrame) -> pd.DataFrame:
+    """Boxes per split (rows) and COCO size range (columns: small, medium, large)."""
+    size = pd.cut(boxes["area"], SIZE_EDGES, labels=SIZE_NAMES, include_lowest=True)
+    return boxes.assign(size=size).groupby(["split", "size"], observed=False).size().unstack()

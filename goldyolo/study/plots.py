@@ -1,0 +1,178 @@
+"""The report's figures; each function draws one and returns it (the notebook shows it)."""
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ..data.augment import normalised_to_pixels
+from .anomaly_tables import TRUE
+
+STYLES = ("-", "--")  # true labels solid, shuffled labels dashed
+
+
+def category_bars(counts: pd.DataFrame) -> plt.Figure:
+    """Boxes per category and split (``dataset_tables.category_counts``) as grouped bars."""
+    fig, ax = plt.subplots(figsize=(14, 4))
+    counts.plot.bar(ax=ax, width=0.8)
+    ax.set_ylabel("boxes")
+    ax.set_title("Boxes per category")
+    plt.tight_layout()
+    return fig
+
+
+def box_sizes(boxes: pd.DataFrame) -> plt.Figure:
+    """Histogram of sqrt(area) per split, and width against height of at most 2,000 boxes (fixed sample)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.5))
+    sns.histplot(data=boxes, x=boxes["area"] ** 0.5, hue="split", bins=50, stat="density", common_norm=False,
+                 ax=axes[0])
+    axes[0].set_xlabel("sqrt(area) (pixels)")
+    sns.scatterplot(data=boxes.sample(min(2000, len(boxes)), random_state=0), x="w", y="h", hue="split", s=8,
+                    ax=axes[1])
+    axes[1].set_title("box width and height (at most 2,000 sampled)")
+    plt.tight_layout()
+    return fig
+
+
+def labelled_images(source, count: int = 6) -> plt.Figure:
+    """The first ``count`` (at most 6) images of a ``CocoSource`` with their labelled boxes and class names."""
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    for ax, record in zip(axes.ravel(), source.records[:count]):
+        image = plt.imread(record.path)
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+        for cls, x1, y1, x2, y2 in normalised_to_pixels(record.labels, record.width, record.height):
+            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", lw=1.5))
+            ax.text(x1, y1, source.names[int(cls)], color="black", backgroundcolor="lime", fontsize=7)
+        ax.set_title(f"{record.path.name} ({len(record.labels)} boxes)")
+        ax.axis("off")
+    plt.tight_layout()
+    return fig
+
+
+def fixed_target_curves(fixed: Dict[str, pd.DataFrame]) -> plt.Figure:
+    """Fixed-target loss per step (log scale) for each labelling, with the original report's 0.85 and 0.01."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for (label, df), style in zip(fixed.items(), STYLES):
+        ax.plot(df.step, df.loss, style, label=label)
+    for value in (0.85, 0.01):
+        ax.axhline(value, color="gray", lw=0.8, ls=":")
+        ax.text(0, value, f" original: {value}", va="bottom", color="gray")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_title("fixed-target loss")
+    ax.legend()
+    plt.tight_layout()
+    return fig
+
+
+def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
+    """Synthetic-target total per labelling (original 2.48 and 0.78 marked), and the true labels' components."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+    for (label, df), style in zip(synthetic.items(), STYLES):
+        axes[0].plot(df.step, df.loss, style, label=f"total, {label}")
+    axes[0].axhline(2.48, color="gray", lw=0.8, ls=":")
+    axes[0].axhline(0.78, color="gray", lw=0.8, ls=":")
+    axes[0].set_xlabel("step")
+    axes[0].set_title("synthetic-target loss (original: 2.48 -> 0.78)")
+    axes[0].legend()
+    true = synthetic[TRUE]
+    for key in ("reg", "cls", "obj", "noobj"):
+        axes[1].plot(true.step, true[key], label=key)
+    # random soft class targets cost ln 2 per element at best: where cls levels off
+    axes[1].axhline(np.log(2), color="gray", lw=0.8, ls=":")
+    axes[1].text(0, np.log(2), " ln 2", va="bottom", color="gray")
+    axes[1].set_yscale("symlog", linthresh=1e-3)
+    axes[1].set_xlabel("step")
+    axes[1].set_title("components (true labels)")
+    axes[1].legend()
+    plt.tight_layout()
+    return fig
+
+
+def real_loss_curves(real: Dict[str, pd.DataFrame]) -> plt.Figure:
+    """Real loss and positive anchors per step for each labelling, and the true labels' non-zero components."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+    for (label, df), style in zip(real.items(), STYLES):
+        axes[0].plot(df.step, df.loss, style, label=label)
+        axes[2].plot(df.step, df.num_pos, style, label=label)
+    true = real[TRUE]
+    for key in ("iou", "dfl", "cls"):
+        if true[key].abs().sum() > 0:  # N has no DFL term: its column is all zeros
+            axes[1].plot(true.step, true[key], label=key)
+    axes[0].set_title("real loss")
+    axes[1].set_title("components (true labels, weighted)")
+    axes[2].set_title("positive anchors per batch")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend()
+    plt.tight_layout()
+    return fig
+
+
+def training_curves(history: pd.DataFrame, test_name: str) -> plt.Figure:
+    """Loss components, learning rates, AP on ``test_name`` and time, per epoch of a training run."""
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
+    for key in ("loss", "iou_loss", "dfl_loss", "cls_loss"):
+        if history[key].abs().sum() > 0:
+            axes[0, 0].plot(history.epoch, history[key], "o-", ms=3, label=key)
+    axes[0, 0].set_title("training loss per epoch (weighted components)")
+    axes[0, 0].legend()
+    lrs = pd.DataFrame(history.lr.tolist(), columns=["lr: BN weights", "lr: conv weights", "lr: biases"])
+    for column in lrs:
+        axes[0, 1].plot(history.epoch, lrs[column], "o-", ms=3, label=column)
+    axes[0, 1].set_yscale("log")
+    axes[0, 1].set_title("learning rate at the end of each epoch")
+    axes[0, 1].legend()
+    axes[1, 0].plot(history.epoch, history.AP50, "o-", ms=3, label="AP50")
+    axes[1, 0].plot(history.epoch, history.AP, "s-", ms=3, label="AP 0.5:0.95")
+    axes[1, 0].set_title(f"COCO AP on {test_name} (EMA weights)")
+    axes[1, 0].legend()
+    axes[1, 1].bar(history.epoch, history.time_s, color="tab:gray")
+    axes[1, 1].set_ylabel("seconds")
+    axes[1, 1].set_title("time per epoch (training loop)")
+    for ax in axes.ravel():
+        ax.set_xlabel("epoch")
+    plt.tight_layout()
+    return fig
+
+
+def per_class_and_pr(metrics: dict) -> plt.Figure:
+    """The 30 best classes' AP and the class-mean precision-recall curves of ``evaluate``'s metrics."""
+    per_class = pd.Series(metrics["per_class_AP"]).sort_values(ascending=False)
+    fig, axes = plt.subplots(1, 2, figsize=(15, 4), gridspec_kw={"width_ratios": [2, 1]})
+    if len(per_class):
+        per_class.head(30).plot.bar(ax=axes[0], color="tab:blue")
+    else:
+        axes[0].text(0.5, 0.5, "no detections above the confidence threshold", ha="center", transform=axes[0].transAxes)
+    axes[0].set_ylabel("AP 0.5:0.95")
+    axes[0].set_title(f"per-class AP, the 30 best of {len(per_class)} classes")
+    curve = metrics.get("pr_curve")
+    if curve:
+        for key in ("IoU=0.50", "IoU=0.50:0.95"):
+            axes[1].plot(curve["recall"], curve[key], label=key)
+        axes[1].set_xlabel("recall")
+        axes[1].set_ylabel("precision (class mean)")
+        axes[1].legend()
+    axes[1].set_title("precision-recall")
+    plt.tight_layout()
+    return fig
+
+
+def detections(records: Sequence, found: Sequence, names: Sequence[str], columns: int = 4) -> plt.Figure:
+    """Up to ``columns`` images with their detections drawn and their labelled boxes thin and white.
+
+    ``found``: per record, (BGR image (H, W, 3) uint8, detections (n, 6) [x1, y1, x2, y2, score, class] pixels)."""
+    from ..eval.predict import draw  # loads Jittor, which the other figures do not need
+    fig, axes = plt.subplots(1, columns, figsize=(18, 4.5), squeeze=False)
+    for ax, record, (image, det) in zip(axes[0], records, found):
+        ax.imshow(draw(image, det, names)[:, :, ::-1])
+        for _cls, cx, cy, w, h in record.labels:
+            ax.add_patch(plt.Rectangle(((cx - w / 2) * record.width, (cy - h / 2) * record.height), w * record.width,
+                                       h * record.height, fill=False, color="white", lw=0.8))
+        ax.set_title(f"{record.path.name}: {len(det)} detections")
+        ax.axis("off")
+    plt.tight_layout()
+    return fig

@@ -1,0 +1,97 @@
+"""The study's run records (training, over-fit, soak) read back as tables and sentences."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+import pandas as pd
+
+from ..errors import InputNotFoundError
+
+
+@dataclass
+class TrainingRun:
+    """What ``python -m goldyolo train`` left in its folder: settings, one row per epoch, data-check counts."""
+    config: dict
+    history: pd.DataFrame
+    data_check: Dict[str, int]
+
+    @property
+    def epochs_done(self) -> int:
+        """Epochs logged so far (they count from 0)."""
+        return int(self.history.epoch.max()) + 1
+
+
+def read_history(run: Path | str) -> pd.DataFrame:
+    """``metrics.jsonl`` of a training folder, one row per epoch."""
+    return pd.DataFrame([json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()])
+
+
+def load_training(run: Path | str) -> TrainingRun:
+    """The training run in folder ``run``; InputNotFoundError (a FileNotFoundError) before its first epoch."""
+    run = Path(run)
+    if not (run / "metrics.jsonl").exists():
+        raise InputNotFoundError(f"no training run in {run}: run the command above (or python -m goldyolo report)")
+    return TrainingRun(json.loads((run / "config.json").read_text()), read_history(run),
+                       json.loads((run / "data_report.json").read_text())["counts"])
+
+
+def training_lines(run: TrainingRun, machine: str) -> List[str]:
+    """Settings, progress, data check, machine and time of ``run``; a last line when epochs remain."""
+    config, history = run.config, run.history
+    lines = [f"{config['model']} at {config['img_size']} px, batch {config['batch_size']}, seed {config['seed']}, "
+             f"device {config['device']}; {run.epochs_done} of {config['epochs']} epochs done",
+             f"data check of the training images: {run.data_check or 'nothing skipped'}",
+             f"this notebook executed on: {machine}",
+             f"training time: {history.time_s.sum() / 60:.1f} min in the training loops "
+             f"({history.time_s.mean():.0f} s per epoch, {history.images_per_s.mean():.1f} images/s)"]
+    if run.epochs_done < config["epochs"]:
+        lines.append(f"THE RUN IS NOT FINISHED: {config['epochs'] - run.epochs_done} epochs remain; "
+                     "the same command continues it.")
+    return lines
+
+
+def protocol_estimate(run: TrainingRun, run_gflops: float, s640_gflops: float) -> float:
+    """Hours the original protocol (Gold-YOLO-S, 640 px, the run's epochs) takes at the run's speed.
+
+    Time per epoch is taken to grow with the GFLOPs per image (training form) of model and size."""
+    return run.history.time_s.mean() * s640_gflops / run_gflops * run.config["epochs"] / 3600
+
+
+def final_line(run: TrainingRun) -> str:
+    """First and last epoch's loss, the best epoch's AP and the non-finite steps skipped."""
+    history = run.history
+    best = history.loc[history.AP.idxmax()]
+    return (f"loss {history.loss.iloc[0]:.3f} (epoch 0) -> {history.loss.iloc[-1]:.3f} (epoch {run.epochs_done - 1}); "
+            f"best AP {best.AP:.4f} / AP50 {best.AP50:.4f} at epoch {int(best.epoch)}; "
+            f"skipped non-finite steps: {int(history.skipped_steps.iloc[-1])}")
+
+
+def trained_weights(run: Path | str) -> Path:
+    """``best.pkl`` of a training folder, else ``last.pkl``; InputNotFoundError (a FileNotFoundError) when
+    neither exists."""
+    run = Path(run)
+    weights = run / "best.pkl" if (run / "best.pkl").exists() else run / "last.pkl"
+    if not weights.exists():
+        raise InputNotFoundError(f"no trained model in {run}: run notebook 03's training command first")
+    return weights
+
+
+def overfit_line(summary: dict) -> str:
+    """The over-fit run's final AP, loss and time from its ``summary.json``."""
+    final = summary["final"]
+    return (f"after {summary['config']['epochs']} epochs: AP50 {final['AP50']:.3f}, AP {final['AP']:.3f}, "
+            f"training loss {final['loss']:.3f}; {summary['wall_time_s'] / 60:.1f} min")
+
+
+def soak_line(soak: dict) -> str:
+    """Resident memory over the soak run (start, after the warm-up, end, slope) from its ``soak.json``."""
+    s, cfg = soak["summary"], soak["config"]
+    return (f"{cfg['model']}, {cfg['img_size']} px, batch {cfg['batch_size']}, {soak['iterations']} iterations "
+            f"on {soak['cpu']}: RSS {s['rss_start_mib']:.0f} MiB at the start, {s['rss_after_warmup_mib']:.0f} "
+            f"after {s['warmup_iterations']} iterations, {s['rss_end_mib']:.0f} at the end (max "
+            f"{s['rss_max_mib']:.0f}); after the warm-up {s['rss_slope_mib_per_1000_iterations']:+.1f} MiB per "
+            f"1,000 iterations; live Jittor variables {s['live_vars_after_warmup']}; "
+            f"{'flat' if s['flat'] else 'NOT flat'}")

@@ -1,0 +1,134 @@
+"""Notebook 04's benchmark suite (``goldyolo.study.bench_suite``): commands, children, tables."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from goldyolo.study import bench_suite
+from goldyolo.study.bench_suite import BenchJob
+
+CI_TRAIN = {"model": "gold_yolo-n", "img_size": 128, "batch": 2}
+
+
+def measurement(model="gold_yolo-n", size=128, batch=1, mode="deploy", median=10.0, torch_median=None, kinds=None):
+    m = {"model": model, "img_size": size, "batch": batch, "mode": mode, "images_per_s": 1000.0 * batch / median,
+         "stats_ms": {"median": median, "p10": median - 1, "p90": median + 2}, "memory": {"peak_rss_kib": 2048}}
+    if torch_median is not None:
+        m["torch"] = {"stats_ms": {"median": torch_median}}
+        m["ratio_jittor_over_torch"] = median / torch_median
+    if kinds is not None:
+        m["ops"] = {"kinds": [{"kind": kind, "ms": ms} for kind, ms in kinds.items()]}
+    return m
+
+
+class FakeBench:
+    """Stands in for run_watched: writes the json a bench child would and records the call."""
+
+    def __init__(self, returncode=0, write=True):
+        self.calls, self.returncode, self.write = [], returncode, write
+
+    def __call__(self, command, timeout_s, env=None):
+        self.calls.append((command, timeout_s, env))
+        out = Path(command[command.index("--out") + 1])
+        if self.write:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            measurements = [measurement(batch=int(b)) for b in command[command.index("--batch") + 1].split(",")]
+            out.write_text(json.dumps({"hardware": {"cpu": "test"}, "measurements": measurements,
+                                       "reference": {"file": "ref.json", "comparisons": [{"model": out.stem}]}}))
+        return subprocess.CompletedProcess(command, self.returncode, f"compiling...\nsetting {out.stem}\n",
+                                           "x" * 5000 + "boom")
+
+
+def test_jobs_and_commands():
+    jobs = bench_suite.suite_jobs(["gold_yolo-n", "gold_yolo-s"], 128, [1, 2], CI_TRAIN)
+    assert [job.name for job in jobs] == ["gold_yolo-n_128", "gold_yolo-s_128", "gold_yolo-n_128_train"]
+    assert jobs[-1] == bench_suite.train_job(CI_TRAIN) == BenchJob("gold_yolo-n", 128, (2,), True)
+    assert bench_suite.bench_command(jobs[0], Path("b/n.json"), 3) == [
+        sys.executable, "-m", "goldyolo", "bench", "--model", "gold_yolo-n", "--img-size", "128", "--fused",
+        "--batch", "1,2", "--warmup", "2", "--runs", "3", "--out", "b/n.json", "--plot"]
+    command = bench_suite.bench_command(jobs[-1], Path("t.json"), 3, official=Path("/o"), plot=False)
+    assert "--plot" not in command
+    assert command[-4:] == ["--train-step", "--profile-ops", "--torch-reference", "/o"]
+
+
+def test_official_checkout_only_when_the_folder_exists(tmp_path):
+    assert bench_suite.official_checkout(str(tmp_path)) == tmp_path
+    assert bench_suite.official_checkout(str(tmp_path / "absent")) is None
+    assert bench_suite.official_checkout("") is None and bench_suite.official_checkout(None) is None
+
+
+def test_run_suite_reads_each_childs_json(tmp_path, capsys):
+    fake = FakeBench()
+    jobs = bench_suite.suite_jobs(["gold_yolo-n"], 128, [1, 2], CI_TRAIN)
+    reports, plots = bench_suite.run_suite(jobs, tmp_path, 2, 60.0, run=fake)
+    assert [call[1] for call in fake.calls] == [60.0, 60.0]
+    assert [len(r["measurements"]) for r in reports] == [2, 1]
+    assert plots == [tmp_path / "gold_yolo-n_128.png", tmp_path / "gold_yolo-n_128_train.png"]
+    # the child's table from its "setting" header on, not what it printed before
+    assert capsys.readouterr().out == "setting gold_yolo-n_128\n\nsetting gold_yolo-n_128_train\n\n"
+    reference, comparisons = bench_suite.recorded_comparisons(reports)
+    assert reference["file"] == "ref.json"
+    assert comparisons == [{"model": "gold_yolo-n_128"}, {"model": "gold_yolo-n_128_train"}]
+    assert bench_suite.recorded_comparisons([]) == ({}, [])
+
+
+def test_run_suite_shows_a_failed_childs_error_tail(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError):
+        bench_suite.run_suite([BenchJob("gold_yolo-n", 128, (1,))], tmp_path, 2, 60.0,
+                              run=FakeBench(returncode=1, write=False))
+    out = capsys.readouterr().out
+    assert out.endswith("boom\n") and len(out) == 3001
+
+
+def test_speed_table_flattens_the_measurements():
+    reports = [{"measurements": [measurement(batch=1, median=10.0, torch_median=20.0),
+                                 measurement(batch=4, median=30.0), {"model": "gold_yolo-n", "error": "oom"}]}]
+    table = bench_suite.speed_table(reports)
+    assert list(table.columns) == ["model", "size", "batch", "form", "median ms", "p10 ms", "p90 ms", "ms per image",
+                                   "images/s", "peak RSS MiB", "PyTorch median ms", "Jittor / PyTorch"]
+    assert table.batch.tolist() == [1, 4]
+    assert table["ms per image"].tolist() == [10.0, 7.5]
+    assert table["images/s"].tolist() == pytest.approx([100.0, 133.333], rel=1e-5)
+    assert table["peak RSS MiB"].tolist() == [2.0, 2.0]
+    assert table["PyTorch median ms"].iloc[0] == 20.0 and np.isnan(table["PyTorch median ms"].iloc[1])
+    assert table["Jittor / PyTorch"].iloc[0] == 0.5 and np.isnan(table["Jittor / PyTorch"].iloc[1])
+    assert bench_suite.speed_table([]).empty
+
+
+def test_composed_bn_run_turns_the_kernels_off(tmp_path, capsys):
+    fake = FakeBench()
+    out = bench_suite.run_composed_bn(CI_TRAIN, tmp_path, 2, 30.0, run=fake)
+    assert out == tmp_path / "gold_yolo-n_128_train_composed_bn.json"
+    command, timeout_s, env = fake.calls[0]
+    assert env["GOLDYOLO_BN_KERNELS"] == "0" and timeout_s == 30.0
+    assert {"--train-step", "--profile-ops"} <= set(command) and "--plot" not in command
+    assert capsys.readouterr().out == ""
+    bench_suite.run_composed_bn(CI_TRAIN, tmp_path, 2, 30.0, run=FakeBench(returncode=1))
+    assert capsys.readouterr().out.endswith("boom\n")
+
+
+def test_kernel_table_sums_kinds_per_column(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"measurements": [measurement(), measurement(mode="train_step", median=90.0,
+                                                                            kinds={"conv": 50.0, "bn": 30.0})]}))
+    with_kernels = bench_suite.train_step_of(path)
+    assert with_kernels["stats_ms"]["median"] == 90.0
+    composed = measurement(mode="train_step", median=120.0, kinds={"conv": 50.0, "reduce": 60.0})
+    table = bench_suite.kernel_table({"composed": composed, "kernels": with_kernels})
+    assert table.index.tolist() == ["conv", "reduce", "bn", "all kernels", "training step, timed median"]
+    assert table["composed"].tolist() == [50.0, 60.0, 0.0, 110.0, 120.0]
+    assert table["kernels"].tolist() == [50.0, 0.0, 30.0, 80.0, 90.0]
+
+
+@pytest.mark.slow
+def test_run_suite_times_a_real_bench_child(tmp_path):
+    job = BenchJob("gold_yolo-n", 64, (1,))
+    reports, _ = bench_suite.run_suite([job], tmp_path, 1, 600.0)
+    table = bench_suite.speed_table(reports)
+    assert table[["model", "size", "batch", "form"]].values.tolist() == [["gold_yolo-n", 64, 1, "deploy"]]
+    assert table["median ms"].iloc[0] > 0 and (tmp_path / "gold_yolo-n_64.png").exists()

@@ -1,0 +1,83 @@
+"""Notebook 01's tables (``goldyolo.study.dataset_tables``) on the committed sample and synthetic boxes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from goldyolo.data.split import write_splits
+from goldyolo.study import dataset_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+SUBSET = ROOT.parent / "shared" / "coco_subset"
+
+
+@pytest.fixture(scope="module")
+def sample_split(tmp_path_factory):
+    """data/sample split 24/8, as notebook 01 does it in the quick and CI profiles."""
+    out = tmp_path_factory.mktemp("splits")
+    summary = write_splits(SAMPLE / "instances.json", out, 8, 0)
+    return summary, dataset_tables.load_splits(out)
+
+
+def test_split_checks_and_counts_match_the_json(sample_split):
+    summary, splits = sample_split
+    coco = json.loads((SAMPLE / "instances.json").read_text())
+    checks = dataset_tables.split_checks(splits)
+    assert checks == {"train_images": 24, "test_images": 8, "in_both": 0, "test_from_coco_json": 8}
+    table = dataset_tables.count_table(checks, summary)
+    assert table.split.tolist() == ["train (ours)", "test (ours)", "train (original report)", "test (original report)"]
+    assert table.images.tolist() == [24, 8, 800, 200]
+    boxes = sum(1 for a in coco["annotations"] if not a.get("iscrowd", 0))
+    assert table.boxes.iloc[0] + table.boxes.iloc[1] == boxes
+    assert table.boxes.iloc[2:].tolist() == [6270, 1524]
+
+
+def test_split_checks_see_shared_images_and_other_sources():
+    image = {"id": 1, "ann_source": "coco_json"}
+    splits = {"train": {"images": [image, {"id": 2, "ann_source": "coco_json"}]},
+              "test": {"images": [image, {"id": 3, "ann_source": "yolo_labels_converted"}]}}
+    checks = dataset_tables.split_checks(splits)
+    assert checks["in_both"] == 1 and checks["test_from_coco_json"] == 1 and checks["train_images"] == 2
+
+
+def test_box_table_and_category_counts(sample_split):
+    _, splits = sample_split
+    boxes = dataset_tables.box_table(splits)
+    assert list(boxes.columns) == ["split", "category", "area", "w", "h"]
+    for name in ("train", "test"):
+        plain = [a for a in splits[name]["annotations"] if not a.get("iscrowd", 0)]
+        assert (boxes.split == name).sum() == len(plain)
+        assert boxes[boxes.split == name].w.tolist() == [a["bbox"][2] for a in plain]
+    counts = dataset_tables.category_counts(boxes)
+    assert counts.values.sum() == len(boxes)
+    assert counts["train"].is_monotonic_decreasing
+    missing = dataset_tables.missing_in_test(counts)
+    assert missing == [c for c in counts.index if c not in set(boxes[boxes.split == "test"].category)]
+
+
+def test_size_counts_use_coco_ranges_with_closed_upper_edges():
+    areas = [0, 32 ** 2, 32 ** 2 + 1, 96 ** 2, 96 ** 2 + 1, 1e6]
+    boxes = pd.DataFrame({"split": ["train"] * 5 + ["test"], "area": areas})
+    table = dataset_tables.size_counts(boxes)
+    assert list(table.columns) == ["small", "medium", "large"]
+    assert table.loc["train"].tolist() == [2, 2, 1]
+    assert table.loc["test"].tolist() == [0, 0, 1]
+    assert "size" not in boxes.columns  # the caller's table is left as it was
+
+
+def test_full_split_counts_of_the_shared_subset(tmp_path):
+    if not (SUBSET / "instances.json").exists():
+        pytest.skip(f"shared COCO subset not found: {SUBSET} (clone with ../shared beside it)")
+    summary = write_splits(SUBSET / "instances.json", tmp_path, 200, 0)
+    splits = dataset_tables.load_splits(tmp_path)
+    checks = dataset_tables.split_checks(splits)
+    assert checks == {"train_images": 800, "test_images": 200, "in_both": 0, "test_from_coco_json": 200}
+    # the numbers notebook 01 shows for the study's split
+    assert dataset_tables.count_table(checks, summary).boxes.tolist() == [7498, 1705, 6270, 1524]
+    sizes = dataset_tables.size_counts(dataset_tables.box_table(splits))
+    assert sizes.loc["test"].tolist() == [755, 555, 395]
+    assert sizes.loc["train"].tolist() == [2583, 2747, 2168]

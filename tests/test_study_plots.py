@@ -1,0 +1,105 @@
+"""The report's figures (``goldyolo.study.plots``) draw what they are given."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from goldyolo.data import CocoSource, ImageRecord  # noqa: E402
+from goldyolo.study import plots  # noqa: E402
+from goldyolo.study.anomaly_tables import SHUFFLED, TRUE  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def lines_of(ax):
+    """Label -> y values of the labelled lines (reference lines such as axhline have no label)."""
+    return {line.get_label(): line.get_ydata().tolist() for line in ax.get_lines()
+            if not line.get_label().startswith("_")}
+
+
+def test_category_bars_and_box_sizes():
+    boxes = pd.DataFrame({"split": ["train", "train", "test"], "category": ["cat", "dog", "cat"],
+                          "area": [100.0, 400.0, 2500.0], "w": [10, 20, 50], "h": [10, 20, 50]})
+    counts = boxes.groupby(["category", "split"]).size().unstack(fill_value=0)
+    fig = plots.category_bars(counts)
+    assert sorted(p.get_height() for p in fig.axes[0].patches) == [0, 1, 1, 1]
+    fig = plots.box_sizes(boxes)
+    assert len(fig.axes[1].collections[0].get_offsets()) == 3
+    assert fig.axes[0].get_xlabel() == "sqrt(area) (pixels)"
+
+
+def test_labelled_images_draw_every_box():
+    source = CocoSource(SAMPLE / "test.json", SAMPLE / "images")
+    fig = plots.labelled_images(source, 6)
+    for ax, record in zip(fig.axes, source.records[:6]):
+        assert ax.get_title() == f"{record.path.name} ({len(record.labels)} boxes)"
+        assert len(ax.patches) == len(record.labels)
+        assert [t.get_text() for t in ax.texts] == [source.names[int(c)] for c in record.labels[:, 0]]
+
+
+def runs(loss, shuffled_loss, **columns):
+    return {TRUE: pd.DataFrame(dict(step=range(len(loss)), loss=loss, **columns)),
+            SHUFFLED: pd.DataFrame(dict(step=range(len(loss)), loss=shuffled_loss, **columns))}
+
+
+def test_anomaly_curves():
+    fig = plots.fixed_target_curves(runs([0.9, 0.1], [0.9, 0.1]))
+    assert lines_of(fig.axes[0]) == {TRUE: [0.9, 0.1], SHUFFLED: [0.9, 0.1]}
+    assert [t.get_text() for t in fig.axes[0].texts] == [" original: 0.85", " original: 0.01"]
+    parts = dict(reg=[0.0, 0.0], cls=[0.8, 0.7], obj=[0.5, 0.1], noobj=[0.4, 0.02], num_pos=[0, 0])
+    fig = plots.synthetic_target_curves(runs([2.5, 0.8], [2.5, 0.8], **parts))
+    assert lines_of(fig.axes[0]) == {f"total, {TRUE}": [2.5, 0.8], f"total, {SHUFFLED}": [2.5, 0.8]}
+    assert lines_of(fig.axes[1]) == {key: parts[key] for key in ("reg", "cls", "obj", "noobj")}
+    fig = plots.real_loss_curves(runs([3.0, 2.0], [3.0, 2.9], iou=[1.0, 0.5], dfl=[0.0, 0.0], cls=[2.0, 1.5],
+                                      num_pos=[10, 12]))
+    assert lines_of(fig.axes[0]) == {TRUE: [3.0, 2.0], SHUFFLED: [3.0, 2.9]}
+    assert lines_of(fig.axes[1]) == {"iou": [1.0, 0.5], "cls": [2.0, 1.5]}  # the all-zero DFL is left out
+    assert lines_of(fig.axes[2]) == {TRUE: [10, 12], SHUFFLED: [10, 12]}
+
+
+def test_training_curves():
+    history = pd.DataFrame({"epoch": [0, 1], "loss": [3.0, 2.0], "iou_loss": [1.0, 0.8], "dfl_loss": [0.0, 0.0],
+                            "cls_loss": [2.0, 1.2], "lr": [[0.1, 0.1, 0.2], [0.05, 0.05, 0.1]], "AP50": [0.01, 0.02],
+                            "AP": [0.005, 0.01], "time_s": [60.0, 70.0]})
+    fig = plots.training_curves(history, "test.json")
+    assert lines_of(fig.axes[0]) == {"loss": [3.0, 2.0], "iou_loss": [1.0, 0.8], "cls_loss": [2.0, 1.2]}
+    assert lines_of(fig.axes[1])["lr: biases"] == [0.2, 0.1]
+    assert fig.axes[2].get_title() == "COCO AP on test.json (EMA weights)"
+    assert [p.get_height() for p in fig.axes[3].patches] == [60.0, 70.0]
+
+
+def test_per_class_and_pr():
+    metrics = {"per_class_AP": {f"c{i}": i / 100 for i in range(40)},
+               "pr_curve": {"recall": [0.0, 1.0], "IoU=0.50": [1.0, 0.2], "IoU=0.50:0.95": [0.5, 0.1]}}
+    fig = plots.per_class_and_pr(metrics)
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert len(heights) == 30 and heights[0] == 0.39 and heights[-1] == 0.10
+    assert fig.axes[0].get_title() == "per-class AP, the 30 best of 40 classes"
+    assert lines_of(fig.axes[1]) == {"IoU=0.50": [1.0, 0.2], "IoU=0.50:0.95": [0.5, 0.1]}
+    fig = plots.per_class_and_pr({"per_class_AP": {}})
+    assert fig.axes[0].texts[0].get_text() == "no detections above the confidence threshold"
+
+
+def test_detections_draw_found_and_labelled_boxes():
+    record = ImageRecord(1, Path("a.jpg"), 64, 32, np.array([[0, 0.5, 0.5, 0.5, 0.5]], dtype=np.float32))
+    det = np.array([[4, 4, 20, 20, 0.9, 0], [30, 2, 60, 30, 0.5, 1]], dtype=np.float32)
+    fig = plots.detections([record], [(np.zeros((32, 64, 3), np.uint8), det)], ["cat", "dog"])
+    ax = fig.axes[0]
+    assert len(fig.axes) == 4 and ax.get_title() == "a.jpg: 2 detections"
+    (box,) = ax.patches
+    assert (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (16.0, 8.0, 32.0, 16.0)
+    assert ax.images[0].get_array().max() > 0  # the detections are drawn into the image

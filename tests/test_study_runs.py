@@ -1,0 +1,92 @@
+"""Run records read back for notebooks 03 and 04 (``goldyolo.study.runs``)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from goldyolo.study import runs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_run(folder: Path, epochs_logged: int, epochs: int = 3) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"model": "gold_yolo-n", "img_size": 128, "batch_size": 8, "seed": 0, "device": "cpu", "epochs": epochs}
+    (folder / "config.json").write_text(json.dumps(config))
+    rows = [{"epoch": e, "loss": 3.0 - e, "iou_loss": 1.0, "dfl_loss": 0.0, "cls_loss": 2.0 - e,
+             "AP": [0.01, 0.03, 0.02][e], "AP50": [0.02, 0.05, 0.04][e], "time_s": 60.0 * (e + 1),
+             "images_per_s": 2.0 * (e + 1), "skipped_steps": e, "lr": [0.1, 0.1, 0.2]} for e in range(epochs_logged)]
+    (folder / "metrics.jsonl").write_text("\n".join(json.dumps(row) for row in rows))
+    (folder / "data_report.json").write_text(json.dumps({"counts": {"crowd_box_ignored": 2}}))
+    return folder
+
+
+def test_finished_run_lines(tmp_path):
+    run = runs.load_training(write_run(tmp_path / "train", 3))
+    assert run.epochs_done == 3 and len(run.history) == 3 and run.data_check == {"crowd_box_ignored": 2}
+    assert runs.training_lines(run, "a CPU") == [
+        "gold_yolo-n at 128 px, batch 8, seed 0, device cpu; 3 of 3 epochs done",
+        "data check of the training images: {'crowd_box_ignored': 2}",
+        "this notebook executed on: a CPU",
+        "training time: 6.0 min in the training loops (120 s per epoch, 4.0 images/s)"]
+    assert runs.final_line(run) == ("loss 3.000 (epoch 0) -> 1.000 (epoch 2); best AP 0.0300 / AP50 0.0500 at epoch 1; "
+                                    "skipped non-finite steps: 2")
+
+
+def test_unfinished_run_says_so(tmp_path):
+    run = runs.load_training(write_run(tmp_path / "train", 1, epochs=5))
+    lines = runs.training_lines(run, "x")
+    assert lines[0].endswith("1 of 5 epochs done")
+    assert lines[-1] == "THE RUN IS NOT FINISHED: 4 epochs remain; the same command continues it."
+
+
+def test_missing_run_names_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no training run in .*train: run the command above"):
+        runs.load_training(tmp_path / "train")
+
+
+def test_protocol_estimate_scales_time_by_gflops(tmp_path):
+    run = runs.load_training(write_run(tmp_path / "train", 3, epochs=30))
+    # 120 s per epoch x (50 / 5) x 30 epochs = 10 h
+    assert runs.protocol_estimate(run, 5.0, 50.0) == pytest.approx(10.0)
+
+
+def test_trained_weights_prefer_best(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no trained model in"):
+        runs.trained_weights(tmp_path)
+    (tmp_path / "last.pkl").write_bytes(b"")
+    assert runs.trained_weights(tmp_path) == tmp_path / "last.pkl"
+    (tmp_path / "best.pkl").write_bytes(b"")
+    assert runs.trained_weights(tmp_path) == tmp_path / "best.pkl"
+
+
+def test_overfit_and_soak_lines():
+    summary = {"final": {"AP50": 0.9184, "AP": 0.9, "loss": 0.25}, "config": {"epochs": 400}, "wall_time_s": 1182.0}
+    assert runs.overfit_line(summary) == "after 400 epochs: AP50 0.918, AP 0.900, training loss 0.250; 19.7 min"
+    soak = {"config": {"model": "gold_yolo-n", "img_size": 320, "batch_size": 4}, "iterations": 2000, "cpu": "EPYC",
+            "summary": {"rss_start_mib": 363.8, "rss_after_warmup_mib": 776.6, "warmup_iterations": 500,
+                        "rss_end_mib": 773.5, "rss_max_mib": 781.3, "rss_slope_mib_per_1000_iterations": 0.137,
+                        "live_vars_after_warmup": [2456, 2456], "flat": False}}
+    assert runs.soak_line(soak) == ("gold_yolo-n, 320 px, batch 4, 2000 iterations on EPYC: RSS 364 MiB at the "
+                                    "start, 777 after 500 iterations, 774 at the end (max 781); after the warm-up "
+                                    "+0.1 MiB per 1,000 iterations; live Jittor variables [2456, 2456]; NOT flat")
+
+
+def stdout_of(notebook: str, index: int) -> str:
+    cell = nbformat.read(ROOT / "notebooks" / notebook, as_version=4).cells[index]
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+def test_committed_records_give_the_committed_notebook_text():
+    """The full build writes report/ and the notebooks' outputs together: these must agree."""
+    training = runs.load_training(ROOT / "report" / "full" / "train")
+    shown = stdout_of("03_training.ipynb", 3).splitlines()[1:]  # after the command line
+    assert shown[:2] + shown[3:] == [line for i, line in enumerate(runs.training_lines(training, "")) if i != 2]
+    assert stdout_of("03_training.ipynb", 7) == runs.final_line(training) + "\n"
+    overfit = json.loads((ROOT / "report" / "overfit" / "summary.json").read_text())
+    assert stdout_of("04_evaluation.ipynb", 8).splitlines()[0] == runs.overfit_line(overfit)
+    soak = json.loads((ROOT / "report" / "full" / "soak" / "soak.json").read_text())
+    assert stdout_of("04_evaluation.ipynb", 16).splitlines()[0] == runs.soak_line(soak)
