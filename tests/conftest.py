@@ -38,6 +38,11 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import pytest
 
+# The notebook and several-process tests run training and benchmark processes beside this one: OpenMP threads
+# that spin while waiting would slow them down many times on a small machine (README, "Set up and test").
+# Set before Jittor (and its OpenMP runtime) loads; the children inherit it. An explicit setting is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REFERENCE = Path(os.environ.get("GOLDYOLO_REFERENCE", SHARED / "reference"))
