@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from goldyolo.cli import main
+
+from conftest import ROOT, SAMPLE
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -44,10 +45,9 @@ def test_convert_reports_missing_file(tmp_path, capsys):
 
 
 def test_readme_model_table_is_generated_by_the_code():
-    from pathlib import Path
 
     from goldyolo.models.info import model_table
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     assert model_table(640) in readme
 
 
@@ -63,7 +63,7 @@ def test_help_and_split_do_not_load_jittor(command):
 
 
 def test_data_split_runs_without_jittor(tmp_path):
-    sample = Path(__file__).resolve().parents[1] / "data" / "sample" / "instances.json"
+    sample = SAMPLE / "instances.json"
     done = subprocess.run([sys.executable, "-c", LIGHT, "data", "split", "--ann", str(sample), "--out",
                            str(tmp_path), "--test", "4", "--any-source"], capture_output=True, text=True)
     assert "test: 4 images" in done.stdout and done.stdout.strip().endswith("jittor loaded: False"), done.stderr

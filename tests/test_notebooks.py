@@ -14,7 +14,8 @@ import pytest
 from goldyolo.study.profiles import parameters
 from goldyolo.study.report import build_report
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MAX_LINES = 15  # statement lines per cell, imports not counted; longer logic belongs in goldyolo/study
 SECTIONS = ["01 · Dataset split", "02 · Loss anomaly diagnosis", "03 · Training",

@@ -1,8 +1,6 @@
 """Notebook 02's runs and tables (``goldyolo.study.anomaly_tables``)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -10,7 +8,7 @@ from goldyolo.data import CocoSource
 from goldyolo.study import anomaly_tables
 from goldyolo.study.anomaly_tables import SHUFFLED, TRUE
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+from conftest import SAMPLE
 
 
 def curve(loss, **columns) -> pd.DataFrame:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,9 +9,9 @@ import pytest
 from goldyolo.data.split import write_splits
 from goldyolo.study import dataset_tables
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "sample"
-SUBSET = ROOT.parent / "shared" / "coco_subset"
+from conftest import COCO_SUBSET, SAMPLE
+
+SUBSET = COCO_SUBSET
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +68,8 @@ def test_size_counts_use_coco_ranges_with_closed_upper_edges():
     assert "size" not in boxes.columns  # the caller's table is left as it was
 
 
+@pytest.mark.needs_coco_subset
 def test_full_split_counts_of_the_shared_subset(tmp_path):
-    if not (SUBSET / "instances.json").exists():
-        pytest.skip(f"shared COCO subset not found: {SUBSET} (clone with ../shared beside it)")
     summary = write_splits(SUBSET / "instances.json", tmp_path, 200, 0)
     splits = dataset_tables.load_splits(tmp_path)
     checks = dataset_tables.split_checks(splits)

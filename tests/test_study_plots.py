@@ -16,7 +16,7 @@ from goldyolo.data import CocoSource, ImageRecord  # noqa: E402
 from goldyolo.study import plots  # noqa: E402
 from goldyolo.study.anomaly_tables import SHUFFLED, TRUE  # noqa: E402
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+from conftest import SAMPLE
 
 
 @pytest.fixture(autouse=True)

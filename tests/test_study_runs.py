@@ -9,7 +9,7 @@ import pytest
 
 from goldyolo.study import runs
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 
 
 def write_run(folder: Path, epochs_logged: int, epochs: int = 3) -> Path:
