@@ -1,12 +1,10 @@
-"""Command line: ``python -m goldyolo COMMAND``. Each command parses its options and makes one call into
-the module that does the work; an option's default is read from that function's signature or config
-dataclass, so defaults live in one place. Only the chosen command's module is imported (``--help`` and
-``data split`` never load Jittor).
+"""Command line: ``python -m goldyolo COMMAND``. Each command parses its options and makes one call into the
+module that does the work; defaults are read from that function's signature or config dataclass. Only the
+chosen command's module is imported (``--help`` and ``data split`` never load Jittor).
 
-Exit codes: 0 done; 1 a check failed (memory not flat, a benchmark setting failed) or a run stopped on
-an error of its own (e.g. non-finite losses); 2 bad input (a missing or unreadable file, bad weights, an
-unknown model or notebook, no network for a download; the message names it). Programming errors are
-not caught: they show their traceback.
+Exit codes: 0 done; 1 a check failed (memory not flat, a benchmark setting failed) or a run stopped on an error
+of its own (e.g. non-finite losses); 2 bad input (a missing or unreadable file, bad weights, an unknown model or
+notebook, no network for a download; the message names it). Programming errors show their traceback.
 """
 from __future__ import annotations
 
@@ -21,8 +19,10 @@ from .config import CONFIGS
 from .errors import GoldYoloError, InputError
 
 MODELS = sorted(CONFIGS)
-DEVICES = ["cpu", "cuda"]
+DEVICES, FRAME = ["cpu", "cuda"], ["goldyolo", "official"]
 IMAGES = ("images", "image folder (default: 'images' beside the json)")
+RUN = [("img_size", "square input size"), ("epochs", "epochs"), ("batch_size", "images per step"),
+       ("workers", "data loading processes"), ("device", "device", {"choices": DEVICES}), ("out", "run folder")]
 
 
 class Command(NamedTuple):
@@ -49,39 +49,42 @@ COMMANDS: Dict[str, Command] = {
         ("data", "COCO annotation json of the training images", {"required": True}),
         IMAGES,
         ("val_data", "COCO json for evaluation (default: the training data)"),
-        ("val_images", "image folder of --val-data"), ("img_size", "square input size"), ("epochs", "epochs"),
-        ("batch_size", "images per step"), ("workers", "data loading processes"), ("seed", "random seed"),
-        ("device", "device", {"choices": DEVICES}),
+        ("val_images", "image folder of --val-data"), *RUN, ("seed", "random seed"),
         ("amp", "float16 mixed precision with loss scaling (default: on for cuda, off for cpu)",
-         {"action": argparse.BooleanOptionalAction}),
-        ("out", "run folder"), ("resume", "continue the run in --out from last.pkl", {"keyword": True}),
+         {"action": argparse.BooleanOptionalAction}), ("resume", "continue --out from last.pkl", {"keyword": True}),
         ("augment", "mosaic, affine, HSV and flip augmentation"), ("subset", "use only the first N images (0: all)"),
         ("eval_interval", "evaluate every N epochs (and the last)"), ("nominal_batch", "batch gradients accumulate to"),
+        ("bs_per_gpu", "images per process lr0 refers to (lr0 x batch / (processes x this), as the official)"),
+        ("init_weights", "start from these weights (.npz or .pkl state dict, strict)"),
         ("min_warmup_steps", "official minimum warm-up iterations"),
         ("lr0", "initial learning rate (default: the model config's)", {"solver": True, "type": float}),
         ("warmup_epochs", "warm-up epochs (default: the model config's)", {"solver": True, "type": float})],
         config="goldyolo.engine.trainer:TrainConfig"),
+    "compare-train": Command("goldyolo.compare.train_compare:compare_train", "goldyolo and the official trainer "
+                             "side by side from the same initial weights (resumable)", [
+        ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),
+        ("model", "model name", {"choices": MODELS}), ("data", "training COCO json"), ("images", "its images"),
+        ("val_data", "test COCO json"), ("val_images", "its images"), *RUN, ("eval_interval", "evaluate every N"),
+        ("seeds", "seeds", {"type": int, "nargs": "+"}), ("frameworks", "trainers", {"nargs": "+", "choices": FRAME})],
+        config="goldyolo.compare.train_compare:CompareConfig"),
     "eval": Command("goldyolo.eval.evaluate:eval_command", "COCO mAP of trained or converted weights", [
         ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
         ("data", "COCO annotation json", {"required": True}), IMAGES,
         ("model", "model of plain weights files", {"choices": MODELS}), ("img_size", "square input size"),
-        ("batch_size", "images per batch"), ("workers", "data loading processes"),
-        ("conf_thres", "score threshold"), ("iou_thres", "NMS IoU threshold"),
-        ("out", "output folder (default: eval/ beside the weights)")]),
+        ("batch_size", "images per batch"), ("workers", "data loading processes"), ("conf_thres", "score threshold"),
+        ("iou_thres", "NMS IoU threshold"), ("out", "output folder (default: eval/ beside the weights)")]),
     "predict": Command("goldyolo.eval.predict:predict_command", "draw detections on images", [
         ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
         ("images", "image files", {"positional": True, "nargs": "+"}), ("out", "output folder", {"required": True}),
         ("model", "model of plain weights files", {"choices": MODELS}), ("img_size", "square input size"),
         ("conf_thres", "score threshold"), ("iou_thres", "NMS IoU threshold")]),
     "overfit": Command("goldyolo.engine.overfit:overfit_command", "over-fit proof: gold_yolo-n on 16 images", [
-        ("data", "COCO annotation json", {"required": True}), IMAGES,
-        ("out", "run folder"), ("epochs", "epochs"), ("num_images", "images trained and evaluated on"),
-        ("img_size", "square input size"), ("seed", "random seed")]),
+        ("data", "COCO annotation json", {"required": True}), IMAGES, ("out", "run folder"), ("epochs", "epochs"),
+        ("num_images", "images trained and evaluated on"), ("img_size", "square input size"), ("seed", "random seed")]),
     "soak": Command("goldyolo.bench.soak:soak_command", "memory steadiness over a long run of training steps", [
-        ("model", "model name", {"choices": MODELS}), ("data", "COCO annotation json", {"required": True}),
-        IMAGES, ("img_size", "square input size"),
-        ("batch_size", "images per step"), ("iterations", "training steps"), ("every", "sample memory every N steps"),
-        ("warmup_fraction", "leading part of the run left out of the verdict"),
+        ("model", "model name", {"choices": MODELS}), ("data", "COCO annotation json", {"required": True}), IMAGES,
+        ("img_size", "square input size"), ("batch_size", "images per step"), ("iterations", "training steps"),
+        ("every", "sample memory every N steps"), ("warmup_fraction", "leading part of the run not judged"),
         ("tolerance", "largest RSS slope called flat, MiB per 1,000 iterations"), ("seed", "random seed"),
         ("device", "device", {"choices": DEVICES}), ("out", "output folder")]),
     "bench": Command("goldyolo.bench.measure:bench_command", "latency, training-step time and peak memory", [

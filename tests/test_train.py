@@ -19,7 +19,7 @@ pytestmark = pytest.mark.needs_coco_subset
 def config(out, **kw):
     base = dict(model="gold_yolo-n", data=str(COCO_SUBSET / "instances.json"), images=str(COCO_SUBSET / "images"),
                 out=str(out), img_size=128, epochs=2, batch_size=4, augment=False, subset=8, eval_interval=0,
-                nominal_batch=4, min_warmup_steps=0, solver={"warmup_epochs": 0.0})
+                nominal_batch=4, bs_per_gpu=4, min_warmup_steps=0, solver={"warmup_epochs": 0.0})
     base.update(kw)
     return TrainConfig(**base)
 
@@ -37,6 +37,28 @@ def test_short_training_lowers_the_loss_on_real_labels(tmp_path):
     # VFL head rises before it falls; the slow over-fit test covers the whole curve).
     assert last["iou_loss"] < 0.85 * first["iou_loss"], (first, last)
     assert math.isfinite(last["cls_loss"]) and last["skipped_steps"] == 0
+
+
+def test_lr0_is_rescaled_by_the_batch_as_the_official_trainer_does(tmp_path):
+    # Q18: engine.py get_optimizer, lr0 *= batch_size / (world_size * bs_per_gpu); N's config lr0 is 0.02
+    trainer = Trainer(config(tmp_path, batch_size=4, bs_per_gpu=32, solver={}))
+    assert trainer.hyp["lr0"] == pytest.approx(0.02 * 4 / 32)
+    assert [g["initial_lr"] for g in trainer.optimizer.param_groups] == [pytest.approx(0.0025)] * 3
+    assert Trainer(config(tmp_path / "b", batch_size=8, bs_per_gpu=8)).hyp["lr0"] == pytest.approx(0.02)
+
+
+def test_training_starts_from_given_weights_loaded_strictly(tmp_path):
+    from goldyolo.errors import InputError
+    first = Trainer(config(tmp_path / "a"))
+    state = {k: v.numpy() for k, v in first.model.state_dict().items()}
+    np.savez(tmp_path / "init.npz", **state)
+    second = Trainer(config(tmp_path / "b", seed=5, init_weights=str(tmp_path / "init.npz")))
+    assert all(np.array_equal(v.numpy(), state[k]) for k, v in second.model.state_dict().items())
+    assert all(np.array_equal(v.numpy(), state[k]) for k, v in second.ema.ema.state_dict().items())
+    del state["detect.proj"]
+    np.savez(tmp_path / "bad.npz", **state)
+    with pytest.raises(InputError, match="detect.proj"):
+        Trainer(config(tmp_path / "c", init_weights=str(tmp_path / "bad.npz")))
 
 
 def test_checkpoints_and_exact_resume(tmp_path):

@@ -2,7 +2,8 @@
 
 Settings that differ from a normal run, and why: augmentation off (the task is to memorise),
 accumulation to the batch itself and no warm-up (16 images give one step per epoch, so the
-official 64-image nominal batch and 1,000-step warm-up would leave almost no real updates).
+official 64-image nominal batch and 1,000-step warm-up would leave almost no real updates), and the
+config's lr0 taken as it is (``bs_per_gpu`` = the batch, so Q18's batch rescaling is 1).
 Everything else (model, loss, assigner, SGD, cosine schedule, EMA, evaluation) is the official one.
 """
 from __future__ import annotations
@@ -19,7 +20,8 @@ def overfit_config(data: str, images: str, out: str, epochs: int = 400, images_u
                    img_size: int = 320, seed: int = 0) -> TrainConfig:
     return TrainConfig(model="gold_yolo-n", data=data, images=images, out=out, img_size=img_size, epochs=epochs,
                        batch_size=images_used, augment=False, subset=images_used, eval_interval=25, seed=seed,
-                       nominal_batch=images_used, min_warmup_steps=0, solver={"warmup_epochs": 0.0})
+                       nominal_batch=images_used, bs_per_gpu=images_used, min_warmup_steps=0,
+                       solver={"warmup_epochs": 0.0})
 
 
 def plot_curves(metrics_file: Path, target: Path) -> None:

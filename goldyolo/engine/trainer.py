@@ -33,6 +33,7 @@ from ..models import build_model
 from ..models.checkpoint import (
     CHECKPOINT_FORMAT,
     load_state_dict_strict,
+    load_weights,
     read_checkpoint,
     remove_stale_temporaries,
     state_dict_numpy,
@@ -69,7 +70,9 @@ class TrainConfig:
     eval_interval: int = 1
     stop_aug_last_n_epoch: int = 15
     nominal_batch: int = 64
+    bs_per_gpu: int = 32  # Q18: lr0 is scaled by batch_size / (processes x bs_per_gpu), as the official trainer does
     min_warmup_steps: int = 1000
+    init_weights: str = ""  # start from these weights (npz or pkl state dict, loaded strictly) instead of a fresh init
     max_bad_steps: int = 20
     solver: Dict[str, float] = field(default_factory=dict)
 
@@ -106,10 +109,13 @@ class Trainer:
         self.model = build_model(config.model)
         model_cfg = self.model.config
         self.hyp = dict(model_cfg.solver, **config.solver)
+        self.hyp["lr0"] *= config.batch_size / (world_size() * config.bs_per_gpu)  # Q18
         self.train_source = _source(config.data, config.images, config.subset)
         self.val_source = (_source(config.val_data, config.val_images, 0) if config.val_data else self.train_source)
         if self.train_source.num_classes != self.model.num_classes:
             self.model = build_model(config.model, num_classes=self.train_source.num_classes)
+        if config.init_weights:
+            load_weights(self.model, config.init_weights)
         if self.main:
             self._check_free_space()
             self._save_data_report()

@@ -149,12 +149,29 @@ def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
     return write_checkpoint(state_dict_numpy(model), path)
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
-    """Load a flat weights checkpoint into ``model`` strictly and safely."""
+def read_state_dict(path: str | os.PathLike) -> Mapping[str, np.ndarray]:
+    """Parameter name -> array from a flat weights file: a Jittor checkpoint, or an ``.npz`` (no pickles)."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise InputNotFoundError(f"weights file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return OrderedDict((k, archive[k]) for k in archive.files)
+        except (OSError, ValueError) as err:
+            raise InputError(f"{path}: not a readable .npz weights file ({err})") from None
     state = read_checkpoint(path)
     if not isinstance(state, Mapping):
         raise InputError(f"{path}: expected a mapping of parameter names to arrays, got {type(state).__name__}")
-    load_state_dict_strict(model, state)
+    return state
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a flat weights file (see :func:`read_state_dict`) into ``model`` strictly and safely."""
+    try:
+        load_state_dict_strict(model, read_state_dict(path))
+    except StateDictError as err:
+        raise StateDictError(f"{path}: {err}") from None
     return model
 
 

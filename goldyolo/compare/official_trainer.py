@@ -1,0 +1,262 @@
+"""The official trainer (``tools/train.py`` of Detection/Gold-YOLO) run for ``compare-train``: a child
+process with PyTorch and the official code only (no Jittor), ``python -m goldyolo.compare.official_trainer
+SPEC.json``.
+
+What is changed around the official code, and why (nothing inside it is edited or copied):
+
+* stand-ins where a package is missing: mmcv (:mod:`goldyolo.bench.mmcv_shim`), ``torchvision.ops.nms``
+  (goldyolo's greedy NMS, which reproduces torchvision's), and a ``SummaryWriter`` that writes nothing
+  when tensorboard is absent (the trainer only logs to it);
+* ``torch.load`` reads the run's own checkpoints with ``weights_only=False``: they hold whole modules,
+  which torch >= 2.6 refuses by default (the official resume and ``strip_optimizer`` fail otherwise);
+* the seed: ``tools/train.py`` seeds every single-process run with ``1 + rank`` = 0; here with the spec's;
+* the initial weights: after the official ``build_model``, the spec's ``init`` file is loaded strictly;
+* records: per epoch the mean loss items, learning rates, times and the official evaluator's AP go
+  to ``metrics.jsonl``, and the EMA weights (float32, ``.npz``) of the chosen epochs go to ``ema/``;
+* resume: the official ``last_ckpt.pt`` holds float16 weights, its resume re-seeds the random
+  generators and restarts the accumulation counter, and its first resumed epoch keeps the previous
+  epoch's learning rate. Each epoch therefore also writes ``weights/resume.pt`` (float32 model and EMA,
+  optimizer, random states, accumulation position), and a resumed run continues from it as the
+  uninterrupted run would (exactly on the CPU with ``workers`` 0).
+
+Modes (``spec["mode"]``): ``init`` writes the official initialisation of the model to ``spec["init"]``;
+``train`` trains (continuing from ``weights/resume.pt`` when the output holds one).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+STOPPED = 75  # exit status of a run stopped by ``stop_after_epoch``
+
+
+def install_stand_ins() -> List[str]:
+    """Put stand-ins for missing mmcv, torchvision and tensorboard into ``sys.modules``; returns their names."""
+    import torch
+
+    from ..bench.mmcv_shim import install_if_missing
+    names = install_if_missing()
+    try:
+        import torchvision.ops  # noqa: F401
+    except Exception:  # absent, or built for another torch (it then fails to load its operators)
+        from ..eval.postprocess import nms
+
+        def torch_nms(boxes, scores, iou_threshold):
+            keep = nms(boxes.detach().cpu().double().numpy(), scores.detach().cpu().double().numpy(),
+                       float(iou_threshold))
+            return torch.from_numpy(keep).to(boxes.device)
+        vision, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
+        ops.nms, vision.ops = torch_nms, ops
+        sys.modules.update({"torchvision": vision, "torchvision.ops": ops})
+        names.append("torchvision.ops.nms")
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError:
+        class SummaryWriter:
+            def __init__(self, *args, **kwargs):
+                pass
+
+            def __getattr__(self, name):
+                return lambda *args, **kwargs: None
+        board = types.ModuleType("torch.utils.tensorboard")
+        board.SummaryWriter = SummaryWriter
+        sys.modules["torch.utils.tensorboard"] = board
+        names.append("torch.utils.tensorboard.SummaryWriter")
+    original_load = torch.load
+
+    def load(*args, **kwargs):
+        kwargs.setdefault("weights_only", False)
+        return original_load(*args, **kwargs)
+    torch.load = load
+    return names
+
+
+def enter_checkout(root: str) -> None:
+    """Run from the official folder as ``tools/train.py`` expects (it imports ``tools.eval`` and ``yolov6``)."""
+    os.chdir(root)
+    sys.path.insert(0, str(Path(root).resolve()))
+
+
+def float_state(module) -> Dict[str, np.ndarray]:
+    """state_dict as name -> numpy (float entries as float32, counters kept as they are)."""
+    return {k: (v.detach().float() if v.dtype.is_floating_point else v.detach()).cpu().numpy()
+            for k, v in module.state_dict().items()}
+
+
+def load_init(model, path: str) -> None:
+    """Load an ``.npz`` state strictly into the official model (missing counters are kept)."""
+    import torch
+    with np.load(path, allow_pickle=False) as archive:
+        given = {k: torch.from_numpy(archive[k]) for k in archive.files}
+    own = model.state_dict()
+    for key, value in own.items():
+        if key.endswith("num_batches_tracked") and key not in given:
+            given[key] = value
+    model.load_state_dict({k: v.to(own[k].dtype) if k in own else v for k, v in given.items()}, strict=True)
+
+
+def official_args(spec: Dict, resume: str = "") -> List[str]:
+    """``tools/train.py`` arguments: the plain recipe (no fuse_ab, no distillation), evaluated every epoch."""
+    device = "cpu" if spec["device"] == "cpu" else "0"
+    args = ["--data-path", spec["data_yaml"], "--conf-file", f"configs/{spec['model']}.py",
+            "--img-size", str(spec["img_size"]), "--batch-size", str(spec["batch_size"]),
+            "--epochs", str(spec["epochs"]), "--workers", str(spec["workers"]), "--device", device,
+            "--eval-interval", "1", "--heavy-eval-range", "0", "--output-dir", spec["out"], "--name", "official"]
+    return args + (["--resume", resume] if resume else [])
+
+
+def write_init(spec: Dict) -> None:
+    """The official initialisation: seed, config and ``build_model`` as ``tools/train.py`` and the Trainer use them."""
+    import torch
+    from yolov6.models.yolo import build_model
+    from yolov6.utils.config import Config
+    from yolov6.utils.envs import set_random_seed
+    cfg = Config.fromfile(f"configs/{spec['model']}.py")
+    if not hasattr(cfg, "training_mode"):
+        cfg.training_mode = "repvgg"
+    set_random_seed(spec["seed"], deterministic=True)
+    model = build_model(cfg, spec["num_classes"], torch.device("cpu"), fuse_ab=False, distill_ns=False)
+    Path(spec["init"]).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(spec["init"], **float_state(model))
+
+
+def patch_trainer(spec: Dict, out: Path) -> Dict:
+    """Wrap the official Trainer's methods to load the init, record each epoch and save EMA weights."""
+    import tools.train as train_tool
+    import torch
+    from yolov6.core.engine import Trainer
+    from yolov6.utils import envs
+    from yolov6.utils.ema import de_parallel
+    state = {"step_errors": 0}
+    seed = spec["seed"]
+    train_tool.set_random_seed = lambda _seed, deterministic=False: envs.set_random_seed(seed, deterministic)
+    get_model, prepare, eval_model, eval_and_save, steps, before_loop = (
+        Trainer.get_model, Trainer.prepare_for_steps, Trainer.eval_model, Trainer.eval_and_save,
+        Trainer.train_in_steps, Trainer.train_before_loop)
+
+    def restoring_before_loop(self):
+        before_loop(self)
+        saved = getattr(self, "ckpt", {}).get("harness")
+        if saved:
+            torch.set_rng_state(saved["torch_rng"])
+            np.random.set_state(saved["numpy_rng"])
+            random.setstate(saved["python_rng"])
+            self.last_opt_step, self.best_ap = saved["last_opt_step"], saved["best_ap"]
+            state["step_errors"] = saved["step_errors"]
+            for group in self.optimizer.param_groups:  # what the skipped scheduler step would have set
+                group["lr"] = group["initial_lr"] * self.lf(self.start_epoch)
+
+    def get_model_with_init(self, args, cfg, nc, device):
+        model = get_model(self, args, cfg, nc, device)
+        if spec.get("init") and not args.resume:
+            load_init(model, spec["init"])
+        return model
+
+    def timed_prepare(self):
+        state.update(start=time.time(), ap=None)
+        prepare(self)
+
+    def counted_steps(self, epoch_num, step_num):
+        try:
+            steps(self, epoch_num, step_num)
+        except Exception:  # the official loop logs a failed step and goes on; count it
+            state["step_errors"] += 1
+            raise
+
+    def recorded_eval(self):
+        eval_model(self)
+        state["ap"] = [float(v) for v in self.evaluate_results[:2]]  # official order: mAP@0.5, mAP@0.5:0.95
+
+    def recorded_eval_and_save(self):
+        train_s = time.time() - state["start"]
+        eval_and_save(self)
+        epoch = self.epoch
+        loss = [float(v) for v in self.mean_loss.detach().cpu()]
+        line = {"epoch": epoch, "iou_loss": loss[0], "dfl_loss": loss[1], "cls_loss": loss[2], "loss": sum(loss),
+                "lr": [float(g["lr"]) for g in self.optimizer.param_groups], "time_s": train_s,
+                "images_per_s": len(self.train_loader.dataset) / train_s, "step_errors": state["step_errors"],
+                "eval_time_s": time.time() - state["start"] - train_s}
+        if state["ap"] is not None:
+            line.update(official_AP50=state["ap"][0], official_AP=state["ap"][1])
+        if epoch in spec["save_ema_epochs"] or epoch == self.max_epoch - 1:
+            (out / "ema").mkdir(exist_ok=True)
+            np.savez(out / "ema" / f"epoch_{epoch:03d}.npz", **float_state(self.ema.ema))
+        with open(out / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        harness = {"torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+                   "python_rng": random.getstate(), "last_opt_step": self.last_opt_step, "best_ap": self.best_ap,
+                   "step_errors": state["step_errors"]}
+        snapshot = {"model": de_parallel(self.model), "ema": self.ema.ema, "updates": self.ema.updates,
+                    "optimizer": self.optimizer.state_dict(), "epoch": epoch, "harness": harness}
+        target = out / "official" / "weights" / "resume.pt"
+        torch.save(snapshot, target.with_suffix(".tmp"))
+        os.replace(target.with_suffix(".tmp"), target)
+        if epoch == spec.get("stop_after_epoch"):  # tests: a run killed after this epoch
+            os._exit(STOPPED)
+
+    Trainer.get_model, Trainer.prepare_for_steps, Trainer.eval_model = get_model_with_init, timed_prepare, recorded_eval
+    Trainer.eval_and_save, Trainer.train_in_steps = recorded_eval_and_save, counted_steps
+    Trainer.train_before_loop = restoring_before_loop
+    torch.set_num_threads(spec["threads"])
+    return state
+
+
+def completed_epochs(out: Path) -> int:
+    path = out / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+def train(spec: Dict) -> None:
+    """Train with ``tools/train.py``'s ``main``; resume from the last checkpoint of an interrupted run."""
+    out = Path(spec["out"]).resolve()
+    spec = dict(spec, out=str(out))
+    import tools.train as train_tool
+    patch_trainer(spec, out)
+    last = out / "official" / "weights" / "resume.pt"
+    done = completed_epochs(out)
+    if done >= spec["epochs"]:
+        return
+    if done and last.is_file():
+        import torch
+        saved = torch.load(last, map_location="cpu")["epoch"]
+        if saved + 1 != done:  # metrics written after the checkpoint: keep the lines the checkpoint covers
+            lines = (out / "metrics.jsonl").read_text().splitlines()[:saved + 1]
+            (out / "metrics.jsonl").write_text("".join(line + "\n" for line in lines))
+        resume = str(last)
+    else:
+        for stale in (out / "metrics.jsonl", out / "official"):
+            if stale.is_file():
+                stale.unlink()
+            elif stale.is_dir():
+                import shutil
+                shutil.rmtree(stale)
+        resume = ""
+    args = train_tool.get_args_parser().parse_args(official_args(spec, resume))
+    train_tool.main(args)
+
+
+def main(argv: List[str]) -> None:
+    import warnings
+    # the official code's deprecated torch.cuda.amp calls warn at every step
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.cuda.amp")
+    warnings.filterwarnings("ignore", category=UserWarning, message="CUDA is not available")
+    spec = json.loads(Path(argv[0]).read_text())
+    shims = install_stand_ins()
+    enter_checkout(spec["root"])
+    print(f"official trainer in {spec['root']}; stand-ins: {', '.join(shims) or 'none'}", flush=True)
+    if spec["mode"] == "init":
+        write_init(spec)
+    else:
+        train(spec)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

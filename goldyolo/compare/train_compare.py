@@ -1,0 +1,239 @@
+"""``compare-train``: goldyolo's trainer and the official one on the same data, side by side.
+
+For each seed: the official model's initialisation is exported once (``init.npz``, official code and
+seed) and both trainers start from it; the COCO split is written once in the official YOLO layout
+(:mod:`goldyolo.data.yolo_format`). The official trainer runs in a PyTorch child process
+(:mod:`goldyolo.compare.official_trainer`), goldyolo's :class:`~goldyolo.engine.trainer.Trainer` in
+this one, with the same model, image size, batch, epochs, workers and device. Both are evaluated by
+goldyolo's evaluator (pycocotools, conf 0.03, IoU 0.65, 300 detections, square letterbox) on the same
+test images at the same epochs: goldyolo's EMA by its trainer, the official EMA from the weights the
+child saves. The official evaluator's own AP (its rect batches) is recorded every epoch besides.
+
+Everything is resumable: run the same command again and each part continues where it stopped
+(goldyolo from ``last.pkl``, the official trainer from its ``last_ckpt.pt``, which holds float16 weights,
+so an interrupted official run does not continue bit for bit). Output in ``out``:
+``data/`` (YOLO layout), ``seed_S/{init.npz, goldyolo/, official/}``, ``compare.json``, ``compare.png``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import GoldYoloError, InputError
+from ..eval.evaluate import evaluate
+from ..models import build_model
+from ..models.checkpoint import load_weights
+
+FRAMEWORKS = ("goldyolo", "official")
+# official files the child runs, besides configs/MODEL.py
+OFFICIAL_FILES = ("tools/train.py", "tools/eval.py", "yolov6/core/engine.py", "yolov6/core/evaler.py",
+                  "yolov6/data/datasets.py", "yolov6/models/yolo.py", "yolov6/utils/envs.py")
+
+
+@dataclass
+class CompareConfig:
+    """A comparison run; the defaults are the reference comparison (N, 320 px, the 800/200 split)."""
+    torch_reference: str = ""
+    model: str = "gold_yolo-n"
+    data: str = "data/splits/train.json"
+    images: str = "../shared/coco_subset/images"
+    val_data: str = "data/splits/test.json"
+    val_images: str = "../shared/coco_subset/images"
+    img_size: int = 320
+    epochs: int = 30
+    batch_size: int = 16
+    seeds: Tuple[int, ...] = (0, 1)
+    frameworks: Tuple[str, ...] = FRAMEWORKS
+    device: str = "cpu"
+    workers: int = 0
+    eval_interval: int = 5
+    out: str = "runs/compare_train"
+
+
+class ChildFailedError(GoldYoloError, RuntimeError):
+    """The official trainer's process failed."""
+
+
+def check_official(path: str, model: str) -> Path:
+    """The official folder, after checking PyTorch and the files the child runs."""
+    if importlib.util.find_spec("torch") is None:
+        raise InputError("compare-train runs the official PyTorch trainer: install PyTorch "
+                         "(python -m pip install -e '.[torch]')")
+    root = Path(path)
+    for name in (f"configs/{model}.py",) + OFFICIAL_FILES:
+        if not (root / name).is_file():
+            raise InputError(f"--torch-reference {path}: {name} is missing (pass the Detection/Gold-YOLO folder "
+                             "of a huawei-noah/Efficient-Computing checkout)")
+    return root.resolve()
+
+
+def eval_epochs(epochs: int, interval: int) -> List[int]:
+    """Epochs evaluated by goldyolo's trainer: every ``interval``-th and the last."""
+    return [e for e in range(epochs) if e == epochs - 1 or (interval > 0 and (e + 1) % interval == 0)]
+
+
+def run_official(cfg: CompareConfig, root: Path, spec: Dict, log: Path) -> None:
+    """Run the official child with ``spec``; its output goes to ``log``."""
+    from ..bench.torch_side import jittor_threads
+    spec = dict(spec, root=str(root), model=cfg.model, threads=jittor_threads())
+    log.parent.mkdir(parents=True, exist_ok=True)
+    spec_file = log.with_suffix(".spec.json")
+    spec_file.write_text(json.dumps(spec, indent=1))
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+    with open(log, "a") as handle:
+        done = subprocess.run([sys.executable, "-m", "goldyolo.compare.official_trainer", str(spec_file)],
+                              stdout=handle, stderr=subprocess.STDOUT, env=env)
+    if done.returncode != 0:
+        tail = "".join(log.read_text(errors="replace").splitlines(True)[-15:])
+        raise ChildFailedError(f"the official trainer failed (exit status {done.returncode}); log {log}:\n{tail}")
+
+
+def read_lines(path: Path) -> List[Dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def evaluate_official(cfg: CompareConfig, folder: Path, num_classes: int, val_source) -> Dict[int, Dict]:
+    """goldyolo's evaluation of the official EMA weights saved in ``folder/ema``; cached in ``goldyolo_eval.json``."""
+    cache_file = folder / "goldyolo_eval.json"
+    cache = {int(k): v for k, v in json.loads(cache_file.read_text()).items()} if cache_file.is_file() else {}
+    for weights in sorted((folder / "ema").glob("epoch_*.npz")):
+        epoch = int(weights.stem.split("_")[1])
+        if epoch in cache:
+            continue
+        model = load_weights(build_model(cfg.model, num_classes=num_classes), weights)
+        metrics = evaluate(model, val_source, cfg.img_size, cfg.batch_size, cfg.workers)
+        cache[epoch] = {k: metrics[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")}
+        cache_file.write_text(json.dumps(cache, indent=1))
+    return cache
+
+
+def run_seed(cfg: CompareConfig, root: Path, seed: int, data_yaml: Path, sources) -> None:
+    """Both trainers of one seed, each skipped when complete and resumed when interrupted."""
+    from ..engine.trainer import TrainConfig, Trainer
+    train_source, val_source = sources
+    folder = Path(cfg.out) / f"seed_{seed}"
+    init = folder / "init.npz"
+    common = {"num_classes": train_source.num_classes, "seed": seed, "init": str(init.resolve())}
+    if not init.is_file():
+        run_official(cfg, root, dict(common, mode="init"), folder / "init.log")
+    if "official" in cfg.frameworks:
+        run_official(cfg, root, dict(common, mode="train", data_yaml=str(data_yaml.resolve()), img_size=cfg.img_size,
+                                     batch_size=cfg.batch_size, epochs=cfg.epochs, workers=cfg.workers,
+                                     device=cfg.device, out=str((folder / "official").resolve()),
+                                     save_ema_epochs=eval_epochs(cfg.epochs, cfg.eval_interval)),
+                     folder / "official" / "stdout.log")
+        evaluate_official(cfg, folder / "official", train_source.num_classes, val_source)
+    if "goldyolo" in cfg.frameworks:
+        out = folder / "goldyolo"
+        if len(read_lines(out / "metrics.jsonl")) < cfg.epochs:
+            config = TrainConfig(model=cfg.model, data=cfg.data, images=cfg.images, val_data=cfg.val_data,
+                                 val_images=cfg.val_images, out=str(out), img_size=cfg.img_size, epochs=cfg.epochs,
+                                 batch_size=cfg.batch_size, workers=cfg.workers, seed=seed, device=cfg.device,
+                                 eval_interval=cfg.eval_interval, init_weights=str(init))
+            Trainer(config, resume=(out / "last.pkl").is_file()).run()
+
+
+def collect(cfg: CompareConfig) -> Dict:
+    """Per framework and seed, the epochs' records; AP/AP50 are goldyolo's evaluator's for both."""
+    runs = []
+    for seed in cfg.seeds:
+        folder = Path(cfg.out) / f"seed_{seed}"
+        gold = read_lines(folder / "goldyolo" / "metrics.jsonl")
+        official = read_lines(folder / "official" / "metrics.jsonl")
+        cache_file = folder / "official" / "goldyolo_eval.json"
+        evaluated = {int(k): v for k, v in json.loads(cache_file.read_text()).items()} if cache_file.is_file() else {}
+        for line in official:
+            line.update(evaluated.get(line["epoch"], {}))
+        runs += [{"framework": "goldyolo", "seed": seed, "epochs": gold},
+                 {"framework": "official", "seed": seed, "epochs": official}]
+    return {"runs": [r for r in runs if r["epochs"]]}
+
+
+def summarize(runs: Sequence[Dict], epochs: int) -> Dict:
+    """Final AP/AP50 per framework and seed, their mean and spread (max - min over seeds), and whether the
+    difference of the means exceeds the larger seed-to-seed spread."""
+    summary: Dict = {}
+    for framework in FRAMEWORKS:
+        finals = {r["seed"]: r["epochs"][-1] for r in runs if r["framework"] == framework
+                  and len(r["epochs"]) == epochs and "AP" in r["epochs"][-1]}
+        if not finals:
+            continue
+        entry = {"seeds": sorted(finals)}
+        for key in ("AP", "AP50"):
+            values = np.array([finals[s][key] for s in sorted(finals)])
+            entry.update({f"final_{key}": values.tolist(), f"mean_{key}": float(values.mean()),
+                          f"spread_{key}": float(values.max() - values.min())})
+        summary[framework] = entry
+    if len(summary) == 2 and min(len(e["seeds"]) for e in summary.values()) >= 2:
+        for key in ("AP", "AP50"):
+            diff = summary["goldyolo"][f"mean_{key}"] - summary["official"][f"mean_{key}"]
+            spread = max(summary[f][f"spread_{key}"] for f in FRAMEWORKS)
+            summary[f"difference_{key}"] = {"goldyolo_minus_official": diff, "largest_seed_spread": spread,
+                                            "exceeds_seed_spread": bool(abs(diff) > spread)}
+    return summary
+
+
+def plot(runs: Sequence[Dict], path: Path) -> None:
+    """Loss, learning rate and AP per epoch: colour by framework, line style by seed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    colours, styles = {"goldyolo": "tab:blue", "official": "tab:orange"}, ["-", "--", ":", "-."]
+    seeds = sorted({r["seed"] for r in runs})
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    for run in runs:
+        epochs = [e["epoch"] for e in run["epochs"]]
+        style = dict(color=colours[run["framework"]], linestyle=styles[seeds.index(run["seed"]) % 4],
+                     label=f"{run['framework']}, seed {run['seed']}")
+        axes[0].plot(epochs, [e["iou_loss"] for e in run["epochs"]], **style)
+        axes[1].plot(epochs, [e["cls_loss"] for e in run["epochs"]], **style)
+        axes[2].plot(epochs, [e["lr"][1] for e in run["epochs"]], **style)
+        evaluated = [e for e in run["epochs"] if "AP" in e]
+        axes[3].plot([e["epoch"] for e in evaluated], [e["AP"] for e in evaluated], marker="o", **style)
+    for ax, title in zip(axes, ("IoU loss (mean per epoch)", "class loss (mean per epoch)",
+                                "learning rate, weights group", "AP@0.5:0.95, test images")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("loss")
+    axes[2].set_ylabel("learning rate")
+    axes[3].set_ylabel("AP")
+    axes[3].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def compare_train(cfg: CompareConfig) -> str:
+    """Run (or continue) the comparison and write ``compare.json`` and ``compare.png``; returns a summary."""
+    from ..bench.machine import environment
+    from ..data import CocoSource
+    from ..data.yolo_format import write_yolo_dataset
+    unknown = set(cfg.frameworks) - set(FRAMEWORKS)
+    if unknown:
+        raise InputError(f"unknown framework(s) {sorted(unknown)}; choose from {list(FRAMEWORKS)}")
+    root = check_official(cfg.torch_reference, cfg.model)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    image_dir = lambda images, data: Path(images) if images else Path(data).parent / "images"  # noqa: E731
+    sources = (CocoSource(Path(cfg.data), image_dir(cfg.images, cfg.data)),
+               CocoSource(Path(cfg.val_data), image_dir(cfg.val_images, cfg.val_data)))
+    data_yaml = write_yolo_dataset(*sources, out / "data")
+    for seed in cfg.seeds:
+        run_seed(cfg, root, seed, data_yaml, sources)
+    result = collect(cfg)
+    result.update(config=asdict(cfg), official_code=str(root), environment=environment(),
+                  summary=summarize(result["runs"], cfg.epochs))
+    (out / "compare.json").write_text(json.dumps(result, indent=1))
+    if result["runs"]:
+        plot(result["runs"], out / "compare.png")
+    return json.dumps(result["summary"], indent=1) + f"\nwritten: {out / 'compare.json'}, {out / 'compare.png'}"

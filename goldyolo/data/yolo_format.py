@@ -1,0 +1,66 @@
+"""COCO json -> the official YOLO-format layout (``images/SPLIT``, ``labels/SPLIT``, ``data.yaml``).
+
+The official dataset reads the images of a folder and the labels of ``../labels/SPLIT`` beside it,
+one ``class cx cy w h`` line per box (normalised). Written here from the validated records of a
+:class:`~goldyolo.data.coco.CocoSource`, so both trainers see the same boxes: the same crowd,
+zero-area and outside-image boxes skipped, the same clipping. Numbers are written with ``repr`` of
+the float32 value, which reads back to the same float32. Images are symbolic links, not copies.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+from ..errors import InputError
+from .coco import CocoSource
+
+# the 80 COCO detection categories, in the official coco80_to_coco91_class order
+COCO80_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
+
+
+def label_lines(labels: np.ndarray) -> List[str]:
+    """(n, 5) float32 rows [class, cx, cy, w, h] -> text lines that read back to the same float32."""
+    return [" ".join([str(int(row[0]))] + [repr(float(v)) for v in row[1:]]) for row in labels]
+
+
+def write_split(source: CocoSource, root: Path, split: str) -> Path:
+    """Link the images and write the labels of ``source`` as ``root/images/split``; returns that folder."""
+    image_dir, label_dir = root / "images" / split, root / "labels" / split
+    image_dir.mkdir(parents=True, exist_ok=True)
+    label_dir.mkdir(parents=True, exist_ok=True)
+    for record in source.records:
+        link = image_dir / record.path.name
+        if link.is_symlink() or link.exists():
+            if link.resolve() != record.path.resolve():
+                raise InputError(f"{link}: already links to {link.resolve()}, not {record.path}; two images share "
+                                 "a file name or the folder holds another dataset")
+        else:
+            os.symlink(record.path.resolve(), link)
+        lines = label_lines(record.labels)
+        (label_dir / f"{record.path.stem}.txt").write_text("".join(line + "\n" for line in lines))
+    return image_dir
+
+
+def write_yolo_dataset(train: CocoSource, val: CocoSource, root: Path) -> Path:
+    """The official layout of a train and a val source under ``root``; returns ``root/data.yaml``.
+
+    When the categories are COCO's 80 and the val files are named by image id, ``is_coco`` is set with
+    ``anno_path`` the val json, so the official evaluator maps classes to COCO ids and scores against the
+    same annotations as goldyolo.
+    """
+    if train.category_ids != val.category_ids:
+        raise InputError(f"{train.annotation_file} and {val.annotation_file} have different categories")
+    root = Path(root)
+    data: Dict = {"train": str(write_split(train, root, "train").resolve()),
+                  "val": str(write_split(val, root, "val").resolve()),
+                  "nc": train.num_classes, "names": list(train.names)}
+    numbered = all(r.path.stem.isdigit() and int(r.path.stem) == r.image_id for r in val.records)
+    if train.category_ids == COCO80_IDS and numbered:
+        data.update(is_coco=True, anno_path=str(val.annotation_file.resolve()))
+    path = root / "data.yaml"
+    path.write_text(json.dumps(data, indent=1) + "\n")  # JSON is YAML
+    return path

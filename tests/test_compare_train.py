@@ -1,0 +1,113 @@
+"""compare-train: the YOLO-format data both trainers read, the summary, and (with the official code)
+the official trainer's resume and the whole comparison on the sample."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from goldyolo.compare.train_compare import CompareConfig, check_official, compare_train, eval_epochs, summarize
+from goldyolo.data.coco import CocoSource
+from goldyolo.data.yolo_format import COCO80_IDS, write_yolo_dataset
+from goldyolo.errors import InputError
+
+from conftest import OFFICIAL_CODE, SAMPLE
+
+
+def sources():
+    return (CocoSource(SAMPLE / "train.json", SAMPLE / "images"), CocoSource(SAMPLE / "test.json", SAMPLE / "images"))
+
+
+def test_yolo_layout_holds_the_same_boxes_as_the_coco_source(tmp_path):
+    train, val = sources()
+    data = json.loads(write_yolo_dataset(train, val, tmp_path).read_text())
+    assert data["nc"] == 80 and data["names"] == train.names and len(COCO80_IDS) == 80
+    assert data["is_coco"] is True and data["anno_path"] == str((SAMPLE / "test.json").resolve())
+    for split, source in (("train", train), ("val", val)):
+        assert Path(data[split]) == (tmp_path / "images" / split).resolve()
+        assert len(list((tmp_path / "images" / split).iterdir())) == len(source.records)
+        for record in source.records:
+            link = tmp_path / "images" / split / record.path.name
+            assert link.is_symlink() and link.resolve() == record.path.resolve()
+            text = (tmp_path / "labels" / split / f"{record.path.stem}.txt").read_text()
+            read = np.array([line.split() for line in text.splitlines()], dtype=np.float32).reshape(-1, 5)
+            assert np.array_equal(read, record.labels)  # the official reader gets the same float32 boxes
+    write_yolo_dataset(train, val, tmp_path)  # a second call (a resumed comparison) keeps the links
+
+
+def test_a_file_name_taken_by_another_image_is_refused(tmp_path):
+    train, val = sources()
+    (tmp_path / "images" / "train").mkdir(parents=True)
+    os.symlink(SAMPLE / "test.json", tmp_path / "images" / "train" / train.records[0].path.name)
+    with pytest.raises(InputError, match="already links"):
+        write_yolo_dataset(train, val, tmp_path)
+
+
+def test_evaluated_epochs_and_summary():
+    assert eval_epochs(30, 5) == [4, 9, 14, 19, 24, 29] and eval_epochs(7, 0) == [6]
+
+    def run(framework, seed, ap):
+        return {"framework": framework, "seed": seed, "epochs": [{"epoch": 0}, {"epoch": 1, "AP": ap, "AP50": 2 * ap}]}
+    runs = [run("goldyolo", 0, 0.10), run("goldyolo", 1, 0.12), run("official", 0, 0.11), run("official", 1, 0.14)]
+    summary = summarize(runs, epochs=2)
+    assert summary["goldyolo"]["final_AP"] == [0.10, 0.12] and summary["official"]["spread_AP"] == pytest.approx(0.03)
+    difference = summary["difference_AP"]
+    assert difference["goldyolo_minus_official"] == pytest.approx(-0.015)
+    assert difference["largest_seed_spread"] == pytest.approx(0.03) and not difference["exceeds_seed_spread"]
+    runs[2]["epochs"][-1]["AP"], runs[3]["epochs"][-1]["AP"] = 0.30, 0.31
+    assert summarize(runs, epochs=2)["difference_AP"]["exceeds_seed_spread"]
+    assert "difference_AP" not in summarize(runs[:3], epochs=3)  # unfinished runs are not summarised
+
+
+def test_a_folder_that_is_not_the_official_code_is_refused(tmp_path):
+    pytest.importorskip("torch")
+    with pytest.raises(InputError, match="configs/gold_yolo-n.py is missing"):
+        check_official(str(tmp_path), "gold_yolo-n")
+
+
+@pytest.mark.needs_official_code
+def test_official_trainer_resumes_exactly(tmp_path):
+    import subprocess
+    import sys
+    train, val = sources()
+    data_yaml = write_yolo_dataset(train, val, tmp_path / "data")
+    base = {"mode": "init", "root": str(OFFICIAL_CODE), "model": "gold_yolo-n", "num_classes": 80, "seed": 3,
+            "init": str(tmp_path / "init.npz"), "threads": 2}
+
+    def child(**spec):
+        path = tmp_path / f"spec_{len(list(tmp_path.glob('spec_*')))}.json"
+        path.write_text(json.dumps(dict(base, **spec)))
+        return subprocess.run([sys.executable, "-m", "goldyolo.compare.official_trainer", str(path)],
+                              capture_output=True, text=True).returncode
+    assert child() == 0
+    train_spec = dict(mode="train", data_yaml=str(data_yaml), img_size=96, batch_size=8, epochs=2, workers=0,
+                      device="cpu", save_ema_epochs=[1])
+    assert child(**train_spec, out=str(tmp_path / "whole")) == 0
+    assert child(**train_spec, out=str(tmp_path / "cut"), stop_after_epoch=0) == 75
+    assert child(**train_spec, out=str(tmp_path / "cut")) == 0
+    whole, cut = (np.load(tmp_path / name / "ema" / "epoch_001.npz") for name in ("whole", "cut"))
+    assert all(np.array_equal(whole[k], cut[k]) for k in whole.files)
+    lines = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [0, 1] and lines[0]["lr"][2] == pytest.approx(0.1 + (0.005 - 0.1) * 2 / 1000)
+
+
+@pytest.mark.needs_official_code
+def test_compare_train_runs_both_trainers_from_the_same_weights(tmp_path):
+    cfg = CompareConfig(torch_reference=str(OFFICIAL_CODE), data=str(SAMPLE / "train.json"),
+                        images=str(SAMPLE / "images"), val_data=str(SAMPLE / "test.json"),
+                        val_images=str(SAMPLE / "images"), img_size=96, epochs=2, batch_size=8, seeds=(0,),
+                        eval_interval=1, out=str(tmp_path))
+    compare_train(cfg)
+    result = json.loads((tmp_path / "compare.json").read_text())
+    runs = {r["framework"]: r["epochs"] for r in result["runs"]}
+    assert [len(runs[f]) for f in ("goldyolo", "official")] == [2, 2]
+    for gold, official in zip(runs["goldyolo"], runs["official"]):
+        # the same schedule (warm-up, cosine, Q18's batch rescaling of lr0) in both trainers
+        assert gold["lr"] == pytest.approx(official["lr"], rel=1e-9)
+        assert "AP" in gold and "AP" in official and "official_AP" in official
+    assert (tmp_path / "compare.png").stat().st_size > 10_000
+    init = np.load(tmp_path / "seed_0" / "init.npz")
+    assert init["backbone.stem.rbr_dense.conv.weight"].dtype == np.float32
