@@ -29,12 +29,12 @@ def final_weights(path):
 
 
 def test_short_training_lowers_the_loss_on_real_labels(tmp_path):
-    trainer = Trainer(config(tmp_path, epochs=12, subset=4, batch_size=4, img_size=160))
+    trainer = Trainer(config(tmp_path, epochs=16, subset=4, batch_size=4, img_size=160))
     first = trainer.train_epoch(0)
-    for epoch in range(1, 12):
+    for epoch in range(1, 16):
         last = trainer.train_epoch(epoch)
-    # 12 steps from scratch: box regression learns first (the class loss of a prior-initialised
-    # VFL head rises before it falls; the slow over-fit test covers the whole curve).
+    # 16 steps from scratch (0.77 of the first epoch's IoU loss measured): box regression learns first
+    # (the class loss of a prior-initialised VFL head rises before it falls; the slow over-fit test covers the curve).
     assert last["iou_loss"] < 0.85 * first["iou_loss"], (first, last)
     assert math.isfinite(last["cls_loss"]) and last["skipped_steps"] == 0
 
@@ -45,6 +45,37 @@ def test_lr0_is_rescaled_by_the_batch_as_the_official_trainer_does(tmp_path):
     assert trainer.hyp["lr0"] == pytest.approx(0.02 * 4 / 32)
     assert [g["initial_lr"] for g in trainer.optimizer.param_groups] == [pytest.approx(0.0025)] * 3
     assert Trainer(config(tmp_path / "b", batch_size=8, bs_per_gpu=8)).hyp["lr0"] == pytest.approx(0.02)
+
+
+def test_the_cosine_schedule_lags_one_epoch_as_the_official_lambdalr(tmp_path):
+    from goldyolo.engine.solver import cosine_factor
+    trainer = Trainer(config(tmp_path, epochs=10))
+    lr0 = trainer.hyp["lr0"]
+    seen = []
+    for epoch in range(4):
+        trainer.begin_epoch(epoch)
+        seen.append(trainer.optimizer.param_groups[1]["lr"])
+    # torch: LambdaLR built (lr0 * lf(0)), last_epoch set to -1, step() before epochs 1, 2, 3
+    assert seen == pytest.approx([lr0, lr0, lr0 * cosine_factor(1, 10, 0.01), lr0 * cosine_factor(2, 10, 0.01)])
+    assert trainer.lr_factor == cosine_factor(3, 10, 0.01)  # the warm-up interpolates towards lf(epoch)
+
+
+def test_gradients_pending_at_the_end_of_an_epoch_are_dropped(tmp_path):
+    # Q20: the official prepare_for_steps zeroes the gradients at each epoch start
+    kw = dict(nominal_batch=8, batch_size=4, subset=8)
+    a, b = Trainer(config(tmp_path / "a", **kw)), Trainer(config(tmp_path / "b", **kw))
+    batches = [(images, targets) for images, targets, _ in a.dataset][:2]
+    a.begin_epoch(0)
+    a.train_step(*batches[0], 0, 0)
+    assert a.last_opt_step == -1  # accumulating towards 8 images: no step yet
+    for trainer in (a, b):
+        trainer.begin_epoch(1)
+        trainer.train_step(*batches[1], 1, 0)
+        assert trainer.last_opt_step == 2
+    trained = [(pa, pb) for ga, gb in zip(a.optimizer.param_groups, b.optimizer.param_groups)
+               for pa, pb in zip(ga["params"], gb["params"])]
+    # a's first batch left no trace in the weights (only in BN running statistics, as in the official trainer)
+    assert all(np.array_equal(pa.numpy(), pb.numpy()) for pa, pb in trained)
 
 
 def test_training_starts_from_given_weights_loaded_strictly(tmp_path):

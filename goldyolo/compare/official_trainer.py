@@ -20,7 +20,9 @@ What is changed around the official code, and why (nothing inside it is edited o
   uninterrupted run would (exactly on the CPU with ``workers`` 0).
 
 Modes (``spec["mode"]``): ``init`` writes the official initialisation of the model to ``spec["init"]``;
-``train`` trains (continuing from ``weights/resume.pt`` when the output holds one).
+``train`` trains (continuing from ``weights/resume.pt`` when the output holds one); ``steps`` runs the
+official Trainer's own step (``train_in_steps``: forward, loss, backward, warm-up, accumulation, SGD,
+EMA) on given batches and records each step (:mod:`goldyolo.compare.step_parity`).
 """
 from __future__ import annotations
 
@@ -151,10 +153,12 @@ def patch_trainer(spec: Dict, out: Path) -> Dict:
             random.setstate(saved["python_rng"])
             self.last_opt_step, self.best_ap = saved["last_opt_step"], saved["best_ap"]
             state["step_errors"] = saved["step_errors"]
-            for group in self.optimizer.param_groups:  # what the skipped scheduler step would have set
-                group["lr"] = group["initial_lr"] * self.lf(self.start_epoch)
+            for group in self.optimizer.param_groups:  # the uninterrupted run's lr (its scheduler lags one epoch)
+                group["lr"] = group["initial_lr"] * self.lf(max(self.start_epoch - 1, 0))
 
     def get_model_with_init(self, args, cfg, nc, device):
+        if spec.get("no_drop_path"):
+            cfg.model.neck.extra_cfg.drop_path_rate = 0.0
         model = get_model(self, args, cfg, nc, device)
         if spec.get("init") and not args.resume:
             load_init(model, spec["init"])
@@ -243,6 +247,39 @@ def train(spec: Dict) -> None:
     train_tool.main(args)
 
 
+def run_steps(spec: Dict) -> None:
+    """The official Trainer stepping through ``spec["batches"]`` (uint8 images and targets per step)."""
+    import tools.train as train_tool
+    import torch
+    from yolov6.core.engine import Trainer
+    from yolov6.utils.envs import get_envs
+    out = Path(spec["out"]).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    patch_trainer(dict(spec, out=str(out)), out)
+    args = train_tool.get_args_parser().parse_args(official_args(dict(spec, out=str(out))))
+    args.local_rank, args.rank, args.world_size = get_envs()
+    cfg, device, args = train_tool.check_and_init(args)
+    trainer = Trainer(args, cfg, device)
+    trainer.max_stepnum = spec["steps_per_epoch"]  # the schedule of an epoch of this many steps
+    trainer.train_before_loop()
+    batches = np.load(spec["batches"])
+    records = []
+    for step in range(spec["steps"]):
+        trainer.epoch, trainer.step = divmod(step, spec["steps_per_epoch"])
+        if trainer.step == 0:
+            trainer.prepare_for_steps()
+        rows = batches["targets"][batches["targets"][:, 0] == step][:, 1:]
+        trainer.batch_data = (torch.from_numpy(batches["images"][step]), torch.from_numpy(rows), [], [])
+        trainer.train_in_steps(trainer.epoch, trainer.step)
+        records.append({"step": step, "items": [float(v) for v in trainer.loss_items],
+                        "lr": [float(g["lr"]) for g in trainer.optimizer.param_groups],
+                        "momentum": [float(g["momentum"]) for g in trainer.optimizer.param_groups],
+                        "optimizer_step": trainer.last_opt_step == step, "ema_updates": trainer.ema.updates})
+    (out / "steps.json").write_text(json.dumps(records))
+    np.savez(out / "model.npz", **float_state(trainer.model))
+    np.savez(out / "ema.npz", **float_state(trainer.ema.ema))
+
+
 def main(argv: List[str]) -> None:
     import warnings
     # the official code's deprecated torch.cuda.amp calls warn at every step
@@ -252,10 +289,7 @@ def main(argv: List[str]) -> None:
     shims = install_stand_ins()
     enter_checkout(spec["root"])
     print(f"official trainer in {spec['root']}; stand-ins: {', '.join(shims) or 'none'}", flush=True)
-    if spec["mode"] == "init":
-        write_init(spec)
-    else:
-        train(spec)
+    {"init": write_init, "train": train, "steps": run_steps}[spec["mode"]](spec)
 
 
 if __name__ == "__main__":

@@ -234,9 +234,13 @@ class Trainer:
         """Set the epoch's lr factor, data order and mosaic switch, and put the model in training mode."""
         cfg = self.cfg
         jt.set_global_seed(cfg.seed + epoch, different_seed_for_mpi=False)  # DropPath: a resumed epoch repeats
-        self.lr_factor = cosine_factor(epoch, cfg.epochs, self.hyp["lrf"])
+        self.lr_factor = cosine_factor(epoch, cfg.epochs, self.hyp["lrf"])  # the warm-up's target: lf(epoch)
+        # Q19: the official LambdaLR steps from last_epoch = -1 at each epoch after the first, so
+        # epoch e trains at lf(e - 1) once warm-up is over
+        scheduled = cosine_factor(max(epoch - 1, 0), cfg.epochs, self.hyp["lrf"])
         for group in self.optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * self.lr_factor
+            group["lr"] = group["initial_lr"] * scheduled
+        self.optimizer.zero_grad()  # Q20: gradients still accumulating at the end of an epoch are dropped
         self.dataset.set_epoch(epoch, use_mosaic=epoch < cfg.epochs - cfg.stop_aug_last_n_epoch)
         self.model.train()
 

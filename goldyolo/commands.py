@@ -1,0 +1,116 @@
+"""The commands of ``python -m goldyolo``: for each, the one function it calls and its options (a table
+read by :mod:`goldyolo.cli`; an option's default comes from that function's signature or config dataclass)."""
+from __future__ import annotations
+
+import argparse
+from typing import Dict, NamedTuple, Sequence
+
+from .config import CONFIGS
+
+MODELS = sorted(CONFIGS)
+DEVICES, FRAME = ["cpu", "cuda"], ["goldyolo", "official"]
+IMAGES = ("images", "image folder (default: 'images' beside the json)")
+RUN = [("img_size", "square input size"), ("epochs", "epochs"), ("batch_size", "images per step"),
+       ("workers", "data loading processes"), ("device", "device", {"choices": DEVICES}), ("out", "run folder")]
+
+
+class Command(NamedTuple):
+    target: str            # "module:callable" run with the parsed options
+    help: str
+    options: Sequence[tuple]  # (name, help[, argparse keywords]); defaults come from the target
+    config: str = ""       # "module:Dataclass": the options fill it and it is the one argument
+
+
+COMMANDS: Dict[str, Command] = {
+    "info": Command("goldyolo.models.info:describe", "parameters, GFLOPs and layer summary of a model", [
+        ("model", "model name", {"positional": True, "choices": MODELS}),
+        ("img_size", "square input size for GFLOPs"), ("num_classes", "number of classes"),
+        ("depth", "module depth of the layer summary"), ("layers", "the layer summary")]),
+    "table": Command("goldyolo.models.info:model_table", "markdown table of all models (README)",
+                     [("img_size", "square input size for GFLOPs")]),
+    "convert": Command("goldyolo.models.official:convert", "official PyTorch .pt -> Jittor weights file", [
+        ("source", "official checkpoint (.pt)", {"positional": True}),
+        ("output", "Jittor weights file to write (.pkl)", {"positional": True}),
+        ("model", "model the checkpoint holds", {"required": True, "choices": MODELS}),
+        ("num_classes", "number of classes (default: read from the checkpoint)", {"type": int})]),
+    "train": Command("goldyolo.engine.trainer:train", "train a model on COCO-format data (official recipe)", [
+        ("model", "model name", {"choices": MODELS}),
+        ("data", "COCO annotation json of the training images", {"required": True}),
+        IMAGES,
+        ("val_data", "COCO json for evaluation (default: the training data)"),
+        ("val_images", "image folder of --val-data"), *RUN, ("seed", "random seed"),
+        ("amp", "float16 mixed precision with loss scaling (default: on for cuda, off for cpu)",
+         {"action": argparse.BooleanOptionalAction}), ("resume", "continue --out from last.pkl", {"keyword": True}),
+        ("augment", "mosaic, affine, HSV and flip augmentation"), ("subset", "use only the first N images (0: all)"),
+        ("eval_interval", "evaluate every N epochs (and the last)"), ("nominal_batch", "batch gradients accumulate to"),
+        ("bs_per_gpu", "images per process lr0 refers to (lr0 x batch / (processes x this), as the official)"),
+        ("init_weights", "start from these weights (.npz or .pkl state dict, strict)"),
+        ("min_warmup_steps", "official minimum warm-up iterations"),
+        ("lr0", "initial learning rate (default: the model config's)", {"solver": True, "type": float}),
+        ("warmup_epochs", "warm-up epochs (default: the model config's)", {"solver": True, "type": float})],
+        config="goldyolo.engine.trainer:TrainConfig"),
+    "compare-train": Command("goldyolo.compare.train_compare:compare_train", "goldyolo and the official trainer "
+                             "side by side from the same initial weights (resumable)", [
+        ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),
+        ("model", "model name", {"choices": MODELS}), ("data", "training COCO json"), ("images", "its images"),
+        ("val_data", "test COCO json"), ("val_images", "its images"), *RUN, ("eval_interval", "evaluate every N"),
+        ("seeds", "seeds", {"type": int, "nargs": "+"}), ("frameworks", "trainers", {"nargs": "+", "choices": FRAME})],
+        config="goldyolo.compare.train_compare:CompareConfig"),
+    "compare-steps": Command("goldyolo.compare.step_parity:step_parity", "step parity with the official trainer: the "
+                             "same batches and weights, loss per step and final weights, with a control run", [
+        ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),
+        ("model", "model name", {"choices": MODELS}), ("data", "COCO json"), ("images", "its images"),
+        ("init", "initial weights .npz (default: the official initialisation)"), ("img_size", "square input size"),
+        ("batch_size", "images per step"), ("steps", "steps"), ("steps_per_epoch", "steps per epoch"),
+        ("epochs", "epochs of the schedule"), ("control", "weight change of the control run"), ("out", "folder"),
+        ("fixture", "also write the official side's compact results to this .npz (tests)")],
+        config="goldyolo.compare.step_parity:StepParityConfig"),
+    "eval": Command("goldyolo.eval.evaluate:eval_command", "COCO mAP of trained or converted weights", [
+        ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
+        ("data", "COCO annotation json", {"required": True}), IMAGES,
+        ("model", "model of plain weights files", {"choices": MODELS}), ("img_size", "square input size"),
+        ("batch_size", "images per batch"), ("workers", "data loading processes"), ("conf_thres", "score threshold"),
+        ("iou_thres", "NMS IoU threshold"), ("out", "output folder (default: eval/ beside the weights)")]),
+    "predict": Command("goldyolo.eval.predict:predict_command", "draw detections on images", [
+        ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
+        ("images", "image files", {"positional": True, "nargs": "+"}), ("out", "output folder", {"required": True}),
+        ("model", "model of plain weights files", {"choices": MODELS}), ("img_size", "square input size"),
+        ("conf_thres", "score threshold"), ("iou_thres", "NMS IoU threshold")]),
+    "overfit": Command("goldyolo.engine.overfit:overfit_command", "over-fit proof: gold_yolo-n on 16 images", [
+        ("data", "COCO annotation json", {"required": True}), IMAGES, ("out", "run folder"), ("epochs", "epochs"),
+        ("num_images", "images trained and evaluated on"), ("img_size", "square input size"), ("seed", "random seed")]),
+    "soak": Command("goldyolo.bench.soak:soak_command", "memory steadiness over a long run of training steps", [
+        ("model", "model name", {"choices": MODELS}), ("data", "COCO annotation json", {"required": True}), IMAGES,
+        ("img_size", "square input size"), ("batch_size", "images per step"), ("iterations", "training steps"),
+        ("every", "sample memory every N steps"), ("warmup_fraction", "leading part of the run not judged"),
+        ("tolerance", "largest RSS slope called flat, MiB per 1,000 iterations"), ("seed", "random seed"),
+        ("device", "device", {"choices": DEVICES}), ("out", "output folder")]),
+    "bench": Command("goldyolo.bench.measure:bench_command", "latency, training-step time and peak memory", [
+        ("model", "model name", {"choices": MODELS}), ("img_size", "square input size"),
+        ("batch", "batch sizes, comma-separated"), ("device", "device", {"choices": DEVICES}),
+        ("fused", "time the deploy form (goldyolo.fuse)"), ("fp16", "half precision / mixed-precision train step"),
+        ("train_step", "also time a full training step"), ("warmup", "untimed runs first"), ("runs", "timed runs"),
+        ("out", "results json (default runs/bench/MODEL_SIZE.json)"), ("plot", "bar chart (PNG) beside the json"),
+        ("profile_layers", "per-module forward times"), ("profile_ops", "kernel time by kind"),
+        ("reference", "official timings json (default ../shared/reference/torch_cpu_timings.json)"),
+        ("torch_reference", "also time the official PyTorch model: PATH is Detection/Gold-YOLO of an official "
+                            "checkout (needs the torch extra)", {"metavar": "PATH"}),
+        ("single", "internal: time one setting here", {"choices": ["eval", "deploy", "train_step"]}),
+        ("single_torch", "internal: the same for the official model", {"choices": ["eval", "deploy", "train_step"]})],
+        config="goldyolo.bench.measure:BenchConfig"),
+    "report": Command("goldyolo.study.report:report_command", "execute the notebooks and build the HTML/PDF report", [
+        ("profile", "parameter set (goldyolo/study/profiles.py)", {"choices": ["quick", "full", "ci"]}),
+        ("only", "comma-separated notebook prefixes or names to execute, e.g. 02,03"),
+        ("pdf", "the PDF beside the HTML (needs Chromium)"),
+        ("train", "running or finishing the training before notebook 03")]),
+    "data split": Command("goldyolo.data.split:split_command", "800/200-style train/test split of a COCO json", [
+        ("ann", "COCO json to split (e.g. ../shared/coco_subset/instances.json)", {"required": True}),
+        ("out", "output folder"), ("test", "number of test images"), ("seed", "random seed"),
+        ("any_source", "draw test images from all images, not only those with official annotations")]),
+    "data sample": Command("goldyolo.data.sample:sample_command", "small train/test sample (data/sample) of a split", [
+        ("train", "training split json"), ("test", "test split json"),
+        ("images", "image folder of the splits", {"required": True}), ("out", "output folder"),
+        ("n_train", "training images"), ("n_test", "test images"), ("max_kb", "largest image file taken, in kB")]),
+    "data coco": Command("goldyolo.data.download:fetch_coco", "download COCO val2017 images and annotations",
+                         [("root", "folder for the zips and the extracted data", {"required": True})]),
+}
