@@ -182,10 +182,8 @@ def summarize(runs: Sequence[Dict], epochs: int) -> Dict:
     return summary
 
 
-def plot(runs: Sequence[Dict], path: Path) -> None:
+def figure(runs: Sequence[Dict]):
     """Loss, learning rate and AP per epoch: colour by framework, line style by seed."""
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     colours, styles = {"goldyolo": "tab:blue", "official": "tab:orange"}, ["-", "--", ":", "-."]
     seeds = sorted({r["seed"] for r in runs})
@@ -209,8 +207,7 @@ def plot(runs: Sequence[Dict], path: Path) -> None:
     axes[3].set_ylabel("AP")
     axes[3].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def compare_train(cfg: CompareConfig) -> str:
@@ -235,5 +232,9 @@ def compare_train(cfg: CompareConfig) -> str:
                   summary=summarize(result["runs"], cfg.epochs))
     (out / "compare.json").write_text(json.dumps(result, indent=1))
     if result["runs"]:
-        plot(result["runs"], out / "compare.png")
+        import matplotlib
+        matplotlib.use("Agg")
+        fig = figure(result["runs"])
+        fig.savefig(out / "compare.png", dpi=120)
+        matplotlib.pyplot.close(fig)
     return json.dumps(result["summary"], indent=1) + f"\nwritten: {out / 'compare.json'}, {out / 'compare.png'}"

@@ -176,3 +176,48 @@ def detections(records: Sequence, found: Sequence, names: Sequence[str], columns
         ax.axis("off")
     plt.tight_layout()
     return fig
+
+
+def comparison_curves(result: dict) -> plt.Figure:
+    """compare-train's overlay: loss items, learning rate and AP per epoch of both trainers and all seeds."""
+    from ..compare.train_compare import figure
+    return figure(result["runs"])
+
+
+def parity_curves(result: dict) -> plt.Figure:
+    """compare-steps: the total loss of each step, and its relative difference from the official trainer's
+    for goldyolo and for the control (log scale)."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+    colours = {"official": "tab:orange", "goldyolo": "tab:blue", "control": "tab:gray"}
+    for name, steps in result["steps"].items():
+        axes[0].plot([s["step"] for s in steps], [sum(s["items"]) for s in steps], color=colours[name],
+                     label=name, lw=1.2, ls="--" if name == "control" else "-")
+    for name in ("goldyolo", "control"):
+        diff = result[name]["step_differences"]["total_loss"]
+        axes[1].semilogy(range(len(diff)), diff, "o-", ms=3, color=colours[name], label=f"{name} vs official")
+    axes[0].set(title="training loss of each step", xlabel="step", ylabel="loss (iou + dfl + cls)")
+    axes[1].set(title="relative difference from the official trainer", xlabel="step", ylabel="|Δloss| / loss")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    plt.tight_layout()
+    return fig
+
+
+def schedule_and_ap(history: pd.DataFrame, warmup_epochs: float, title: str) -> plt.Figure:
+    """Conv-weight learning rate at each epoch's end with the warm-up's end marked, and AP50 / AP of the
+    evaluated epochs on a second axis."""
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    ax.plot(history.epoch, history.lr.map(lambda groups: groups[1]), "o-", ms=3, color="tab:green",
+            label="lr, conv weights")
+    ax.axvline(warmup_epochs - 0.5, color="tab:gray", ls=":", label="end of warm-up")
+    ax.set(xlabel="epoch", ylabel="learning rate", title=title)
+    twin = ax.twinx()
+    evaluated = history.dropna(subset=["AP"])
+    twin.plot(evaluated.epoch, evaluated.AP50, "s-", ms=4, color="tab:blue", label="AP50")
+    twin.plot(evaluated.epoch, evaluated.AP, "^-", ms=4, color="tab:purple", label="AP 0.5:0.95")
+    twin.set_ylabel("AP on the test images")
+    lines = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=8)
+    plt.tight_layout()
+    return fig

@@ -28,6 +28,9 @@ FULL_CPU: Dict[str, object] = {
     "BENCH_TRAIN": {"model": "gold_yolo-n", "img_size": 320, "batch": 8},
     # the official code (Detection/Gold-YOLO of huawei-noah/Efficient-Computing), timed in the same run when present
     "OFFICIAL_CODE": "../official/Gold-YOLO",
+    # the committed runs beside the official trainer (compare-train, compare-steps) and the long run, read by
+    # notebook 03 in every profile: they take CPU-hours and are not remade by the report build
+    "REFERENCE_RUNS": "report/full",
 }
 # With a GPU the full study is the original protocol itself: Gold-YOLO-S at 640 px.
 FULL_GPU_CHANGES: Dict[str, object] = {"RUN_DIR": "report/full-gpu", "MODEL": "gold_yolo-s", "IMG_SIZE": 640,

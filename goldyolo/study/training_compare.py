@@ -1,0 +1,124 @@
+"""Notebook 03's comparison with the official trainer, step parity, warm-up finding and long run, read
+back from their json files as tables and sentences (every number comes from the file)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pandas as pd
+
+from ..engine.solver import warmup_steps
+from .runs import TrainingRun
+
+
+def read_json(path: Path | str) -> Optional[dict]:
+    """The json at ``path``, or None when the run has not been made (the notebook then says so)."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def comparison_table(result: dict) -> pd.DataFrame:
+    """One row per framework and seed: epochs done, last epoch's losses, final AP/AP50 (goldyolo's
+    evaluator for both) and the official evaluator's own AP where recorded."""
+    rows = []
+    for run in result["runs"]:
+        last = run["epochs"][-1]
+        evaluated = [e for e in run["epochs"] if "AP" in e]
+        final = evaluated[-1] if evaluated else {}
+        rows.append({"framework": run["framework"], "seed": run["seed"], "epochs": len(run["epochs"]),
+                     "iou_loss": last["iou_loss"], "cls_loss": last["cls_loss"],
+                     "AP": final.get("AP"), "AP50": final.get("AP50"),
+                     "official evaluator AP": last.get("official_AP")})
+    return pd.DataFrame(rows).set_index(["framework", "seed"])
+
+
+def comparison_lines(result: dict) -> List[str]:
+    """Settings, machine, and the verdict: the difference of the mean final AP against the seed spread."""
+    cfg, env = result["config"], result["environment"]["hardware"]
+    lines = [f"{cfg['model']} at {cfg['img_size']} px, batch {cfg['batch_size']}, {cfg['epochs']} epochs, "
+             f"seeds {', '.join(map(str, cfg['seeds']))}, device {cfg['device']}; machine: {env['cpu_model']}, "
+             f"{env['cpu_cores_usable']} cores" + (f", GPU {', '.join(env['gpus'])}" if env["gpus"] else "")]
+    summary = result["summary"]
+    for framework in ("goldyolo", "official"):
+        if framework in summary:
+            s = summary[framework]
+            lines.append(f"{framework}: final AP {', '.join(f'{v:.4f}' for v in s['final_AP'])} (mean "
+                         f"{s['mean_AP']:.4f}, spread {s['spread_AP']:.4f}); AP50 mean {s['mean_AP50']:.4f}, "
+                         f"spread {s['spread_AP50']:.4f}")
+    for key in ("AP", "AP50"):
+        d = summary.get(f"difference_{key}")
+        if d:
+            verdict = "larger than" if d["exceeds_seed_spread"] else "within"
+            lines.append(f"{key}: goldyolo - official = {d['goldyolo_minus_official']:+.4f}, {verdict} the larger "
+                         f"seed-to-seed spread ({d['largest_seed_spread']:.4f})")
+    if not any(k.startswith("difference_") for k in summary):
+        lines.append("NOT FINISHED: the difference needs both frameworks' runs of at least 2 seeds; the same "
+                     "command continues them")
+    return lines
+
+
+def parity_table(result: dict) -> pd.DataFrame:
+    """goldyolo and the control against the official trainer: schedule, loss per step, final weights."""
+    rows = {}
+    for name in ("goldyolo", "control"):
+        r = result[name]
+        loss = r["step_differences"]["total_loss"]
+        rows[name] = {"schedule equal": r["schedule_equal"], "loss rel. diff., step 0": loss[0],
+                      "loss rel. diff., max of steps 1+": max(loss[1:]),
+                      "final weights, rel. L2": r["weights"]["model"]["relative_l2"],
+                      "final EMA, rel. L2": r["weights"]["ema"]["relative_l2"]}
+    return pd.DataFrame(rows).T
+
+
+def parity_line(result: dict) -> str:
+    cfg = result["config"]
+    steps = result["steps"]["official"]
+    updates = sum(s["optimizer_step"] for s in steps)
+    return (f"{cfg['model']}, {cfg['img_size']} px, batch {cfg['batch_size']}, {cfg['steps']} steps in epochs of "
+            f"{cfg['steps_per_epoch']}, {updates} of them optimizer steps (the others accumulate); control: "
+            f"initial weights moved by {cfg['control']:g}; machine: {result['environment']['hardware']['cpu_model']}")
+
+
+def warmup_length(run: TrainingRun) -> tuple:
+    """(iterations per epoch, warm-up iterations) of ``run``: the official max(3 epochs, 1,000 iterations)."""
+    config, history = run.config, run.history
+    # images_per_s x time_s = steps x batch (metrics of the first epoch, which skipped no step)
+    steps_per_epoch = round(history.images_per_s.iloc[0] * history.time_s.iloc[0] / config["batch_size"])
+    return steps_per_epoch, warmup_steps(3.0, steps_per_epoch, config.get("min_warmup_steps", 1000))
+
+
+def warmup_lines(run: TrainingRun) -> List[str]:
+    """The warm-up of ``run``'s schedule: its length in iterations and epochs, where the learning rate
+    peaked and what it reached, from the run's own records."""
+    config, history = run.config, run.history
+    steps_per_epoch, total = warmup_length(run)
+    conv_lr = history.lr.map(lambda groups: groups[1])
+    peak = int(conv_lr.idxmax())
+    evaluated = history.dropna(subset=["AP"]) if "AP" in history else history.iloc[:0]
+    warm = evaluated[evaluated.epoch < total / steps_per_epoch]
+    lines = [f"{steps_per_epoch} iterations per epoch; warm-up max(3 epochs, 1,000 iterations) = {total} iterations "
+             f"= {total / steps_per_epoch:.1f} of the {config['epochs']} epochs",
+             f"conv-weight learning rate: peak {conv_lr.iloc[peak]:.3g} at the end of epoch "
+             f"{int(history.epoch.iloc[peak])}, {conv_lr.iloc[-1]:.3g} at the end"]
+    if len(warm) and len(evaluated):
+        best = evaluated.loc[evaluated.AP50.idxmax()]
+        lines.append(f"AP50 at the last evaluation inside the warm-up (epoch {int(warm.epoch.iloc[-1])}): "
+                     f"{warm.AP50.iloc[-1]:.4f}; best AP50 {best.AP50:.4f} at epoch {int(best.epoch)}")
+    return lines
+
+
+def long_run_table(run: TrainingRun) -> pd.DataFrame:
+    """The evaluated epochs of a long run: AP, AP50 and the conv-weight learning rate."""
+    rows = run.history.dropna(subset=["AP"])
+    return pd.DataFrame({"epoch": rows.epoch, "AP": rows.AP, "AP50": rows.AP50,
+                         "lr (conv weights)": rows.lr.map(lambda groups: groups[1])}).set_index("epoch")
+
+
+def schedule_rows(result: dict) -> Dict[str, List[float]]:
+    """Per framework (seed 0 when present), the conv-weight learning rate at each epoch's end."""
+    found = {}
+    for run in result["runs"]:
+        if run["framework"] not in found or run["seed"] == 0:
+            found[run["framework"]] = [e["lr"][1] for e in run["epochs"]]
+    return found

@@ -1,0 +1,83 @@
+"""Notebook 03's comparison, step parity, warm-up and long-run records (``goldyolo.study.training_compare``)."""
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import pandas as pd
+import pytest
+
+from goldyolo.study import plots, runs
+from goldyolo.study import training_compare as tc
+
+from conftest import ROOT
+
+matplotlib.use("Agg")
+ENV = {"hardware": {"cpu_model": "a CPU", "cpu_cores_usable": 2, "gpus": []}}
+
+
+def comparison(seeds=(0, 1)):
+    def run(framework, seed, ap):
+        epochs = [{"epoch": 0, "iou_loss": 1.5, "cls_loss": 2.0, "lr": [0.0, 0.001, 0.09]},
+                  {"epoch": 1, "iou_loss": 1.2, "cls_loss": 1.8, "lr": [0.0, 0.002, 0.08], "AP": ap, "AP50": 2 * ap}]
+        if framework == "official":
+            epochs[-1]["official_AP"] = ap / 2
+        return {"framework": framework, "seed": seed, "epochs": epochs}
+    from goldyolo.compare.train_compare import summarize
+    result = {"runs": [run("goldyolo", s, 0.010 + 0.002 * s) for s in seeds]
+              + [run("official", s, 0.011 + 0.004 * s) for s in seeds],
+              "config": {"model": "gold_yolo-n", "img_size": 320, "batch_size": 16, "epochs": 2, "seeds": list(seeds),
+                         "device": "cpu"}, "environment": ENV}
+    result["summary"] = summarize(result["runs"], epochs=2)
+    return result
+
+
+def test_comparison_table_and_verdict():
+    result = comparison()
+    table = tc.comparison_table(result)
+    assert table.loc[("official", 1), "AP"] == pytest.approx(0.015)
+    assert table.loc[("official", 1), "official evaluator AP"] == pytest.approx(0.0075)
+    assert pd.isna(table.loc[("goldyolo", 0), "official evaluator AP"])
+    lines = tc.comparison_lines(result)
+    assert lines[0] == "gold_yolo-n at 320 px, batch 16, 2 epochs, seeds 0, 1, device cpu; machine: a CPU, 2 cores"
+    assert lines[1] == "goldyolo: final AP 0.0100, 0.0120 (mean 0.0110, spread 0.0020); AP50 mean 0.0220, spread 0.0040"
+    # means 0.0110 vs 0.0130, difference -0.0020 within the larger spread 0.0040
+    assert lines[3] == "AP: goldyolo - official = -0.0020, within the larger seed-to-seed spread (0.0040)"
+    assert tc.schedule_rows(result) == {"goldyolo": [0.001, 0.002], "official": [0.001, 0.002]}
+    assert plots.comparison_curves(result).axes[3].get_ylabel() == "AP"
+
+
+def test_one_seed_is_not_a_verdict():
+    assert tc.comparison_lines(comparison(seeds=(0,)))[-1].startswith("NOT FINISHED")
+
+
+def test_parity_table_from_the_committed_run():
+    parity = tc.read_json(ROOT / "report" / "full" / "step_parity" / "step_parity.json")
+    table = tc.parity_table(parity)
+    assert list(table.index) == ["goldyolo", "control"] and table["schedule equal"].all()
+    gold, control = table.loc["goldyolo"], table.loc["control"]
+    assert gold["final weights, rel. L2"] <= 3 * control["final weights, rel. L2"]
+    assert tc.parity_line(parity).startswith("gold_yolo-n, 128 px, batch 4, 60 steps in epochs of 30, 47 of them")
+    assert len(plots.parity_curves(parity).axes) == 2
+    assert tc.read_json(ROOT / "no such file.json") is None
+
+
+def test_warmup_and_long_run_from_the_committed_runs():
+    long_run = runs.load_training(ROOT / "report" / "full" / "long_n320")
+    assert tc.warmup_length(long_run) == (50, 1000)
+    lines = tc.warmup_lines(long_run)
+    assert lines[0] == "50 iterations per epoch; warm-up max(3 epochs, 1,000 iterations) = 1000 iterations = 20.0 of " \
+                       "the 100 epochs"
+    assert lines[1].startswith("conv-weight learning rate: peak 0.0183 at the end of epoch 19")
+    table = tc.long_run_table(long_run)
+    assert list(table.index) == list(range(4, 100, 5)) and table.AP.iloc[-1] == pytest.approx(0.0199, abs=1e-4)
+    fig = plots.schedule_and_ap(long_run.history, 20.0, "long run")
+    assert fig.axes[0].get_ylabel() == "learning rate" and fig.axes[1].get_ylabel() == "AP on the test images"
+
+
+def test_committed_comparison_reads_back_when_present():
+    result = tc.read_json(ROOT / "report" / "full" / "compare_train" / "compare.json")
+    if result is None:
+        pytest.skip("report/full/compare_train is not committed yet")
+    assert set(tc.comparison_table(result).index.get_level_values(0)) <= {"goldyolo", "official"}
+    assert json.dumps(tc.comparison_lines(result))
