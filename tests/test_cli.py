@@ -17,7 +17,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("command", [[], ["info"], ["table"], ["convert"], ["train"], ["eval"], ["predict"],
                                      ["overfit"], ["data", "coco"], ["data", "sample"], ["data", "split"], ["bench"],
-                                     ["soak"], ["report"]])
+                                     ["soak"], ["report"], ["compare-train"], ["compare-steps"]])
 def test_help(command):
     done = run(*command, "--help")
     assert done.returncode == 0
@@ -91,6 +91,30 @@ def test_option_defaults_come_from_the_config_dataclass():
     assert build_parser(["train"]).parse_args(["train", "--data", "x", "--no-augment"]).augment is False
     bench = build_parser(["bench"]).parse_args(["bench"])
     assert (bench.img_size, bench.runs, bench.batch) == (BenchConfig.img_size, BenchConfig.runs, BenchConfig.batch)
+
+
+def test_comparison_commands_fill_their_configs():
+    from goldyolo.cli import COMMANDS, _call, build_parser
+    from goldyolo.compare.step_parity import StepParityConfig
+    from goldyolo.compare.train_compare import CompareConfig
+    argv = ["compare-train", "--torch-reference", "P", "--seeds", "3", "4", "--frameworks", "goldyolo"]
+    args = build_parser(argv).parse_args(argv)
+    seen = {}
+    import goldyolo.compare.train_compare as module
+    original = module.compare_train
+    module.compare_train = lambda cfg: seen.setdefault("cfg", cfg) and "done"
+    try:
+        _call(COMMANDS["compare-train"], args)
+    finally:
+        module.compare_train = original
+    cfg = seen["cfg"]
+    assert isinstance(cfg, CompareConfig) and cfg.seeds == [3, 4] and cfg.frameworks == ["goldyolo"]
+    assert (cfg.model, cfg.img_size, cfg.epochs, cfg.batch_size) == ("gold_yolo-n", 320, 30, 16)
+    steps = build_parser(["compare-steps"]).parse_args(["compare-steps", "--torch-reference", "P"])
+    assert (steps.steps, steps.steps_per_epoch, steps.control) == (StepParityConfig.steps, 30, 1e-7)
+    bad = ["compare-train", "--torch-reference", "P", "--frameworks", "pytorch"]
+    with pytest.raises(SystemExit):
+        build_parser(bad).parse_args(bad)
 
 
 def test_exit_codes(tmp_path, capsys, monkeypatch):

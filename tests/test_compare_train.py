@@ -111,3 +111,14 @@ def test_compare_train_runs_both_trainers_from_the_same_weights(tmp_path):
     assert (tmp_path / "compare.png").stat().st_size > 10_000
     init = np.load(tmp_path / "seed_0" / "init.npz")
     assert init["backbone.stem.rbr_dense.conv.weight"].dtype == np.float32
+
+
+def test_official_arguments_are_the_plain_recipe_on_the_chosen_device():
+    from goldyolo.compare.official_trainer import official_args
+    spec = {"data_yaml": "d.yaml", "model": "gold_yolo-s", "img_size": 640, "batch_size": 32, "epochs": 30,
+            "workers": 8, "device": "cuda", "out": "/o"}
+    args = official_args(spec)
+    assert args[args.index("--device") + 1] == "0" and args[args.index("--conf-file") + 1] == "configs/gold_yolo-s.py"
+    assert "--fuse_ab" not in args and "--distill" not in args and "--resume" not in args
+    assert official_args(dict(spec, device="cpu"), resume="/o/r.pt")[-2:] == ["--resume", "/o/r.pt"]
+    assert official_args(dict(spec, device="cpu"))[official_args(spec).index("--device") + 1] == "cpu"
