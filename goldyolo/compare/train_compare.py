@@ -12,7 +12,8 @@ child saves. The official evaluator's own AP (its rect batches) is recorded ever
 Everything is resumable: run the same command again and each part continues where it stopped
 (goldyolo from ``last.pkl``, the official trainer from its ``last_ckpt.pt``, which holds float16 weights,
 so an interrupted official run does not continue bit for bit). Output in ``out``:
-``data/`` (YOLO layout), ``seed_S/{init.npz, goldyolo/, official/}``, ``compare.json``, ``compare.png``.
+``data/`` (YOLO layout), ``seed_S/{init.npz, goldyolo/, official/}``, ``invocations.jsonl`` (date, machine
+and commit of each start), ``compare.json``, ``compare.png``.
 """
 from __future__ import annotations
 
@@ -225,11 +226,13 @@ def compare_train(cfg: CompareConfig) -> str:
     sources = (CocoSource(Path(cfg.data), image_dir(cfg.images, cfg.data)),
                CocoSource(Path(cfg.val_data), image_dir(cfg.val_images, cfg.val_data)))
     data_yaml = write_yolo_dataset(*sources, out / "data")
+    with open(out / "invocations.jsonl", "a") as handle:  # each start (and resume): date, machine, commit
+        handle.write(json.dumps(environment()) + "\n")
     for seed in cfg.seeds:
         run_seed(cfg, root, seed, data_yaml, sources)
     result = collect(cfg)
     result.update(config=asdict(cfg), official_code=str(root), environment=environment(),
-                  summary=summarize(result["runs"], cfg.epochs))
+                  invocations=read_lines(out / "invocations.jsonl"), summary=summarize(result["runs"], cfg.epochs))
     (out / "compare.json").write_text(json.dumps(result, indent=1))
     if result["runs"]:
         import matplotlib
