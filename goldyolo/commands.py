@@ -43,7 +43,7 @@ COMMANDS: Dict[str, Command] = {
          {"action": argparse.BooleanOptionalAction}), ("resume", "continue --out from last.pkl", {"keyword": True}),
         ("augment", "mosaic, affine, HSV and flip augmentation"), ("subset", "use only the first N images (0: all)"),
         ("eval_interval", "evaluate every N epochs (and the last)"), ("nominal_batch", "batch gradients accumulate to"),
-        ("bs_per_gpu", "images per process lr0 refers to (lr0 x batch / (processes x this), as the official)"),
+        ("bs_per_gpu", "batch the config's lr0 refers to (lr0 x batch / this, as the official trainer)"),
         ("init_weights", "start from these weights (.npz or .pkl state dict, strict)"),
         ("min_warmup_steps", "official minimum warm-up iterations"),
         ("lr0", "initial learning rate (default: the model config's)", {"solver": True, "type": float}),

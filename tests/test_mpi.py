@@ -79,7 +79,8 @@ def train(out: Path, processes: int, *options: str) -> str:
     """Run ``python -m goldyolo train`` on the sample (global batch 4, no augmentation); its stdout."""
     command = [sys.executable, "-m", "goldyolo", "train", "--model", "gold_yolo-n", "--seed", "0",
                "--data", str(SAMPLE / "train.json"), "--img-size", "64", "--batch-size", "4", "--no-augment",
-               "--eval-interval", "0", "--nominal-batch", "4", "--min-warmup-steps", "0", "--warmup-epochs", "0",
+               "--eval-interval", "0", "--nominal-batch", "4", "--bs-per-gpu", "4", "--min-warmup-steps", "0",
+               "--warmup-epochs", "0",
                "--out", str(out), *options]
     if processes > 1:
         command = ["mpirun", "-np", str(processes), "--oversubscribe", *command]
@@ -108,9 +109,8 @@ def compare_runs(one: Path, two: Path) -> dict:
 
 @pytest.mark.needs_mpi
 def test_two_ranks_take_the_one_process_steps(tmp_path):
-    """Two steps at the configured lr 0.02, then rank 0 evaluates. Measured: losses 2e-7 relative, weights 5e-5
-    (relative L2). A 1e-7 relative change of the initial weights alone gives 8e-5 and 3e-5; half the gradient
-    (lr 0.01) gives 2e-3 and 4e-3."""
+    """Two steps at lr 0.02 (not rescaled: --bs-per-gpu 4), then rank 0 evaluates. Measured: losses 3e-7
+    relative, weights 2e-6 (relative L2); half the learning rate gives 2e-3 and 4e-3."""
     train(tmp_path / "one", 1, "--epochs", "1", "--subset", "8")
     stdout = train(tmp_path / "two", 2, "--epochs", "1", "--subset", "8")
     assert stdout.count("epoch=0 ") == 1  # rank 0 alone prints

@@ -70,7 +70,7 @@ class TrainConfig:
     eval_interval: int = 1
     stop_aug_last_n_epoch: int = 15
     nominal_batch: int = 64
-    bs_per_gpu: int = 32  # Q18: lr0 is scaled by batch_size / (processes x bs_per_gpu), as the official trainer does
+    bs_per_gpu: int = 32  # Q18: lr0 is scaled by batch_size / bs_per_gpu, as the official 1-GPU trainer does
     min_warmup_steps: int = 1000
     init_weights: str = ""  # start from these weights (npz or pkl state dict, loaded strictly) instead of a fresh init
     max_bad_steps: int = 20
@@ -109,7 +109,10 @@ class Trainer:
         self.model = build_model(config.model)
         model_cfg = self.model.config
         self.hyp = dict(model_cfg.solver, **config.solver)
-        self.hyp["lr0"] *= config.batch_size / (world_size() * config.bs_per_gpu)  # Q18
+        # Q18: lr0 x batch / (world_size x bs_per_gpu) in the official trainer, whose DDP gradient is about
+        # world_size x the 1-process one (Q17); goldyolo's N-process gradient is the 1-process one, so the
+        # 1-process factor gives the official update
+        self.hyp["lr0"] *= config.batch_size / config.bs_per_gpu
         self.train_source = _source(config.data, config.images, config.subset)
         self.val_source = (_source(config.val_data, config.val_images, 0) if config.val_data else self.train_source)
         if self.train_source.num_classes != self.model.num_classes:
