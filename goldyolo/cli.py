@@ -15,7 +15,7 @@ import inspect
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from .commands import COMMANDS, Command
+from .commands import COMMANDS, GROUPS, Command
 from .errors import GoldYoloError, InputError
 
 
@@ -60,12 +60,13 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                                      "predict, inspect and convert. Exit codes: 0 done, 1 a check failed, 2 bad input.")
     commands = parser.add_subparsers(dest="command", required=True)
     words = [a for a in argv if not a.startswith("-")][:2]
-    data = None
+    groups: Dict[str, argparse._SubParsersAction] = {}
     for name, command in COMMANDS.items():
         group, _, leaf = name.rpartition(" ")
-        if group and data is None:
-            data = commands.add_parser(group, help="dataset tools").add_subparsers(dest="subcommand", required=True)
-        sub = (data if group else commands).add_parser(leaf, help=command.help, description=command.help)
+        if group and group not in groups:
+            groups[group] = commands.add_parser(group, help=GROUPS[group]).add_subparsers(dest="subcommand",
+                                                                                          required=True)
+        sub = (groups[group] if group else commands).add_parser(leaf, help=command.help, description=command.help)
         if name.split() == words[:len(name.split())]:
             _add_options(sub, command)
         sub.set_defaults(name=name)

@@ -21,6 +21,7 @@ class Command(NamedTuple):
     config: str = ""       # "module:Dataclass": the options fill it and it is the one argument
 
 
+GROUPS = {"data": "dataset tools", "setup": "set Jittor up for a device"}
 COMMANDS: Dict[str, Command] = {
     "info": Command("goldyolo.models.info:describe", "parameters, GFLOPs and layer summary of a model", [
         ("model", "model name", {"positional": True, "choices": MODELS}),
@@ -112,6 +113,10 @@ COMMANDS: Dict[str, Command] = {
         ("train", "training split json"), ("test", "test split json"),
         ("images", "image folder of the splits", {"required": True}), ("out", "output folder"),
         ("n_train", "training images"), ("n_test", "test images"), ("max_kb", "largest image file taken, in kB")]),
+    "setup cuda": Command("goldyolo.setup.command:setup_cuda", "set Jittor up for CUDA 13 / cuDNN 9 and check it "
+                          "(changes the installed Jittor; --undo reverses it)", [
+        ("undo", "remove the fixes, the CUDA home and the settings"), ("nvcc", "nvcc to use (default: found)"),
+        ("check", "the GPU check in a fresh process")]),
     "data coco": Command("goldyolo.data.download:fetch_coco", "download COCO val2017 images and annotations",
                          [("root", "folder for the zips and the extracted data", {"required": True})]),
 }

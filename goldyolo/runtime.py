@@ -116,7 +116,13 @@ def cuda_driver_available() -> bool:
 
 
 def ensure_cuda_choice() -> bool:
-    """Hide ``nvcc`` from Jittor when no CUDA driver exists; returns whether CUDA may be used."""
+    """Hide ``nvcc`` from Jittor when no CUDA driver exists; with a driver, apply what ``setup cuda`` chose
+    (``~/.cache/goldyolo/cuda.json``: nvcc, downloads off, tensor cores); returns whether CUDA may be used."""
+    if cuda_driver_available():
+        from .setup.command import apply_record, setup_record
+        record = setup_record()
+        if record:
+            apply_record(record)
     if "nvcc_path" in os.environ:
         return os.environ["nvcc_path"] != ""
     if cuda_driver_available():
@@ -148,6 +154,11 @@ def import_jittor():
     import jittor
     if _tolerate_child_deaths or in_jupyter_kernel():
         tolerate_child_deaths()
+    if jittor.has_cuda and getattr(jittor, "cudnn", None) is not None:
+        from .setup.command import setup_record
+        record = setup_record()
+        if record:  # Jittor's default of 100 stops benchmarking convolution algorithms after 100 shapes
+            jittor.cudnn.set_algorithm_cache_size(record["cudnn_cache"])
     return jittor
 
 
