@@ -67,3 +67,16 @@ def test_library_search_prefers_the_unversioned_then_the_highest_version(tmp_pat
     (tmp_path / "libcublas.so").write_text("")
     assert toolkit.find_library("cublas", [tmp_path]).name == "libcublas.so"
     assert toolkit.find_library("cudnn", [tmp_path]) is None
+
+
+def test_wrapper_scripts_are_followed_to_the_real_nvcc(tmp_path):
+    nvcc = fake_site(tmp_path / "site")
+    wrapper = tmp_path / "bin" / "nvcc"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec {nvcc} "$@"\n')
+    wrapper.chmod(0o755)
+    assert toolkit.real_nvcc(wrapper) == nvcc  # a /usr/local/bin/nvcc of this kind would hide the CUDA home
+    manifest = toolkit.assemble(tmp_path / "home", nvcc=wrapper, sites=[tmp_path / "site"])
+    assert manifest["nvcc"] == str(nvcc)
+    assert toolkit.real_nvcc(tmp_path / "home" / "bin" / "nvcc") == nvcc
+    assert toolkit.real_nvcc(nvcc) == nvcc

@@ -43,8 +43,22 @@ def find_nvcc(sites: Iterable[Path] = ()) -> Optional[Path]:
                   *[str(d / "nvcc") for d in wheel_dirs(sites, "bin")]]
     for candidate in candidates:
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return Path(candidate).resolve()
+            return real_nvcc(Path(candidate))
     return None
+
+
+def real_nvcc(path: Path) -> Path:
+    """``path`` with symbolic links and ``exec .../nvcc "$@"`` wrapper scripts (such as the one
+    :func:`assemble` writes, or a ``/usr/local/bin/nvcc`` of that kind) followed to the real nvcc."""
+    import re
+    path = path.resolve()
+    for _ in range(8):
+        head = path.read_bytes()[:4096] if path.stat().st_size < 4096 else b""
+        found = re.search(rb'^\s*exec\s+"?([^"\s]*nvcc)"?\s', head, re.MULTILINE) if head.startswith(b"#!") else None
+        if not found:
+            return path
+        path = Path(found.group(1).decode()).resolve()
+    return path
 
 
 def nvcc_version(nvcc: Path) -> str:
@@ -93,7 +107,7 @@ def assemble(home: Path, nvcc: Optional[Path] = None, sites: Optional[Iterable[P
 
     Raises InputNotFoundError naming what is missing: nvcc, a library or a header."""
     sites = list(site_dirs() if sites is None else sites)
-    nvcc = Path(nvcc).resolve() if nvcc else find_nvcc(sites)
+    nvcc = real_nvcc(Path(nvcc)) if nvcc else find_nvcc(sites)
     if nvcc is None:
         raise InputNotFoundError("no nvcc found (PATH, /usr/local/cuda*/bin, or the nvidia-cuda-nvcc wheel: "
                                  "python -m pip install nvidia-cuda-nvcc nvidia-cuda-runtime)")
