@@ -162,6 +162,18 @@ def import_jittor():
     return jittor
 
 
+def use_cuda() -> None:
+    """Run Jittor's operations on the GPU; a clear error where Jittor has no CUDA (no driver, or CUDA 13 /
+    cuDNN 9 without ``python -m goldyolo setup cuda``)."""
+    from .errors import InputError
+    jt = import_jittor()
+    if not jt.has_cuda:
+        hint = ("no CUDA driver on this machine" if not cuda_driver_available() else
+                "run python -m goldyolo setup cuda once (Jittor 1.3.11 needs fixes for CUDA 13 / cuDNN 9; README)")
+        raise InputError(f"--device cuda: Jittor has no CUDA here: {hint}")
+    jt.flags.use_cuda = 1
+
+
 def keep_cpp_output_off_python() -> None:
     """In a Jupyter kernel, leave Jittor's C++ output (``std::cout``, ``std::cerr``) on file descriptors 1 and 2.
 

@@ -31,3 +31,15 @@ def test_setup_and_undo_without_a_gpu(copy, tmp_path, monkeypatch):  # noqa: F81
     assert "undone: " in command.setup_cuda(undo=True)
     assert contents(copy) == original and command.setup_record() is None
     assert not (tmp_path / "cache" / "cuda_home").exists()
+
+
+def test_device_cuda_without_cuda_is_a_clear_input_error():
+    import pytest
+
+    from goldyolo.errors import InputError
+    from goldyolo.runtime import jt, use_cuda
+    if jt.has_cuda:
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(InputError, match="--device cuda: Jittor has no CUDA here: no CUDA driver"):
+        use_cuda()
+    assert jt.flags.use_cuda == 0

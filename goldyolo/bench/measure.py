@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from ..errors import InputError
-from ..runtime import jt
+from ..runtime import jt, use_cuda
 from .profile_ops import op_profile
 from .timing import peak_rss_kib, precision_name, summarize, time_synced
 
@@ -94,7 +94,7 @@ def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
     if device == "cuda":  # not covered by the test suite, which runs on the CPU
-        jt.flags.use_cuda = 1
+        use_cuda()
     rss_before = peak_rss_kib()
     model = build_model(model_name)
     if mode == "deploy":

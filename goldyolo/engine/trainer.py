@@ -39,7 +39,7 @@ from ..models.checkpoint import (
     state_dict_numpy,
     write_checkpoint,
 )
-from ..runtime import jt
+from ..runtime import jt, use_cuda
 from .amp import GradScaler, float32_grads, forward_for_loss
 from .loss import ComputeLoss
 from .solver import ModelEMA, accumulation, apply_warmup, build_optimizer, cosine_factor, warmup_steps
@@ -104,7 +104,7 @@ class Trainer:
         if self.main:
             self._check_output_dir()
         if config.device == "cuda":
-            jt.flags.use_cuda = 1
+            use_cuda()
         seed_everything(config.seed)
         self.model = build_model(config.model)
         model_cfg = self.model.config
