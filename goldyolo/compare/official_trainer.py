@@ -11,8 +11,9 @@ What is changed around the official code, and why (nothing inside it is edited o
   which torch >= 2.6 refuses by default (the official resume and ``strip_optimizer`` fail otherwise);
 * the seed: ``tools/train.py`` seeds every single-process run with ``1 + rank`` = 0; here with the spec's;
 * the initial weights: after the official ``build_model``, the spec's ``init`` file is loaded strictly;
-* records: per epoch the mean loss items, learning rates, times and the official evaluator's AP go
-  to ``metrics.jsonl``, and the EMA weights (float32, ``.npz``) of the chosen epochs go to ``ema/``;
+* records: per epoch the mean loss items, learning rates and times go to ``metrics.jsonl``; at the chosen
+  epochs (``save_ema_epochs`` and the last) the official evaluator's AP too, and the EMA weights (float32,
+  ``.npz``) go to ``ema/``;
 * resume: the official ``last_ckpt.pt`` holds float16 weights, its resume re-seeds the random
   generators and restarts the accumulation counter, and its first resumed epoch keeps the previous
   epoch's learning rate. Each epoch therefore also writes ``weights/resume.pt`` (float32 model and EMA,
@@ -176,6 +177,10 @@ def patch_trainer(spec: Dict, out: Path) -> Dict:
             raise
 
     def recorded_eval(self):
+        # the official evaluator runs at goldyolo's evaluation epochs (its NMS over 30,000 candidates per image
+        # costs as much as a training epoch on a CPU early in training); elsewhere the last results stand
+        if self.epoch not in spec["save_ema_epochs"] and self.epoch != self.max_epoch - 1:
+            return
         eval_model(self)
         state["ap"] = [float(v) for v in self.evaluate_results[:2]]  # official order: mAP@0.5, mAP@0.5:0.95
 

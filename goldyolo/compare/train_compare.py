@@ -7,7 +7,7 @@ seed) and both trainers start from it; the COCO split is written once in the off
 this one, with the same model, image size, batch, epochs, workers and device. Both are evaluated by
 goldyolo's evaluator (pycocotools, conf 0.03, IoU 0.65, 300 detections, square letterbox) on the same
 test images at the same epochs: goldyolo's EMA by its trainer, the official EMA from the weights the
-child saves. The official evaluator's own AP (its rect batches) is recorded every epoch besides.
+child saves. The official evaluator's own AP (its rect batches) is recorded at those epochs besides.
 
 Everything is resumable: run the same command again and each part continues where it stopped
 (goldyolo from ``last.pkl``, the official trainer from its ``last_ckpt.pt``, which holds float16 weights,
