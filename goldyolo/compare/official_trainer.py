@@ -107,7 +107,8 @@ def load_init(model, path: str) -> None:
 
 
 def official_args(spec: Dict, resume: str = "") -> List[str]:
-    """``tools/train.py`` arguments: the plain recipe (no fuse_ab, no distillation), evaluated every epoch."""
+    """``tools/train.py`` arguments: the plain recipe (no fuse_ab, no distillation); evaluation asked for every
+    epoch, which :func:`patch_trainer` limits to the chosen epochs."""
     device = "cpu" if spec["device"] == "cpu" else "0"
     args = ["--data-path", spec["data_yaml"], "--conf-file", f"configs/{spec['model']}.py",
             "--img-size", str(spec["img_size"]), "--batch-size", str(spec["batch_size"]),
