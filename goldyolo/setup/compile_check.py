@@ -104,11 +104,28 @@ def commands(root: Path, nvcc: Path, work: Path) -> Dict[str, List[str]]:
     return found
 
 
-def compile_all(root: Path, nvcc: Path, work: Path, timeout_s: float = 900) -> Dict[str, Tuple[bool, str]]:
-    """Compile each unit to ``work``; name -> (success, the compiler's output)."""
+def cudnn_commands(root: Path, nvcc: Path, cudnn_include: Path) -> Dict[str, List[str]]:
+    """Host sources of Jittor's cuDNN module as it builds them (g++, C++14): the wrapper and the convolution
+    op it keeps, and an RNN source, which cuDNN 9 cannot compile and the fix leaves out of the module."""
+    cuda_include = nvcc.resolve().parent.parent / "include"
+    cudnn = root / "extern" / "cuda" / "cudnn"
+    flags = ["g++", "-std=c++14", "-fPIC", "-O0", "-w", f"-I{root / 'src'}", f"-I{root / 'extern'}",
+             f"-I{sysconfig.get_paths()['include']}", "-DHAS_CUDA", "-DIS_CUDA", f"-I{cuda_include}",
+             f"-I{root / 'extern' / 'cuda' / 'inc'}", f"-I{cudnn_include}", f"-I{cudnn / 'inc'}", f"-I{cudnn / 'ops'}",
+             "-c"]
+    return {f"cudnn/{name} (g++, cuDNN 9)": flags + [str(cudnn / name)]
+            for name in ("src/cudnn_wrapper.cc", "ops/cudnn_conv_op.cc", "src/cudnn_rnn_descriptor.cc")}
+
+
+def compile_all(root: Path, nvcc: Path, work: Path, timeout_s: float = 900,
+                cudnn_include: Path | None = None) -> Dict[str, Tuple[bool, str]]:
+    """Compile each unit to ``work`` (with ``cudnn_include``, the cuDNN module's too); name -> (success, output)."""
     work.mkdir(parents=True, exist_ok=True)
     results = {}
-    for index, (name, command) in enumerate(commands(root, nvcc, work).items()):
+    units = commands(root, nvcc, work)
+    if cudnn_include is not None:
+        units.update(cudnn_commands(root, nvcc, cudnn_include))
+    for index, (name, command) in enumerate(units.items()):
         if shutil.which(command[0]) is None and not Path(command[0]).exists():
             results[name] = (False, f"{command[0]} not found")
             continue
