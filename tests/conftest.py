@@ -42,6 +42,11 @@ import pytest
 # that spin while waiting would slow them down many times on a small machine (README, "Set up and test").
 # Set before Jittor (and its OpenMP runtime) loads; the children inherit it. An explicit setting is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# On a GPU machine, GOLDYOLO_TEST_DEVICE=cuda runs the tests' Jittor work on the GPU (after python -m goldyolo
+# setup cuda; add use_tensorcore=0 for float32 math within the parity tolerances).
+if os.environ.get("GOLDYOLO_TEST_DEVICE") == "cuda":
+    from goldyolo.runtime import use_cuda
+    use_cuda()
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
