@@ -230,6 +230,14 @@ def compare_train(cfg: CompareConfig) -> str:
         handle.write(json.dumps(environment()) + "\n")
     for seed in cfg.seeds:
         run_seed(cfg, root, seed, data_yaml, sources)
+    result = write_results(cfg, root)
+    return json.dumps(result["summary"], indent=1) + f"\nwritten: {out / 'compare.json'}, {out / 'compare.png'}"
+
+
+def write_results(cfg: CompareConfig, root: Path) -> Dict:
+    """``compare.json`` and ``compare.png`` from what ``cfg.out`` holds so far (also of an unfinished run)."""
+    from ..bench.machine import environment
+    out = Path(cfg.out)
     result = collect(cfg)
     result.update(config=asdict(cfg), official_code=str(root), environment=environment(),
                   invocations=read_lines(out / "invocations.jsonl"), summary=summarize(result["runs"], cfg.epochs))
@@ -240,4 +248,4 @@ def compare_train(cfg: CompareConfig) -> str:
         fig = figure(result["runs"])
         fig.savefig(out / "compare.png", dpi=120)
         matplotlib.pyplot.close(fig)
-    return json.dumps(result["summary"], indent=1) + f"\nwritten: {out / 'compare.json'}, {out / 'compare.png'}"
+    return result
