@@ -40,9 +40,9 @@ def test_comparison_table_and_verdict():
     assert pd.isna(table.loc[("goldyolo", 0), "official evaluator AP"])
     lines = tc.comparison_lines(result)
     assert lines[0] == "gold_yolo-n at 320 px, batch 16, 2 epochs, seeds 0, 1, device cpu; machine: a CPU, 2 cores"
-    assert lines[1] == "goldyolo: final AP 0.0100, 0.0120 (mean 0.0110, spread 0.0020); AP50 mean 0.0220, spread 0.0040"
+    assert lines[1] == "goldyolo: final AP 0.01, 0.012 (mean 0.011, spread 0.002); AP50 mean 0.022, spread 0.004"
     # means 0.0110 vs 0.0130, difference -0.0020 within the larger spread 0.0040
-    assert lines[3] == "AP: goldyolo - official = -0.0020, within the larger seed-to-seed spread (0.0040)"
+    assert lines[3] == "AP: goldyolo - official = -0.002, within the larger seed-to-seed spread (0.004)"
     assert tc.schedule_rows(result) == {"goldyolo": [0.001, 0.002], "official": [0.001, 0.002]}
     assert plots.comparison_curves(result).axes[3].get_ylabel() == "AP"
 

@@ -43,15 +43,15 @@ def comparison_lines(result: dict) -> List[str]:
     for framework in ("goldyolo", "official"):
         if framework in summary:
             s = summary[framework]
-            lines.append(f"{framework}: final AP {', '.join(f'{v:.4f}' for v in s['final_AP'])} (mean "
-                         f"{s['mean_AP']:.4f}, spread {s['spread_AP']:.4f}); AP50 mean {s['mean_AP50']:.4f}, "
-                         f"spread {s['spread_AP50']:.4f}")
+            lines.append(f"{framework}: final AP {', '.join(f'{v:.3g}' for v in s['final_AP'])} (mean "
+                         f"{s['mean_AP']:.3g}, spread {s['spread_AP']:.3g}); AP50 mean {s['mean_AP50']:.3g}, "
+                         f"spread {s['spread_AP50']:.3g}")
     for key in ("AP", "AP50"):
         d = summary.get(f"difference_{key}")
         if d:
             verdict = "larger than" if d["exceeds_seed_spread"] else "within"
-            lines.append(f"{key}: goldyolo - official = {d['goldyolo_minus_official']:+.4f}, {verdict} the larger "
-                         f"seed-to-seed spread ({d['largest_seed_spread']:.4f})")
+            lines.append(f"{key}: goldyolo - official = {d['goldyolo_minus_official']:+.3g}, {verdict} the larger "
+                         f"seed-to-seed spread ({d['largest_seed_spread']:.3g})")
     if not any(k.startswith("difference_") for k in summary):
         lines.append("NOT FINISHED: the difference needs both frameworks' runs of at least 2 seeds; the same "
                      "command continues them")
