@@ -62,6 +62,14 @@ def test_evaluated_epochs_and_summary():
     assert "difference_AP" not in summarize(runs[:3], epochs=3)  # unfinished runs are not summarised
 
 
+def test_a_run_folder_is_continued_only_with_its_settings(tmp_path):
+    from goldyolo.compare.train_compare import check_same_settings
+    check_same_settings(CompareConfig(), tmp_path / "settings.json")
+    check_same_settings(CompareConfig(seeds=(0, 1, 2), frameworks=("goldyolo",)), tmp_path / "settings.json")
+    with pytest.raises(InputError, match="--img-size 320 -> 640"):
+        check_same_settings(CompareConfig(img_size=640), tmp_path / "settings.json")
+
+
 def test_a_folder_that_is_not_the_official_code_is_refused(tmp_path):
     pytest.importorskip("torch")
     with pytest.raises(InputError, match="configs/gold_yolo-n.py is missing"):

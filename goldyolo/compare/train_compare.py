@@ -76,6 +76,23 @@ def check_official(path: str, model: str) -> Path:
     return root.resolve()
 
 
+# settings a run folder's results depend on: continuing it with others would mix two comparisons
+FIXED = ("model", "data", "images", "val_data", "val_images", "img_size", "epochs", "batch_size", "eval_interval")
+
+
+def check_same_settings(cfg: CompareConfig, path: Path) -> None:
+    """Record the run's settings in ``path`` the first time; later, refuse other values of :data:`FIXED`."""
+    mine = {k: getattr(cfg, k) for k in FIXED}
+    if not path.is_file():
+        path.write_text(json.dumps(mine, indent=1))
+        return
+    saved = json.loads(path.read_text())
+    changed = [f"--{k.replace('_', '-')} {saved.get(k)!r} -> {v!r}" for k, v in mine.items() if saved.get(k) != v]
+    if changed:
+        raise InputError(f"{path.parent} holds a comparison made with other settings ({'; '.join(changed)}): "
+                         "use another --out, or the same settings to continue it")
+
+
 def eval_epochs(epochs: int, interval: int) -> List[int]:
     """Epochs evaluated by goldyolo's trainer: every ``interval``-th and the last."""
     return [e for e in range(epochs) if e == epochs - 1 or (interval > 0 and (e + 1) % interval == 0)]
@@ -222,6 +239,7 @@ def compare_train(cfg: CompareConfig) -> str:
     root = check_official(cfg.torch_reference, cfg.model)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    check_same_settings(cfg, out / "settings.json")
     image_dir = lambda images, data: Path(images) if images else Path(data).parent / "images"  # noqa: E731
     sources = (CocoSource(Path(cfg.data), image_dir(cfg.images, cfg.data)),
                CocoSource(Path(cfg.val_data), image_dir(cfg.val_images, cfg.val_data)))
