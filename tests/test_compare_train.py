@@ -91,15 +91,21 @@ def test_official_trainer_resumes_exactly(tmp_path):
         return subprocess.run([sys.executable, "-m", "goldyolo.compare.official_trainer", str(path)],
                               capture_output=True, text=True).returncode
     assert child() == 0
-    train_spec = dict(mode="train", data_yaml=str(data_yaml), img_size=96, batch_size=8, epochs=2, workers=0,
-                      device="cpu", save_ema_epochs=[1])
+    # 4 epochs, mosaic off for the last 2: cut after epoch 0 (with mosaic) and after epoch 2 (without)
+    train_spec = dict(mode="train", data_yaml=str(data_yaml), img_size=96, batch_size=8, epochs=4, workers=0,
+                      device="cpu", save_ema_epochs=[3], stop_aug_last_n_epoch=2)
     assert child(**train_spec, out=str(tmp_path / "whole")) == 0
-    assert child(**train_spec, out=str(tmp_path / "cut"), stop_after_epoch=0) == 75
+    for cut_after in (0, 2):
+        assert child(**train_spec, out=str(tmp_path / "cut"), stop_after_epoch=cut_after) == 75
     assert child(**train_spec, out=str(tmp_path / "cut")) == 0
-    whole, cut = (np.load(tmp_path / name / "ema" / "epoch_001.npz") for name in ("whole", "cut"))
+    whole, cut = (np.load(tmp_path / name / "ema" / "epoch_003.npz") for name in ("whole", "cut"))
     assert all(np.array_equal(whole[k], cut[k]) for k in whole.files)
     lines = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
-    assert [x["epoch"] for x in lines] == [0, 1] and lines[0]["lr"][2] == pytest.approx(0.1 + (0.005 - 0.1) * 2 / 1000)
+    assert [x["epoch"] for x in lines] == [0, 1, 2, 3]
+    assert lines[0]["lr"][2] == pytest.approx(0.1 + (0.005 - 0.1) * 2 / 1000)
+    assert lines == [dict(x, time_s=y["time_s"], images_per_s=y["images_per_s"], eval_time_s=y["eval_time_s"])
+                     for x, y in zip([json.loads(x) for x in (tmp_path / "whole" / "metrics.jsonl").read_text()
+                                      .splitlines()], lines)]  # the same losses and learning rates
 
 
 @pytest.mark.needs_official_code

@@ -18,7 +18,8 @@ What is changed around the official code, and why (nothing inside it is edited o
   generators and restarts the accumulation counter, and its first resumed epoch keeps the previous
   epoch's learning rate. Each epoch therefore also writes ``weights/resume.pt`` (float32 model and EMA,
   optimizer, random states, accumulation position), and a resumed run continues from it as the
-  uninterrupted run would (exactly on the CPU with ``workers`` 0).
+  uninterrupted run would (exactly on the CPU with ``workers`` 0), with mosaic still off when it resumes
+  within the last ``stop_aug_last_n_epoch`` epochs (the official resume turns it back on).
 
 Modes (``spec["mode"]``): ``init`` writes the official initialisation of the model to ``spec["init"]``;
 ``train`` trains (continuing from ``weights/resume.pt`` when the output holds one); ``steps`` runs the
@@ -113,7 +114,8 @@ def official_args(spec: Dict, resume: str = "") -> List[str]:
     args = ["--data-path", spec["data_yaml"], "--conf-file", f"configs/{spec['model']}.py",
             "--img-size", str(spec["img_size"]), "--batch-size", str(spec["batch_size"]),
             "--epochs", str(spec["epochs"]), "--workers", str(spec["workers"]), "--device", device,
-            "--eval-interval", "1", "--heavy-eval-range", "0", "--output-dir", spec["out"], "--name", "official"]
+            "--eval-interval", "1", "--heavy-eval-range", "0", "--output-dir", spec["out"], "--name", "official",
+            "--stop_aug_last_n_epoch", str(spec.get("stop_aug_last_n_epoch", 15))]
     return args + (["--resume", resume] if resume else [])
 
 
@@ -150,6 +152,11 @@ def patch_trainer(spec: Dict, out: Path) -> Dict:
         before_loop(self)
         saved = getattr(self, "ckpt", {}).get("harness")
         if saved:
+            if self.start_epoch > self.max_epoch - self.args.stop_aug_last_n_epoch:
+                # prepare_for_steps switches mosaic and mixup off only at that epoch itself: a run resumed
+                # after it would train with them again (the official resume does)
+                self.cfg.data_aug.mosaic, self.cfg.data_aug.mixup = 0.0, 0.0
+                self.train_loader, self.val_loader = self.get_data_loader(self.args, self.cfg, self.data_dict)
             torch.set_rng_state(saved["torch_rng"])
             np.random.set_state(saved["numpy_rng"])
             random.setstate(saved["python_rng"])
