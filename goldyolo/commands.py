@@ -56,7 +56,8 @@ COMMANDS: Dict[str, Command] = {
         ("model", "model name", {"choices": MODELS}), ("data", "training COCO json"), ("images", "its images"),
         ("val_data", "test COCO json"), ("val_images", "its images"), *RUN, ("eval_interval", "evaluate every N"),
         ("seeds", "seeds", {"type": int, "nargs": "+"}),
-        ("frameworks", "trainers", {"nargs": "+", "choices": FRAME, "type": str})],
+        ("frameworks", "trainers", {"nargs": "+", "choices": FRAME, "type": str}),
+        ("records", "folder that keeps finished runs' records between machines (read first, written last)")],
         config="goldyolo.compare.train_compare:CompareConfig"),
     "compare-steps": Command("goldyolo.compare.step_parity:step_parity", "step parity with the official trainer: the "
                              "same batches and weights, loss per step and final weights, with a control run", [

@@ -70,6 +70,34 @@ def test_a_run_folder_is_continued_only_with_its_settings(tmp_path):
         check_same_settings(CompareConfig(img_size=640), tmp_path / "settings.json")
 
 
+def test_records_keep_finished_runs_only_and_do_not_overwrite(tmp_path):
+    from goldyolo.compare.train_compare import copy_records
+    cfg = CompareConfig(epochs=2)
+    run_dir, records = tmp_path / "run", tmp_path / "records"
+
+    def write(folder, run, epochs, extra=None):
+        (folder / run).mkdir(parents=True, exist_ok=True)
+        (folder / run / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e}) + "\n" for e in range(epochs)))
+        if extra:
+            (folder / run / "goldyolo_eval.json").write_text(json.dumps(extra))
+    write(run_dir, "seed_0/goldyolo", 2)
+    write(run_dir, "seed_0/official", 2, {"1": {"AP": 0.1}})
+    write(run_dir, "seed_1/official", 1)  # unfinished: its weights are not kept, so neither are its records
+    (run_dir / "settings.json").write_text("{}")
+    (run_dir / "ema.npz").write_bytes(b"weights")
+    assert copy_records(run_dir, records, cfg, replace=True) == ["seed_0/goldyolo", "seed_0/official"]
+    assert json.loads((records / "seed_0/official/goldyolo_eval.json").read_text()) == {"1": {"AP": 0.1}}
+    assert not (records / "seed_1").exists() and not (records / "ema.npz").exists()
+    assert (records / "settings.json").is_file()
+
+    fresh = tmp_path / "fresh"
+    write(fresh, "seed_0/goldyolo", 2)
+    (fresh / "seed_0/goldyolo/metrics.jsonl").write_text("kept\n")
+    assert copy_records(records, fresh, cfg, replace=False) == ["seed_0/official"]  # a run it has is kept
+    assert (fresh / "seed_0/goldyolo/metrics.jsonl").read_text() == "kept\n"
+    assert len((fresh / "seed_0/official/metrics.jsonl").read_text().splitlines()) == 2
+
+
 def test_a_folder_that_is_not_the_official_code_is_refused(tmp_path):
     pytest.importorskip("torch")
     with pytest.raises(InputError, match="configs/gold_yolo-n.py is missing"):

@@ -10,8 +10,10 @@ test images at the same epochs: goldyolo's EMA by its trainer, the official EMA 
 child saves. The official evaluator's own AP (its rect batches) is recorded at those epochs besides.
 
 Everything is resumable: run the same command again and each part continues where it stopped
-(goldyolo from ``last.pkl``, the official trainer from its ``last_ckpt.pt``, which holds float16 weights,
-so an interrupted official run does not continue bit for bit). Output in ``out``:
+(goldyolo from ``last.pkl``, the official trainer from the harness's float32 ``resume.pt``). Across
+machines, ``records`` keeps what a finished run's results are made of (:data:`RUN_RECORDS`, the settings
+and the invocations; no weights): copied into ``out`` at the start, so that its finished runs are not run
+again, and written back with ``compare.json`` and ``compare.png`` at the end. Output in ``out``:
 ``data/`` (YOLO layout), ``seed_S/{init.npz, goldyolo/, official/}``, ``invocations.jsonl`` (date, machine
 and commit of each start), ``compare.json``, ``compare.png``.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -57,6 +60,7 @@ class CompareConfig:
     workers: int = 0
     eval_interval: int = 5
     out: str = "runs/compare_train"
+    records: str = ""
 
 
 class ChildFailedError(GoldYoloError, RuntimeError):
@@ -91,6 +95,34 @@ def check_same_settings(cfg: CompareConfig, path: Path) -> None:
     if changed:
         raise InputError(f"{path.parent} holds a comparison made with other settings ({'; '.join(changed)}): "
                          "use another --out, or the same settings to continue it")
+
+
+# the small files a finished run's results are made of (its weights are not needed once it is finished)
+RUN_RECORDS = ("metrics.jsonl", "goldyolo_eval.json")
+
+
+def finished_runs(folder: Path, cfg: CompareConfig) -> List[Path]:
+    """``seed_S/FRAMEWORK`` of each run in ``folder`` that has all its epochs."""
+    return [Path(f"seed_{seed}") / framework for seed in cfg.seeds for framework in FRAMEWORKS
+            if len(read_lines(folder / f"seed_{seed}" / framework / "metrics.jsonl")) >= cfg.epochs]
+
+
+def copy_records(source: Path, dest: Path, cfg: CompareConfig, replace: bool) -> List[str]:
+    """Copy the records of ``source``'s finished runs (and its settings and invocations) to ``dest``;
+    a run ``dest`` already has is kept unless ``replace``. Returns the runs copied."""
+    copied = []
+    for run in finished_runs(source, cfg):
+        if (dest / run / "metrics.jsonl").is_file() and not replace:
+            continue
+        (dest / run).mkdir(parents=True, exist_ok=True)
+        for name in RUN_RECORDS:
+            if (source / run / name).is_file():
+                shutil.copyfile(source / run / name, dest / run / name)
+        copied.append(str(run))
+    for name in ("settings.json", "invocations.jsonl"):
+        if (source / name).is_file() and (replace or not (dest / name).is_file()):
+            shutil.copyfile(source / name, dest / name)
+    return copied
 
 
 def eval_epochs(epochs: int, interval: int) -> List[int]:
@@ -239,6 +271,11 @@ def compare_train(cfg: CompareConfig) -> str:
     root = check_official(cfg.torch_reference, cfg.model)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    records = Path(cfg.records) if cfg.records else None
+    if records is not None:  # finished runs kept from another machine are not run again
+        if (records / "settings.json").is_file():
+            check_same_settings(cfg, records / "settings.json")
+        copy_records(records, out, cfg, replace=False)
     check_same_settings(cfg, out / "settings.json")
     image_dir = lambda images, data: Path(images) if images else Path(data).parent / "images"  # noqa: E731
     sources = (CocoSource(Path(cfg.data), image_dir(cfg.images, cfg.data)),
@@ -249,6 +286,12 @@ def compare_train(cfg: CompareConfig) -> str:
     for seed in cfg.seeds:
         run_seed(cfg, root, seed, data_yaml, sources)
     result = write_results(cfg, root)
+    if records is not None:
+        records.mkdir(parents=True, exist_ok=True)
+        copy_records(out, records, cfg, replace=True)
+        for name in ("compare.json", "compare.png"):
+            if (out / name).is_file():
+                shutil.copyfile(out / name, records / name)
     return json.dumps(result["summary"], indent=1) + f"\nwritten: {out / 'compare.json'}, {out / 'compare.png'}"
 
 

@@ -40,8 +40,11 @@ def write_split(source: CocoSource, root: Path, split: str) -> Path:
                                  "a file name or the folder holds another dataset")
         else:
             os.symlink(record.path.resolve(), link)
-        lines = label_lines(record.labels)
-        (label_dir / f"{record.path.stem}.txt").write_text("".join(line + "\n" for line in lines))
+        text = "".join(line + "\n" for line in label_lines(record.labels))
+        label = label_dir / f"{record.path.stem}.txt"
+        # unchanged files are left alone: a trainer may be reading this folder (two comparisons at once)
+        if not label.is_file() or label.read_text() != text:
+            label.write_text(text)
     return image_dir
 
 
