@@ -36,9 +36,10 @@ COMMANDS: Dict[str, Command] = {
         ("num_classes", "number of classes (default: read from the checkpoint)", {"type": int})]),
     "train": Command("goldyolo.engine.trainer:train", "train a model on COCO-format data (official recipe)", [
         ("model", "model name", {"choices": MODELS}),
-        ("data", "COCO annotation json of the training images", {"required": True}),
+        ("data", "training data: COCO json, or a YOLO-format data.yaml (its train split)", {"required": True}),
         IMAGES,
-        ("val_data", "COCO json for evaluation (default: the training data)"),
+        ("val_data", "COCO json or data.yaml for evaluation (default: the data.yaml's val split, else the "
+                     "training data)"),
         ("val_images", "image folder of --val-data"), *RUN, ("seed", "random seed"),
         ("amp", "float16 mixed precision with loss scaling (default: on for cuda, off for cpu)",
          {"action": argparse.BooleanOptionalAction}), ("resume", "continue --out from last.pkl", {"keyword": True}),
@@ -70,15 +71,17 @@ COMMANDS: Dict[str, Command] = {
         config="goldyolo.compare.step_parity:StepParityConfig"),
     "eval": Command("goldyolo.eval.evaluate:eval_command", "COCO mAP of trained or converted weights", [
         ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
-        ("data", "COCO annotation json", {"required": True}), IMAGES,
+        ("data", "COCO annotation json, or a YOLO-format data.yaml (see --split)", {"required": True}), IMAGES,
         ("model", "model of plain weights files", {"choices": MODELS}), ("img_size", "square input size"),
         ("batch_size", "images per batch"), ("workers", "data loading processes"), ("conf_thres", "score threshold"),
-        ("iou_thres", "NMS IoU threshold"), ("out", "output folder (default: eval/ beside the weights)")]),
+        ("iou_thres", "NMS IoU threshold"), ("out", "output folder (default: eval/ beside the weights)"),
+        ("split", "split of a data.yaml", {"choices": ["train", "val", "test"]})]),
     "predict": Command("goldyolo.eval.predict:predict_command", "draw detections on images", [
         ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
         ("images", "image files", {"positional": True, "nargs": "+"}), ("out", "output folder", {"required": True}),
         ("model", "model of plain weights files", {"choices": MODELS}), ("img_size", "square input size"),
-        ("conf_thres", "score threshold"), ("iou_thres", "NMS IoU threshold")]),
+        ("conf_thres", "score threshold"), ("iou_thres", "NMS IoU threshold"),
+        ("data", "data.yaml or COCO json whose class names label the boxes (default: the checkpoint's)")]),
     "overfit": Command("goldyolo.engine.overfit:overfit_command", "over-fit proof: gold_yolo-n on 16 images", [
         ("data", "COCO annotation json", {"required": True}), IMAGES, ("out", "run folder"), ("epochs", "epochs"),
         ("num_images", "images trained and evaluated on"), ("img_size", "square input size"), ("seed", "random seed")]),
@@ -118,6 +121,15 @@ COMMANDS: Dict[str, Command] = {
                           "(changes the installed Jittor; --undo reverses it)", [
         ("undo", "remove the fixes, the CUDA home and the settings"), ("nvcc", "nvcc to use (default: found)"),
         ("check", "the GPU check in a fresh process")]),
+    "data to-yolo": Command("goldyolo.data.yolo_format:coco_to_yolo", "COCO json train/val -> the YOLO layout "
+                            "(images/, labels/, data.yaml)", [
+        ("train_data", "training COCO json", {"required": True}),
+        ("val_data", "validation COCO json", {"required": True}),
+        ("out", "output folder", {"required": True}), ("images", "images of --train-data"),
+        ("val_images", "images of --val-data"), ("copy", "copy the images instead of linking them")]),
+    "data to-coco": Command("goldyolo.data.yolo_source:yolo_to_coco", "one split of a YOLO data.yaml -> COCO json", [
+        ("data", "data.yaml", {"positional": True}), ("split", "split", {"choices": ["train", "val", "test"]}),
+        ("out", "json to write (default: SPLIT.json beside the yaml)")]),
     "data coco": Command("goldyolo.data.download:fetch_coco", "download COCO val2017 images and annotations",
                          [("root", "folder for the zips and the extracted data", {"required": True})]),
 }

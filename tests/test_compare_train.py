@@ -42,7 +42,7 @@ def test_a_file_name_taken_by_another_image_is_refused(tmp_path):
     train, val = sources()
     (tmp_path / "images" / "train").mkdir(parents=True)
     os.symlink(SAMPLE / "test.json", tmp_path / "images" / "train" / train.records[0].path.name)
-    with pytest.raises(InputError, match="already links"):
+    with pytest.raises(InputError, match="already holds another file"):
         write_yolo_dataset(train, val, tmp_path)
 
 

@@ -263,7 +263,7 @@ def figure(runs: Sequence[Dict]):
 def compare_train(cfg: CompareConfig) -> str:
     """Run (or continue) the comparison and write ``compare.json`` and ``compare.png``; returns a summary."""
     from ..bench.machine import environment
-    from ..data import CocoSource
+    from ..data.sources import open_source
     from ..data.yolo_format import write_yolo_dataset
     unknown = set(cfg.frameworks) - set(FRAMEWORKS)
     if unknown:
@@ -277,9 +277,7 @@ def compare_train(cfg: CompareConfig) -> str:
             check_same_settings(cfg, records / "settings.json")
         copy_records(records, out, cfg, replace=False)
     check_same_settings(cfg, out / "settings.json")
-    image_dir = lambda images, data: Path(images) if images else Path(data).parent / "images"  # noqa: E731
-    sources = (CocoSource(Path(cfg.data), image_dir(cfg.images, cfg.data)),
-               CocoSource(Path(cfg.val_data), image_dir(cfg.val_images, cfg.val_data)))
+    sources = (open_source(cfg.data, cfg.images, "train"), open_source(cfg.val_data, cfg.val_images, "val"))
     data_yaml = write_yolo_dataset(*sources, out / "data")
     with open(out / "invocations.jsonl", "a") as handle:  # each start (and resume): date, machine, commit
         handle.write(json.dumps(environment()) + "\n")

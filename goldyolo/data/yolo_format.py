@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Dict, List
 
@@ -27,17 +28,21 @@ def label_lines(labels: np.ndarray) -> List[str]:
     return [" ".join([str(int(row[0]))] + [repr(float(v)) for v in row[1:]]) for row in labels]
 
 
-def write_split(source: CocoSource, root: Path, split: str) -> Path:
-    """Link the images and write the labels of ``source`` as ``root/images/split``; returns that folder."""
+def write_split(source: CocoSource, root: Path, split: str, copy: bool = False) -> Path:
+    """Link (or copy) the images and write the labels of ``source`` as ``root/images/split``; returns that folder."""
     image_dir, label_dir = root / "images" / split, root / "labels" / split
     image_dir.mkdir(parents=True, exist_ok=True)
     label_dir.mkdir(parents=True, exist_ok=True)
     for record in source.records:
         link = image_dir / record.path.name
         if link.is_symlink() or link.exists():
-            if link.resolve() != record.path.resolve():
-                raise InputError(f"{link}: already links to {link.resolve()}, not {record.path}; two images share "
+            same = (link.resolve() == record.path.resolve() if link.is_symlink() or not copy
+                    else link.read_bytes() == record.path.read_bytes())
+            if not same:
+                raise InputError(f"{link}: already holds another file than {record.path}; two images share "
                                  "a file name or the folder holds another dataset")
+        elif copy:
+            shutil.copyfile(record.path, link)
         else:
             os.symlink(record.path.resolve(), link)
         text = "".join(line + "\n" for line in label_lines(record.labels))
@@ -48,7 +53,7 @@ def write_split(source: CocoSource, root: Path, split: str) -> Path:
     return image_dir
 
 
-def write_yolo_dataset(train: CocoSource, val: CocoSource, root: Path) -> Path:
+def write_yolo_dataset(train: CocoSource, val: CocoSource, root: Path, copy: bool = False) -> Path:
     """The official layout of a train and a val source under ``root``; returns ``root/data.yaml``.
 
     When the categories are COCO's 80 and the val files are named by image id, ``is_coco`` is set with
@@ -58,12 +63,24 @@ def write_yolo_dataset(train: CocoSource, val: CocoSource, root: Path) -> Path:
     if train.category_ids != val.category_ids:
         raise InputError(f"{train.annotation_file} and {val.annotation_file} have different categories")
     root = Path(root)
-    data: Dict = {"train": str(write_split(train, root, "train").resolve()),
-                  "val": str(write_split(val, root, "val").resolve()),
+    data: Dict = {"train": str(write_split(train, root, "train", copy).resolve()),
+                  "val": str(write_split(val, root, "val", copy).resolve()),
                   "nc": train.num_classes, "names": list(train.names)}
     numbered = all(r.path.stem.isdigit() and int(r.path.stem) == r.image_id for r in val.records)
-    if train.category_ids == COCO80_IDS and numbered:
+    if train.category_ids == COCO80_IDS and numbered and val.annotation_file.suffix == ".json":
         data.update(is_coco=True, anno_path=str(val.annotation_file.resolve()))
     path = root / "data.yaml"
     path.write_text(json.dumps(data, indent=1) + "\n")  # JSON is YAML
     return path
+
+
+def coco_to_yolo(train_data: str, val_data: str, out: str, images: str = "", val_images: str = "",
+                 copy: bool = False) -> str:
+    """``data to-yolo``: a train and a val COCO json as the official YOLO layout in ``out`` (images linked,
+    or copied with ``copy``), with its data.yaml."""
+    image_dir = lambda given, data: Path(given) if given else Path(data).parent / "images"  # noqa: E731
+    train = CocoSource(Path(train_data), image_dir(images, train_data))
+    val = CocoSource(Path(val_data), image_dir(val_images, val_data))
+    path = write_yolo_dataset(train, val, Path(out), copy)
+    return (f"train {train_data}: {len(train.records)} images; {train.report.summary()}\n"
+            f"val {val_data}: {len(val.records)} images; {val.report.summary()}\nwritten: {path}")

@@ -25,7 +25,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ..data import CocoSource, DetectionDataset
+from ..data import DetectionDataset
+from ..data.sources import has_split, open_source
 from ..distributed import is_main_process, sum_over_processes, world_size
 from ..errors import GoldYoloError, InputError
 from ..eval.evaluate import evaluate
@@ -85,10 +86,8 @@ def seed_everything(seed: int) -> None:
     jt.set_global_seed(seed, different_seed_for_mpi=False)
 
 
-def _source(annotations: str, images: str, subset: int) -> CocoSource:
-    annotations = Path(annotations)
-    image_dir = Path(images) if images else annotations.parent / "images"
-    source = CocoSource(annotations, image_dir)
+def _source(data: str, images: str, subset: int, split: str = "train"):
+    source = open_source(data, images, split)
     if subset:
         source.records = source.records[:subset]
     return source
@@ -114,7 +113,11 @@ class Trainer:
         # 1-process factor gives the official update
         self.hyp["lr0"] *= config.batch_size / config.bs_per_gpu
         self.train_source = _source(config.data, config.images, config.subset)
-        self.val_source = (_source(config.val_data, config.val_images, 0) if config.val_data else self.train_source)
+        if config.val_data:
+            self.val_source = _source(config.val_data, config.val_images, 0, "val")
+        else:  # a data.yaml's val split, else the training images
+            self.val_source = (_source(config.data, "", 0, "val") if has_split(config.data, "val")
+                               else self.train_source)
         if self.train_source.num_classes != self.model.num_classes:
             self.model = build_model(config.model, num_classes=self.train_source.num_classes)
         if config.init_weights:

@@ -98,10 +98,11 @@ def evaluate(model, source: CocoSource, img_size: int = 640, batch_size: int = 1
 
 def eval_command(weights: str, data: str, images: str = "", model: Optional[str] = None, img_size: int = 640,
                  batch_size: int = 16, workers: int = 0, conf_thres: float = 0.03, iou_thres: float = 0.65,
-                 out: str = "") -> str:
-    """``eval``: COCO metrics of ``weights`` on ``data``, written to ``out`` (default: eval/ beside the
-    weights); returns the pycocotools summary and the headline numbers."""
-    source = CocoSource(Path(data), Path(images) if images else Path(data).parent / "images")
+                 out: str = "", split: str = "val") -> str:
+    """``eval``: COCO metrics of ``weights`` on ``data`` (a COCO json, or ``split`` of a data.yaml), written
+    to ``out`` (default: eval/ beside the weights); returns the pycocotools summary and the headline numbers."""
+    from ..data.sources import open_source
+    source = open_source(data, images, split)
     print(f"{data}: {len(source.records)} images; {source.report.summary()}", flush=True)
     net, _ = load_model(weights, model, source.names)
     out_dir = Path(out) if out else Path(weights).parent / "eval"
