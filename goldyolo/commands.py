@@ -69,13 +69,30 @@ COMMANDS: Dict[str, Command] = {
         ("epochs", "epochs of the schedule"), ("control", "weight change of the control run"), ("out", "folder"),
         ("fixture", "also write the official side's compact results to this .npz (tests)")],
         config="goldyolo.compare.step_parity:StepParityConfig"),
+    "compare-eval": Command("goldyolo.compare.eval_parity:eval_parity", "goldyolo's evaluator and the official "
+                            "tools/eval.py on the same weights in each evaluation mode", [
+        ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),
+        ("weights", ".npz state dict (official names)", {"required": True}),
+        ("model", "model name", {"choices": MODELS}), ("data", "COCO json or data.yaml of the test images"),
+        ("images", "its images"), ("img_size", "square input size"), ("batch_size", "images per batch"),
+        ("modes", "modes", {"nargs": "+", "choices": ["square", "rect", "reproduce_640"], "type": str}),
+        ("profile", "weights name the --reproduce_640_eval profile is chosen by"), ("out", "output folder")],
+        config="goldyolo.compare.eval_parity:EvalParityConfig"),
     "eval": Command("goldyolo.eval.evaluate:eval_command", "COCO mAP of trained or converted weights", [
         ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
         ("data", "COCO annotation json, or a YOLO-format data.yaml (see --split)", {"required": True}), IMAGES,
         ("model", "model of plain weights files", {"choices": MODELS}), ("img_size", "square input size"),
         ("batch_size", "images per batch"), ("workers", "data loading processes"), ("conf_thres", "score threshold"),
         ("iou_thres", "NMS IoU threshold"), ("out", "output folder (default: eval/ beside the weights)"),
-        ("split", "split of a data.yaml", {"choices": ["train", "val", "test"]})]),
+        ("split", "split of a data.yaml", {"choices": ["train", "val", "test"]}),
+        ("rect", "the official default: aspect-ratio batches padded by half a stride (the long side can exceed "
+                 "--img-size), images loaded at --test-load-size"),
+        ("reproduce_640_eval", "the official --reproduce_640_eval: square input, the load size of the weights "
+                               "file's profile, integer pad, exact rescaling; conf 0.03, IoU 0.65"),
+        ("eval_profile", "profile of --reproduce-640-eval (default: the weights file's name, else 'default')"),
+        ("test_load_size", "long side images are loaded at (default: 640 with --rect, as the official "
+                           "tools/eval.py; else --img-size)"),
+        ("force_no_pad", "--rect without the half-stride pad")]),
     "predict": Command("goldyolo.eval.predict:predict_command", "draw detections on images", [
         ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
         ("images", "image files", {"positional": True, "nargs": "+"}), ("out", "output folder", {"required": True}),

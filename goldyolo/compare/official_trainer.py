@@ -5,8 +5,10 @@ SPEC.json``.
 What is changed around the official code, and why (nothing inside it is edited or copied):
 
 * stand-ins where a package is missing: mmcv (:mod:`goldyolo.bench.mmcv_shim`), ``torchvision.ops.nms``
-  (goldyolo's greedy NMS, which reproduces torchvision's), and a ``SummaryWriter`` that writes nothing
-  when tensorboard is absent (the trainer only logs to it);
+  (goldyolo's greedy NMS, which reproduces torchvision's), a ``SummaryWriter`` that writes nothing
+  when tensorboard is absent (the trainer only logs to it), and ``thop.profile`` (FLOPs reported as 0: the
+  evaluator only logs them); with the NMS stand-in, the official NMS's 10-second limit per batch is
+  switched off (it was set for torchvision's C++ NMS; with the slower stand-in it would drop images);
 * ``torch.load`` reads the run's own checkpoints with ``weights_only=False``: they hold whole modules,
   which torch >= 2.6 refuses by default (the official resume and ``strip_optimizer`` fail otherwise);
 * the seed: ``tools/train.py`` seeds every single-process run with ``1 + rank`` = 0; here with the spec's;
@@ -24,7 +26,8 @@ What is changed around the official code, and why (nothing inside it is edited o
 Modes (``spec["mode"]``): ``init`` writes the official initialisation of the model to ``spec["init"]``;
 ``train`` trains (continuing from ``weights/resume.pt`` when the output holds one); ``steps`` runs the
 official Trainer's own step (``train_in_steps``: forward, loss, backward, warm-up, accumulation, SGD,
-EMA) on given batches and records each step (:mod:`goldyolo.compare.step_parity`).
+EMA) on given batches and records each step (:mod:`goldyolo.compare.step_parity`); ``eval`` runs the
+official ``tools/eval.py`` on given weights (:mod:`goldyolo.compare.eval_parity`).
 """
 from __future__ import annotations
 
@@ -74,6 +77,14 @@ def install_stand_ins() -> List[str]:
         board.SummaryWriter = SummaryWriter
         sys.modules["torch.utils.tensorboard"] = board
         names.append("torch.utils.tensorboard.SummaryWriter")
+    try:
+        import thop  # noqa: F401
+    except ImportError:  # the official evaluator only logs the FLOPs it counts
+        counter = types.ModuleType("thop")
+        counter.profile = lambda model, inputs=(), verbose=False: (0.0, float(sum(p.numel() for p in
+                                                                                 model.parameters())))
+        sys.modules["thop"] = counter
+        names.append("thop.profile")
     original_load = torch.load
 
     def load(*args, **kwargs):
@@ -293,6 +304,51 @@ def run_steps(spec: Dict) -> None:
     np.savez(out / "ema.npz", **float_state(trainer.ema.ema))
 
 
+def run_eval(spec: Dict) -> None:
+    """The official ``tools/eval.py`` (its own argument handling, so ``--reproduce_640_eval`` picks the profile
+    by the weights file's name) on the spec's ``.npz`` weights; writes ``eval.json`` (AP, AP50, each image's
+    input shape) and the official ``predictions.json`` in ``spec["out"]``."""
+    import tools.eval as eval_tool
+    import torch
+    from yolov6.core.evaler import Evaler
+    from yolov6.models.yolo import build_model
+    from yolov6.utils.config import Config
+    out = Path(spec["out"]).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = Config.fromfile(str(Path(spec["root"]) / "configs" / f"{spec['model']}.py"))
+    if not hasattr(cfg, "training_mode"):  # as tools/train.py's check_and_init sets it
+        cfg.training_mode = "repvgg"
+    model = build_model(cfg, spec["num_classes"], "cpu")
+    load_init(model, spec["weights"])
+    weights = out / f"{spec['weights_name']}.pt"
+    torch.save({"model": model.float()}, weights)
+    argv = ["--data", spec["data_yaml"], "--weights", str(weights), "--batch-size", str(spec["batch_size"]),
+            "--img-size", str(spec["img_size"]), "--task", "val", "--device", "cpu", "--save_dir", str(out),
+            "--name", "official"] + spec["flags"]
+    shapes = {}
+    original_init_data = Evaler.init_data
+
+    def init_data(self, dataloader, task):  # each image's input shape, from the official dataset itself
+        dataloader = original_init_data(self, dataloader, task)
+        data = dataloader.dataset
+        for i, path in enumerate(data.img_paths):
+            shape = data.batch_shapes[data.batch_indices[i]] if data.rect else (data.img_size, data.img_size)
+            shapes[Path(path).name] = [int(v) for v in shape]
+        return dataloader
+    Evaler.init_data = init_data
+    torch.set_num_threads(spec["threads"])
+    sys.argv = ["tools/eval.py"] + argv
+    args = eval_tool.get_args_parser()
+    (ap50, ap), _, _ = eval_tool.run(**vars(args))
+    saved = sorted(out.glob("official*/predictions.json"), key=lambda p: p.stat().st_mtime)
+    if not saved:  # no detection at all: the evaluator returns without writing them
+        saved = [out / "no_predictions.json"]
+        saved[0].write_text("[]")
+    saved = saved[-1]
+    (out / "eval.json").write_text(json.dumps({"AP": float(ap), "AP50": float(ap50), "shapes": shapes,
+                                               "predictions": str(saved), "args": vars(args)}, default=str))
+
+
 def main(argv: List[str]) -> None:
     import warnings
     # the official code's deprecated torch.cuda.amp calls warn at every step
@@ -301,8 +357,14 @@ def main(argv: List[str]) -> None:
     spec = json.loads(Path(argv[0]).read_text())
     shims = install_stand_ins()
     enter_checkout(spec["root"])
+    if "torchvision.ops.nms" in shims:
+        # the official NMS gives up on the rest of a batch after 10 s, a limit set for torchvision's C++ NMS:
+        # with the stand-in (numpy) it would drop images, so its clock is stopped
+        import yolov6.utils.nms as official_nms
+        official_nms.time = types.SimpleNamespace(time=lambda: 0.0)
+        shims.append("no NMS time limit")
     print(f"official trainer in {spec['root']}; stand-ins: {', '.join(shims) or 'none'}", flush=True)
-    {"init": write_init, "train": train, "steps": run_steps}[spec["mode"]](spec)
+    {"init": write_init, "train": train, "steps": run_steps, "eval": run_eval}[spec["mode"]](spec)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from ..data import CocoSource, DetectionDataset
 from .inference import detect, load_model
+from .modes import EvalMode, eval_mode
 
 METRIC_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
 
@@ -78,16 +80,27 @@ def coco_metrics(source: CocoSource, results: List[dict], image_ids: List[int]) 
     return metrics
 
 
+def max_stride(model) -> int:
+    """The largest stride of a model's head (32 for every Gold-YOLO); rect batches are multiples of it."""
+    config = getattr(model, "config", None)
+    return int(max(config.strides)) if config is not None else 32
+
+
 def evaluate(model, source: CocoSource, img_size: int = 640, batch_size: int = 16, num_workers: int = 0,
              conf_thres: float = 0.03, iou_thres: float = 0.65, out_dir: Optional[Path] = None,
-             progress: bool = False) -> Dict:
-    """Evaluate ``model`` on ``source``; writes predictions.json and metrics.json to ``out_dir`` if given."""
+             progress: bool = False, mode: Optional[EvalMode] = None) -> Dict:
+    """Evaluate ``model`` on ``source`` in ``mode`` (default square); writes predictions.json and
+    metrics.json to ``out_dir`` if given."""
+    mode = mode or EvalMode()
     dataset = DetectionDataset(source, img_size=img_size, augment=False, batch_size=batch_size,
-                               num_workers=num_workers)
+                               num_workers=num_workers, stride=max_stride(model),
+                               **mode.dataset_options())
     results = predict(model, dataset, conf_thres, iou_thres, progress=progress)
     metrics = coco_metrics(source, results, [r.image_id for r in source.records])
     metrics["num_images"] = len(source.records)
     metrics["num_detections"] = len(results)
+    metrics["mode"] = dict(asdict(mode), img_size=img_size, batch_size=batch_size, conf_thres=conf_thres,
+                           iou_thres=iou_thres)
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,16 +110,22 @@ def evaluate(model, source: CocoSource, img_size: int = 640, batch_size: int = 1
 
 
 def eval_command(weights: str, data: str, images: str = "", model: Optional[str] = None, img_size: int = 640,
-                 batch_size: int = 16, workers: int = 0, conf_thres: float = 0.03, iou_thres: float = 0.65,
-                 out: str = "", split: str = "val") -> str:
-    """``eval``: COCO metrics of ``weights`` on ``data`` (a COCO json, or ``split`` of a data.yaml), written
-    to ``out`` (default: eval/ beside the weights); returns the pycocotools summary and the headline numbers."""
+                 batch_size: int = 32, workers: int = 0, conf_thres: float = 0.03, iou_thres: float = 0.65,
+                 out: str = "", split: str = "val", rect: bool = False, reproduce_640_eval: bool = False,
+                 eval_profile: str = "", test_load_size: int = 0, force_no_pad: bool = False) -> str:
+    """``eval``: COCO metrics of ``weights`` on ``data`` (a COCO json, or ``split`` of a data.yaml) in the
+    chosen mode (:mod:`goldyolo.eval.modes`), written to ``out`` (default: eval/ beside the weights);
+    returns the pycocotools summary and the headline numbers."""
     from ..data.sources import open_source
+    mode = eval_mode(weights, rect, reproduce_640_eval, eval_profile, test_load_size, force_no_pad)
+    if mode.name == "reproduce_640":
+        conf_thres, iou_thres = 0.03, 0.65
+    print(f"mode {mode.name}: " + ", ".join(f"{k} {v}" for k, v in asdict(mode).items() if k != "name"), flush=True)
     source = open_source(data, images, split)
     print(f"{data}: {len(source.records)} images; {source.report.summary()}", flush=True)
     net, _ = load_model(weights, model, source.names)
     out_dir = Path(out) if out else Path(weights).parent / "eval"
     metrics = evaluate(net, source, img_size, batch_size, workers, conf_thres, iou_thres, out_dir=out_dir,
-                       progress=True)
+                       progress=True, mode=mode)
     headline = json.dumps({k: metrics[k] for k in METRIC_NAMES})
     return "\n".join(metrics.get("summary", []) + [headline, f"metrics and predictions written to {out_dir}"])

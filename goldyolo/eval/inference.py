@@ -54,7 +54,8 @@ def detect(model, images: np.ndarray, metas: Sequence[Dict], conf_thres: float, 
 
     Args:
         images: (B, 3, H, W) float32 in [0, 1].
-        metas: B dicts with ``ratio`` (h, w), ``pad`` (x, y) and ``shape`` (h0, w0) of the letterbox.
+        metas: B dicts with ``ratio`` (h, w), ``pad`` (x, y) and ``shape`` (h0, w0) of the letterbox, and
+            ``exact`` (optional) for :func:`~goldyolo.eval.postprocess.scale_to_original`.
     Returns:
         B arrays (n, 6): x1, y1, x2, y2 in original pixels, score, class index. The model's
         training/eval state is left as it was."""
@@ -66,7 +67,7 @@ def detect(model, images: np.ndarray, metas: Sequence[Dict], conf_thres: float, 
         model.train()
     detections = non_max_suppression(outputs, conf_thres, iou_thres, multi_label=multi_label, max_det=max_det)
     for det, meta in zip(detections, metas):
-        det[:, :4] = scale_to_original(det[:, :4], meta["ratio"], meta["pad"], meta["shape"])
+        det[:, :4] = scale_to_original(det[:, :4], meta["ratio"], meta["pad"], meta["shape"], meta.get("exact", False))
     return detections
 
 

@@ -72,10 +72,13 @@ def non_max_suppression(prediction: np.ndarray, conf_thres: float = 0.25, iou_th
 
 
 def scale_to_original(boxes: np.ndarray, ratio: Sequence[float], pad: Sequence[float],
-                      shape: Sequence[int]) -> np.ndarray:
-    """xyxy boxes on the letterboxed input -> original image pixels (official ``scale_coords``)."""
+                      shape: Sequence[int], exact: bool = False) -> np.ndarray:
+    """xyxy boxes on the letterboxed input -> original image pixels (official ``scale_coords``).
+
+    ``ratio`` is (gain y, gain x); the official default divides x by the y gain too, ``exact``
+    (its ``scale_exact``) by the x gain."""
     boxes = boxes.copy()
-    boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad[0]) / ratio[0]
+    boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad[0]) / ratio[1 if exact else 0]
     boxes[:, [1, 3]] = (boxes[:, [1, 3]] - pad[1]) / ratio[0]
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, shape[1])
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, shape[0])
