@@ -47,6 +47,8 @@ COMMANDS: Dict[str, Command] = {
         ("eval_interval", "evaluate every N epochs (and the last)"), ("nominal_batch", "batch gradients accumulate to"),
         ("bs_per_gpu", "batch the config's lr0 refers to (lr0 x batch / this, as the official trainer)"),
         ("init_weights", "start from these weights (.npz or .pkl state dict, strict)"),
+        ("fuse_ab", "anchor-aided training (official --fuse_ab): an anchor-based head branch and loss beside the "
+                    "anchor-free ones, dropped for inference"),
         ("min_warmup_steps", "official minimum warm-up iterations"),
         ("lr0", "initial learning rate (default: the model config's)", {"solver": True, "type": float}),
         ("warmup_epochs", "warm-up epochs (default: the model config's)", {"solver": True, "type": float})],

@@ -245,3 +245,41 @@ class ComputeLoss:
         if scores_sum != 0:
             loss_dfl = loss_dfl / scores_sum
         return loss_iou, loss_dfl
+
+
+class ComputeLossAB(ComputeLoss):
+    """Official ``loss_fuseab.ComputeLoss``, the anchor-based branch's loss of anchor-aided training:
+    Task-Aligned assignment with top-26 (no ATSS warm-up), no DFL, boxes decoded from the head's
+    [dx, dy, w, h] (offsets from the cell centre, grid units) with the official in-place
+    ``xywh2xyxy`` arithmetic (x1 = cx - w/2, x2 = x1 + w). Takes ``(feats, cls_ab, reg_ab)``."""
+
+    def __init__(self, fpn_strides: Sequence[int] = (8, 16, 32), num_classes: int = 80, ori_img_size: int = 640,
+                 iou_type: str = "giou", **kwargs):
+        super().__init__(fpn_strides=fpn_strides, num_classes=num_classes, ori_img_size=ori_img_size,
+                         warmup_epoch=0, use_dfl=False, reg_max=0, iou_type=iou_type, **kwargs)
+        self.formal_assigner = TaskAlignedAssigner(topk=26, num_classes=num_classes, alpha=1.0, beta=6.0)
+
+    @classmethod
+    def for_model(cls, config, num_classes: int, img_size: int) -> "ComputeLossAB":
+        return cls(fpn_strides=config.strides, num_classes=num_classes, ori_img_size=img_size,
+                   iou_type=config.iou_type)
+
+    def _anchors(self, feats: Sequence[jt.Var]):
+        sizes = [tuple(f.shape[2:]) for f in feats]
+        return anchors_train(sizes, self.fpn_strides, self.grid_cell_size, self.grid_cell_offset, per_point=3)
+
+    def bbox_decode(self, anchor_points: jt.Var, pred_dist: jt.Var) -> jt.Var:
+        """(B, 3A, 4) [dx, dy, w, h] -> xyxy boxes in grid units."""
+        centre = pred_dist[..., :2] + anchor_points
+        x1y1 = centre - pred_dist[..., 2:] * 0.5
+        return jt.concat([x1y1, x1y1 + pred_dist[..., 2:]], dim=-1)
+
+
+def fuse_ab_loss(loss_af: ComputeLoss, loss_ab: ComputeLossAB, outputs, targets, epoch_num: int,
+                 step_num: int = 0) -> Tuple[jt.Var, jt.Var]:
+    """The official engine's anchor-aided step: the anchor-free loss on ``(feats, cls_af, reg_af)`` plus the
+    anchor-based one on ``(feats, cls_ab, reg_ab)``, weight 1 each; the items added element-wise."""
+    feats, cls_ab, reg_ab, cls_af, reg_af = outputs
+    loss, items = loss_af((feats, cls_af, reg_af), targets, epoch_num, step_num)
+    loss_b, items_b = loss_ab((feats, cls_ab, reg_ab), targets, epoch_num, step_num)
+    return loss + loss_b, items + items_b

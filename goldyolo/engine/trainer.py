@@ -20,6 +20,7 @@ import random
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -42,7 +43,7 @@ from ..models.checkpoint import (
 )
 from ..runtime import jt, use_cuda
 from .amp import GradScaler, float32_grads, forward_for_loss
-from .loss import ComputeLoss
+from .loss import ComputeLoss, ComputeLossAB, fuse_ab_loss
 from .solver import ModelEMA, accumulation, apply_warmup, build_optimizer, cosine_factor, warmup_steps
 
 
@@ -74,6 +75,7 @@ class TrainConfig:
     bs_per_gpu: int = 32  # Q18: lr0 is scaled by batch_size / bs_per_gpu, as the official 1-GPU trainer does
     min_warmup_steps: int = 1000
     init_weights: str = ""  # start from these weights (npz or pkl state dict, loaded strictly) instead of a fresh init
+    fuse_ab: bool = False  # anchor-aided training (the official --fuse_ab): the anchor-based branch and its loss
     max_bad_steps: int = 20
     solver: Dict[str, float] = field(default_factory=dict)
 
@@ -105,7 +107,7 @@ class Trainer:
         if config.device == "cuda":
             use_cuda()
         seed_everything(config.seed)
-        self.model = build_model(config.model)
+        self.model = build_model(config.model, fuse_ab=config.fuse_ab)
         model_cfg = self.model.config
         self.hyp = dict(model_cfg.solver, **config.solver)
         # Q18: lr0 x batch / (world_size x bs_per_gpu) in the official trainer, whose DDP gradient is about
@@ -119,7 +121,7 @@ class Trainer:
             self.val_source = (_source(config.data, "", 0, "val") if has_split(config.data, "val")
                                else self.train_source)
         if self.train_source.num_classes != self.model.num_classes:
-            self.model = build_model(config.model, num_classes=self.train_source.num_classes)
+            self.model = build_model(config.model, num_classes=self.train_source.num_classes, fuse_ab=config.fuse_ab)
         if config.init_weights:
             load_weights(self.model, config.init_weights)
         if self.main:
@@ -134,8 +136,12 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, self.hyp, weight_decay)
         self.amp = config.device == "cuda" if config.amp is None else bool(config.amp)
         self.scaler = GradScaler(enabled=self.amp)
-        self.ema = ModelEMA(self.model, build_model(config.model, num_classes=self.model.num_classes))
+        self.ema = ModelEMA(self.model, build_model(config.model, num_classes=self.model.num_classes,
+                                                    fuse_ab=config.fuse_ab))
         self.loss_fn = ComputeLoss.for_model(model_cfg, self.model.num_classes, config.img_size)
+        if config.fuse_ab:
+            self.loss_fn = partial(fuse_ab_loss, self.loss_fn,
+                                   ComputeLossAB.for_model(model_cfg, self.model.num_classes, config.img_size))
         self.steps_per_epoch = len(self.dataset)
         self.warmup_total = warmup_steps(self.hyp["warmup_epochs"], self.steps_per_epoch, config.min_warmup_steps)
         self.start_epoch, self.last_opt_step, self.best_ap, self.skipped_steps = 0, -1, 0.0, 0

@@ -28,8 +28,9 @@ def anchor_points_eval(sizes: Sequence[Tuple[int, int]], strides: Sequence[int],
 
 
 def anchors_train(sizes: Sequence[Tuple[int, int]], strides: Sequence[int], cell_size: float = 5.0,
-                  offset: float = 0.5) -> Tuple[np.ndarray, np.ndarray, List[int], np.ndarray]:
-    """Pixel anchors for the loss and the assigners.
+                  offset: float = 0.5, per_point: int = 1) -> Tuple[np.ndarray, np.ndarray, List[int], np.ndarray]:
+    """Pixel anchors for the loss and the assigners; ``per_point`` 3 is the official mode ``'ab'`` (each
+    level's list of points repeated three times, one copy per anchor size, as the fuse-ab head orders them).
 
     Returns:
         anchor_boxes: (A, 4) xyxy boxes of side ``cell_size * stride`` around each point (ATSS).
@@ -42,10 +43,10 @@ def anchors_train(sizes: Sequence[Tuple[int, int]], strides: Sequence[int], cell
         half = cell_size * stride * 0.5
         ys, xs = np.meshgrid((np.arange(h, dtype=np.float32) + offset) * stride,
                              (np.arange(w, dtype=np.float32) + offset) * stride, indexing="ij")
-        point = np.stack([xs, ys], axis=-1).reshape(-1, 2)
+        point = np.tile(np.stack([xs, ys], axis=-1).reshape(-1, 2), (per_point, 1))
         boxes.append(np.concatenate([point - half, point + half], axis=-1))
         points.append(point)
-        counts.append(h * w)
-        stride_list.append(np.full((h * w, 1), stride, dtype=np.float32))
+        counts.append(per_point * h * w)
+        stride_list.append(np.full((per_point * h * w, 1), stride, dtype=np.float32))
     return (np.concatenate(boxes).astype(np.float32), np.concatenate(points), counts,
             np.concatenate(stride_list))

@@ -179,9 +179,13 @@ def model_from_checkpoint(state: dict, use_ema: bool = True, source: str = "chec
     """The model a training checkpoint holds (its EMA weights by default); ``source`` names it in errors."""
     if not (isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT):
         raise InputError(f"{source}: not a goldyolo training checkpoint; for converted weights use load_weights")
+    from .head import plain_head_state
     from .yolo import build_model
     model = build_model(state["config"]["model"], num_classes=len(state["names"]))
-    load_state_dict_strict(model, state["ema" if use_ema else "model"])
+    weights = state["ema" if use_ema else "model"]
+    if state["config"].get("fuse_ab"):  # inference runs the anchor-free branch alone, under the plain names
+        weights = plain_head_state(weights)
+    load_state_dict_strict(model, weights)
     return model
 
 

@@ -1,4 +1,5 @@
-"""The Efficient decoupled head (YOLOv6 ``effidehead.Detect``), anchor-free, with optional DFL."""
+"""The Efficient decoupled head (YOLOv6 ``effidehead.Detect``), anchor-free, with optional DFL, and its
+anchor-aided training form (``effidehead_fuseab.Detect``, ``--fuse_ab``)."""
 from __future__ import annotations
 
 from typing import Sequence, Tuple
@@ -11,6 +12,8 @@ from .anchors import anchor_points_eval
 from .common import Conv
 
 DETECT_REG_MAX = 16  # Q10: Detect is built without reg_max, so proj always has 17 bins.
+# the configs' anchors_init: three (w, h) pixel sizes per level, the anchor-based branch's priors
+ANCHORS_INIT = ((10, 13, 19, 19, 33, 23), (30, 61, 59, 59, 59, 119), (116, 90, 185, 185, 373, 326))
 
 
 class Detect(nn.Module):
@@ -90,9 +93,74 @@ class Detect(nn.Module):
 def initialize_head_biases(head: Detect, prior_prob: float = 1e-2) -> None:
     """Official ``initialize_biases`` (Q16): zero pred weights, cls bias -log((1-p)/p), reg bias 1."""
     cls_bias = -float(np.log((1 - prior_prob) / prior_prob))
-    for conv in head.cls_preds:
+    cls_convs, reg_convs = prediction_convs(head)
+    for conv in cls_convs:
         conv.weight.update(jt.zeros(conv.weight.shape))
         conv.bias.update(jt.full(conv.bias.shape, cls_bias))
-    for conv in head.reg_preds:
+    for conv in reg_convs:
         conv.weight.update(jt.zeros(conv.weight.shape))
         conv.bias.update(jt.full(conv.bias.shape, 1.0))
+
+
+class FuseABDetect(Detect):
+    """The head of anchor-aided training: the anchor-free branch (``cls_preds_af``, ``reg_preds_af``, which
+    inference uses alone) and an anchor-based one (``cls_preds_ab``: 3 x nc, ``reg_preds_ab``: 3 x 4 per
+    cell) trained beside it, three anchors per cell with the sizes of :data:`ANCHORS_INIT`.
+
+    Training returns ``(feats, cls_ab (B, 3A, nc), reg_ab (B, 3A, 4), cls_af (B, A, nc), reg_af (B, A, R))``:
+    ab rows anchor-major within a level (row = anchor * h * w + cell), ``reg_ab`` = [dx, dy, w, h] with the
+    offsets raw and the size (2 sigmoid)^2 x the anchor, in grid units. Eval is the plain head's.
+    """
+
+    def __init__(self, num_classes: int, channels: Sequence[int], reg_max: int, use_dfl: bool,
+                 strides: Sequence[int] = (8, 16, 32)):
+        super().__init__(num_classes, channels, reg_max, use_dfl, strides)
+        self.na = 3
+        del self.cls_preds, self.reg_preds
+        self.cls_preds_af = nn.ModuleList([nn.Conv2d(c, num_classes, 1) for c in channels])
+        self.reg_preds_af = nn.ModuleList([nn.Conv2d(c, 4 * (reg_max + 1), 1) for c in channels])
+        self.cls_preds_ab = nn.ModuleList([nn.Conv2d(c, self.na * num_classes, 1) for c in channels])
+        self.reg_preds_ab = nn.ModuleList([nn.Conv2d(c, self.na * 4, 1) for c in channels])
+        self._anchor_sizes = (np.array(ANCHORS_INIT, np.float32).reshape(3, 3, 2)
+                              / np.array(self.strides, np.float32)[:, None, None])
+
+    def _branches(self, i: int, x: jt.Var) -> Tuple[jt.Var, jt.Var, jt.Var]:
+        feat = self.stems[i](x)
+        return feat, self.cls_preds_af[i](self.cls_convs[i](feat)), self.reg_preds_af[i](self.reg_convs[i](feat))
+
+    def execute(self, xs: Sequence[jt.Var]):
+        if not self.is_training():
+            return self.decode_eval(xs)
+        feats, cls_ab, reg_ab, cls_af, reg_af = [], [], [], [], []
+        for i in range(self.nl):
+            b, _, h, w = xs[i].shape
+            feat = self.stems[i](xs[i])
+            cls_feat, reg_feat = self.cls_convs[i](feat), self.reg_convs[i](feat)
+            scores = jt.sigmoid(self.cls_preds_ab[i](cls_feat)).reshape((b, self.na, self.nc, h, w))
+            cls_ab.append(scores.permute(0, 1, 3, 4, 2).reshape((b, self.na * h * w, self.nc)))
+            boxes = self.reg_preds_ab[i](reg_feat).reshape((b, self.na, 4, h, w)).permute(0, 1, 3, 4, 2)
+            size = (jt.sigmoid(boxes[..., 2:4]) * 2) ** 2 * jt.array(self._anchor_sizes[i].reshape(1, 3, 1, 1, 2))
+            reg_ab.append(jt.concat([boxes[..., :2], size], dim=-1).reshape((b, self.na * h * w, 4)))
+            feats.append(feat)
+            cls_af.append(jt.sigmoid(self.cls_preds_af[i](cls_feat)).flatten(2).permute(0, 2, 1))
+            reg_af.append(self.reg_preds_af[i](reg_feat).flatten(2).permute(0, 2, 1))
+        return (feats, jt.concat(cls_ab, dim=1), jt.concat(reg_ab, dim=1), jt.concat(cls_af, dim=1),
+                jt.concat(reg_af, dim=1))
+
+
+def prediction_convs(head: Detect):
+    """(class convs, box convs) whose weights are zeroed and biases set at initialisation."""
+    if isinstance(head, FuseABDetect):
+        return list(head.cls_preds_af) + list(head.cls_preds_ab), list(head.reg_preds_af) + list(head.reg_preds_ab)
+    return list(head.cls_preds), list(head.reg_preds)
+
+
+def plain_head_state(state: dict) -> dict:
+    """A fuse-ab model's state dict as the plain model's: the anchor-free convs under the plain names,
+    the anchor-based ones dropped (what inference and export use)."""
+    out = {}
+    for key, value in state.items():
+        if "_ab." in key:
+            continue
+        out[key.replace("cls_preds_af.", "cls_preds.").replace("reg_preds_af.", "reg_preds.")] = value
+    return out

@@ -7,17 +7,19 @@ from ..config import ModelConfig, get_config
 from ..runtime import jt
 from .backbone import EfficientRep
 from .common import get_block
-from .head import Detect, initialize_head_biases
+from .head import Detect, FuseABDetect, initialize_head_biases
 from .neck import GDNeck
 from .transformer import Conv2d_BN, ConvModule, DropPath
 
 
 class GoldYOLO(nn.Module):
-    """Gold-YOLO. Training mode returns the head's ``(feats, cls_probs, reg)``; eval returns (B, A, 5 + nc)."""
+    """Gold-YOLO. Training mode returns the head's ``(feats, cls_probs, reg)`` (with ``fuse_ab`` its 5-tuple,
+    :class:`~goldyolo.models.head.FuseABDetect`); eval returns (B, A, 5 + nc)."""
 
-    def __init__(self, config: ModelConfig, num_classes: int = 80):
+    def __init__(self, config: ModelConfig, num_classes: int = 80, fuse_ab: bool = False):
         self.config = config
         self.num_classes = num_classes
+        self.fuse_ab = fuse_ab
         channels, repeats = config.channels, config.num_repeats
         block = get_block(config.training_mode)
         csp_e = config.csp_e if config.backbone == "CSPBepBackbone" else None
@@ -25,8 +27,9 @@ class GoldYOLO(nn.Module):
         neck_csp = config.csp_e if config.neck in ("GDNeck", "GDNeck2") else None
         self.neck = GDNeck(channels, repeats, block, config.neck_extra, csp_e=neck_csp,
                            n5_from_p4=config.neck == "GDNeck2")
-        self.detect = Detect(num_classes, [channels[6], channels[8], channels[10]],
-                             reg_max=config.reg_max, use_dfl=config.use_dfl, strides=config.strides)
+        head = FuseABDetect if fuse_ab else Detect
+        self.detect = head(num_classes, [channels[6], channels[8], channels[10]],
+                           reg_max=config.reg_max, use_dfl=config.use_dfl, strides=config.strides)
 
     def execute(self, x: jt.Var):
         return self.detect(self.neck(self.backbone(x)))
@@ -59,10 +62,11 @@ def initialize_weights(model: GoldYOLO) -> None:
     jt.sync(list(model.state_dict().values()))
 
 
-def build_model(name: str | ModelConfig, num_classes: int = 80) -> GoldYOLO:
-    """Build ``"gold_yolo-n" | "gold_yolo-s" | "gold_yolo-m" | "gold_yolo-l"`` in training form."""
+def build_model(name: str | ModelConfig, num_classes: int = 80, fuse_ab: bool = False) -> GoldYOLO:
+    """Build ``"gold_yolo-n" | "gold_yolo-s" | "gold_yolo-m" | "gold_yolo-l"`` in training form; ``fuse_ab``:
+    with the anchor-aided head (:class:`~goldyolo.models.head.FuseABDetect`)."""
     config = name if isinstance(name, ModelConfig) else get_config(name)
-    model = GoldYOLO(config, num_classes=num_classes)
+    model = GoldYOLO(config, num_classes=num_classes, fuse_ab=fuse_ab)
     initialize_weights(model)
     return model
 
