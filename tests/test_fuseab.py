@@ -127,3 +127,21 @@ def test_a_fresh_fuse_ab_head_starts_at_the_official_priors():
     for conv in list(head.reg_preds_ab) + list(head.reg_preds_af):
         assert not conv.weight.numpy().any() and np.allclose(conv.bias.numpy(), 1.0)
     assert head.cls_preds_ab[0].weight.shape[0] == 240 and head.reg_preds_ab[2].weight.shape[:2] == [12, 128]
+
+
+def test_training_with_fuse_ab_checkpoints_a_plain_inference_model(tmp_path):
+    from goldyolo.engine.trainer import TrainConfig, Trainer
+    from goldyolo.eval.inference import load_model
+
+    from conftest import SAMPLE
+    config = TrainConfig(model="gold_yolo-n", data=str(SAMPLE / "train.json"), images=str(SAMPLE / "images"),
+                         val_data=str(SAMPLE / "test.json"), val_images=str(SAMPLE / "images"), out=str(tmp_path),
+                         img_size=64, epochs=1, batch_size=4, augment=False, subset=4, eval_interval=1,
+                         nominal_batch=4, bs_per_gpu=4, min_warmup_steps=0, solver={"warmup_epochs": 0.0},
+                         fuse_ab=True)
+    trainer = Trainer(config)
+    assert isinstance(trainer.model.detect, FuseABDetect) and isinstance(trainer.ema.ema.detect, FuseABDetect)
+    metrics = trainer.run()
+    assert np.isfinite(metrics["loss"]) and "AP" in metrics
+    model, names = load_model(str(tmp_path / "last.pkl"))
+    assert not isinstance(model.detect, FuseABDetect) and len(names) == 80
