@@ -67,6 +67,7 @@ class ModelConfig:
     iou_type: str = "giou"
     atss_warmup_epoch: int = 0
     strides: Tuple[int, int, int] = (8, 16, 32)
+    distill_weight: Tuple[float, float] = (1.0, 1.0)  # self-distillation: (class, dfl)
     paper: Dict[str, float] = field(default_factory=dict)
     solver: Dict[str, float] = field(default_factory=solver_hyp)
     augment: Dict[str, float] = field(default_factory=augment_hyp)
@@ -103,7 +104,7 @@ CONFIGS: Dict[str, ModelConfig] = {
         backbone="CSPBepBackbone", neck="GDNeck", csp_e=2 / 3,
         neck_extra=NeckExtra(depths=2, fusion_in=1440, embed_dim_p=192, embed_dim_n=1056,
                              trans_channels=(192, 96, 192, 384), num_heads=4),
-        use_dfl=True, reg_max=16, iou_type="giou",
+        use_dfl=True, reg_max=16, iou_type="giou", distill_weight=(0.8, 1.0),
         augment=augment_hyp(scale=0.9, mixup=0.1),
         paper={"params_M": 41.3, "gflops": 87.5, "ap": 51.1}),
     "gold_yolo-l": ModelConfig(
@@ -111,7 +112,7 @@ CONFIGS: Dict[str, ModelConfig] = {
         backbone="CSPBepBackbone", neck="GDNeck2", csp_e=1 / 2, training_mode="conv_silu",
         neck_extra=NeckExtra(depths=3, fusion_in=1920, embed_dim_p=192, embed_dim_n=1408,
                              trans_channels=(256, 128, 256, 512), num_heads=8),
-        use_dfl=True, reg_max=16, iou_type="giou",
+        use_dfl=True, reg_max=16, iou_type="giou", distill_weight=(2.0, 1.0),
         augment=augment_hyp(scale=0.9, mixup=0.1),
         paper={"params_M": 75.1, "gflops": 151.7, "ap": 53.3}),
 }

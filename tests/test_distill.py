@@ -1,0 +1,58 @@
+"""Self-distillation losses against the official ``loss_distill_ns`` (N, S) and ``loss_distill`` (M, L) on the
+made-up outputs of ``fixtures/make_distill_fixtures.py`` (fixture ``official_distill.npz``): loss, items and the
+gradients with respect to the student's outputs and neck features."""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from goldyolo.engine.distill import ComputeLossDistill, distill_decay
+from goldyolo.runtime import jt
+
+FIXTURES = Path(__file__).parent / "fixtures"
+sys.path.insert(0, str(FIXTURES))
+from make_distill_fixtures import CASES, IMG, NC, inputs  # noqa: E402
+
+REL_TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def official():
+    with np.load(FIXTURES / "official_distill.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_distillation_loss_items_and_gradients_match_official(case, official):
+    module, iou, weight, feat, epoch, epochs = CASES[case]
+    ns = module.endswith("_ns")
+    loss_fn = ComputeLossDistill(distill_weight=weight, temperature=20, distill_feat=feat, lrtb=ns, num_classes=NC,
+                                 ori_img_size=IMG, warmup_epoch=0, use_dfl=True, reg_max=16, iou_type=iou)
+    data = {k: jt.array(v) for k, v in inputs(int(official[f"{case}_seed"])).items()}
+    feats = [data[f"feat{i}"] for i in range(3)]
+    teacher_feats = [data[f"t_feat{i}"] for i in range(3)]
+    student = (feats, data["scores"], data["distri"]) + ((data["lrtb"],) if ns else ())
+    teacher = (teacher_feats, None, None, data["t_scores"], data["t_distri"])
+    loss, items = loss_fn(student, teacher, feats, teacher_feats, official["targets"], epoch, epochs)
+    np.testing.assert_allclose(loss.item(), official[f"{case}_loss"], rtol=REL_TOL)
+    np.testing.assert_allclose(items.numpy(), official[f"{case}_items"], rtol=REL_TOL, atol=1e-6)
+    names = [n for n in ("scores", "distri", "lrtb", "feat0", "feat2") if f"{case}_grad_{n}_picks" in official]
+    assert ("lrtb" in names) == ns and ("feat0" in names) == feat
+    grads = jt.grad(loss, [data[n] for n in names])
+    for name, grad in zip(names, grads):
+        values = grad.numpy().reshape(-1)
+        np.testing.assert_allclose(np.abs(values).astype(np.float64).sum(), official[f"{case}_grad_{name}_abs_sum"],
+                                   rtol=1e-3, err_msg=name)
+        np.testing.assert_allclose(values[official[f"{case}_grad_{name}_picks"]],
+                                   official[f"{case}_grad_{name}_values"], rtol=1e-3, atol=1e-7, err_msg=name)
+
+
+def test_distillation_weight_decays_on_a_cosine_to_one_hundredth():
+    assert distill_decay(0, 300) == 1.0
+    assert distill_decay(150, 300) == pytest.approx(0.505)
+    assert distill_decay(299, 300) == pytest.approx(1 - 0.495 * (1 - math.cos(299 * math.pi / 300)))
+    assert distill_decay(300, 300) == pytest.approx(0.01)
