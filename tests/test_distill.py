@@ -56,3 +56,37 @@ def test_distillation_weight_decays_on_a_cosine_to_one_hundredth():
     assert distill_decay(150, 300) == pytest.approx(0.505)
     assert distill_decay(299, 300) == pytest.approx(1 - 0.495 * (1 - math.cos(299 * math.pi / 300)))
     assert distill_decay(300, 300) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("size", ["n", "s"])
+def test_student_head_matches_official(size, official, reference_weights):
+    """The N/S distillation head (N with DFL, 16 bins, as the recipe sets it): the official names and shapes,
+    training outputs (class, DFL logits, plain distances) and the eval output, which uses the distances."""
+    from make_distill_fixtures import generator_name
+
+    from goldyolo import build_model, set_drop_path
+    from goldyolo.models.checkpoint import load_state_dict_strict
+    from goldyolo.models.head import DistillNSDetect
+    state = {}
+    for key, shape in zip(official[f"head_{size}_keys"], official[f"head_{size}_shapes"]):
+        value = reference_weights.gen_tensor(generator_name(str(key)), [int(v) for v in str(shape).split(",") if v],
+                                             salt=str(official[f"head_{size}_salt"]), conv_gain=0.65)
+        state[str(key)] = value.astype(np.float32) if value.dtype == np.float16 else value
+
+    def fresh():  # a training-mode forward moves the BN running statistics: each check gets its own model
+        model = build_model(f"gold_yolo-{size}", distill_ns=True, use_dfl=True, reg_max=16)
+        assert isinstance(model.detect, DistillNSDetect)
+        load_state_dict_strict(model, state)
+        return model
+    shape = tuple(int(v) for v in official[f"head_{size}_input_shape"])
+    x = jt.array(np.random.default_rng(21).random(shape).astype(np.float32))
+    rows = official[f"head_{size}_rows"]
+    model = fresh().train()
+    set_drop_path(model, False)
+    _, cls, reg, lrtb = model(x)
+    for name, got, tol in (("cls", cls, 1e-4), ("reg", reg, 2e-3), ("lrtb", lrtb, 2e-3)):
+        np.testing.assert_allclose(got.numpy()[:, rows], official[f"head_{size}_{name}"], atol=tol, rtol=0,
+                                   err_msg=name)
+    out = fresh().eval()(x).numpy()[:, rows]
+    ref = official[f"head_{size}_eval"]
+    assert np.abs(out[..., :4] - ref[..., :4]).max() <= 1e-2 and np.abs(out[..., 4:] - ref[..., 4:]).max() <= 2e-5

@@ -68,7 +68,7 @@ class Detect(nn.Module):
             b, _, h, w = xs[i].shape
             sizes.append((h, w))
             _, cls_out, reg_out = self._branches(i, xs[i])
-            if self.use_dfl:
+            if self.use_dfl and not isinstance(self, DistillNSDetect):
                 reg_out = reg_out.reshape((-1, 4, self.reg_max + 1, h * w)).permute(0, 2, 1, 3)
                 reg_out = self.proj_conv(nn.softmax(reg_out, dim=1))
             cls_list.append(jt.sigmoid(cls_out).reshape((b, self.nc, h * w)))
@@ -148,10 +148,41 @@ class FuseABDetect(Detect):
                 jt.concat(reg_af, dim=1))
 
 
+class DistillNSDetect(Detect):
+    """The N and S student head of self-distillation (``effidehead_distill_ns.Detect``): the plain head and
+    ``reg_preds_lrtb``, four plain distances per cell from the same box features. Training returns
+    ``(feats, cls (B, A, nc), reg (B, A, 4 (reg_max + 1)), lrtb (B, A, 4))``; inference uses the class and
+    ``lrtb`` outputs only, so a distilled N or S deploys without DFL."""
+
+    def __init__(self, num_classes: int, channels: Sequence[int], reg_max: int, use_dfl: bool,
+                 strides: Sequence[int] = (8, 16, 32)):
+        super().__init__(num_classes, channels, reg_max, use_dfl, strides)
+        self.reg_preds_lrtb = nn.ModuleList([nn.Conv2d(c, 4, 1) for c in channels])
+
+    def _branches(self, i: int, x: jt.Var) -> Tuple[jt.Var, jt.Var, jt.Var]:
+        feat = self.stems[i](x)
+        return feat, self.cls_preds[i](self.cls_convs[i](feat)), self.reg_preds_lrtb[i](self.reg_convs[i](feat))
+
+    def execute(self, xs: Sequence[jt.Var]):
+        if not self.is_training():
+            return self.decode_eval(xs)
+        feats, cls, reg, lrtb = [], [], [], []
+        for i in range(self.nl):
+            feat = self.stems[i](xs[i])
+            reg_feat = self.reg_convs[i](feat)
+            feats.append(feat)
+            cls.append(jt.sigmoid(self.cls_preds[i](self.cls_convs[i](feat))).flatten(2).permute(0, 2, 1))
+            reg.append(self.reg_preds[i](reg_feat).flatten(2).permute(0, 2, 1))
+            lrtb.append(self.reg_preds_lrtb[i](reg_feat).flatten(2).permute(0, 2, 1))
+        return feats, jt.concat(cls, dim=1), jt.concat(reg, dim=1), jt.concat(lrtb, dim=1)
+
+
 def prediction_convs(head: Detect):
     """(class convs, box convs) whose weights are zeroed and biases set at initialisation."""
     if isinstance(head, FuseABDetect):
         return list(head.cls_preds_af) + list(head.cls_preds_ab), list(head.reg_preds_af) + list(head.reg_preds_ab)
+    if isinstance(head, DistillNSDetect):
+        return list(head.cls_preds), list(head.reg_preds) + list(head.reg_preds_lrtb)
     return list(head.cls_preds), list(head.reg_preds)
 
 

@@ -1,13 +1,16 @@
 """The whole detector: backbone -> neck -> head, built from a :class:`~goldyolo.config.ModelConfig`."""
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Optional
+
 from jittor import init, nn
 
 from ..config import ModelConfig, get_config
 from ..runtime import jt
 from .backbone import EfficientRep
 from .common import get_block
-from .head import Detect, FuseABDetect, initialize_head_biases
+from .head import Detect, DistillNSDetect, FuseABDetect, initialize_head_biases
 from .neck import GDNeck
 from .transformer import Conv2d_BN, ConvModule, DropPath
 
@@ -16,10 +19,13 @@ class GoldYOLO(nn.Module):
     """Gold-YOLO. Training mode returns the head's ``(feats, cls_probs, reg)`` (with ``fuse_ab`` its 5-tuple,
     :class:`~goldyolo.models.head.FuseABDetect`); eval returns (B, A, 5 + nc)."""
 
-    def __init__(self, config: ModelConfig, num_classes: int = 80, fuse_ab: bool = False):
+    def __init__(self, config: ModelConfig, num_classes: int = 80, fuse_ab: bool = False, distill_ns: bool = False):
+        if fuse_ab and distill_ns:
+            raise ValueError("a model has either the anchor-aided head or the distillation head, not both")
         self.config = config
         self.num_classes = num_classes
         self.fuse_ab = fuse_ab
+        self.distill_ns = distill_ns
         channels, repeats = config.channels, config.num_repeats
         block = get_block(config.training_mode)
         csp_e = config.csp_e if config.backbone == "CSPBepBackbone" else None
@@ -27,12 +33,18 @@ class GoldYOLO(nn.Module):
         neck_csp = config.csp_e if config.neck in ("GDNeck", "GDNeck2") else None
         self.neck = GDNeck(channels, repeats, block, config.neck_extra, csp_e=neck_csp,
                            n5_from_p4=config.neck == "GDNeck2")
-        head = FuseABDetect if fuse_ab else Detect
+        head = FuseABDetect if fuse_ab else DistillNSDetect if distill_ns else Detect
         self.detect = head(num_classes, [channels[6], channels[8], channels[10]],
                            reg_max=config.reg_max, use_dfl=config.use_dfl, strides=config.strides)
 
     def execute(self, x: jt.Var):
         return self.detect(self.neck(self.backbone(x)))
+
+    def execute_with_features(self, x: jt.Var):
+        """(head output, the neck's three outputs): the official ``Model.forward``'s pair, which
+        distillation's feature term uses."""
+        feats = self.neck(self.backbone(x))
+        return self.detect(feats), list(feats)
 
     def load_state_dict(self, state) -> None:
         """Strict name-for-name load: a missing, unexpected or mis-shaped key raises StateDictError."""
@@ -62,11 +74,16 @@ def initialize_weights(model: GoldYOLO) -> None:
     jt.sync(list(model.state_dict().values()))
 
 
-def build_model(name: str | ModelConfig, num_classes: int = 80, fuse_ab: bool = False) -> GoldYOLO:
+def build_model(name: str | ModelConfig, num_classes: int = 80, fuse_ab: bool = False, distill_ns: bool = False,
+                use_dfl: Optional[bool] = None, reg_max: Optional[int] = None) -> GoldYOLO:
     """Build ``"gold_yolo-n" | "gold_yolo-s" | "gold_yolo-m" | "gold_yolo-l"`` in training form; ``fuse_ab``:
-    with the anchor-aided head (:class:`~goldyolo.models.head.FuseABDetect`)."""
+    with the anchor-aided head (:class:`~goldyolo.models.head.FuseABDetect`), ``distill_ns``: with the N/S
+    distillation head (:class:`~goldyolo.models.head.DistillNSDetect`); ``use_dfl`` and ``reg_max`` override
+    the config's (the official recipe trains N with DFL, 16 bins, for distillation)."""
     config = name if isinstance(name, ModelConfig) else get_config(name)
-    model = GoldYOLO(config, num_classes=num_classes, fuse_ab=fuse_ab)
+    overrides = {k: v for k, v in (("use_dfl", use_dfl), ("reg_max", reg_max)) if v is not None}
+    config = replace(config, **overrides) if overrides else config
+    model = GoldYOLO(config, num_classes=num_classes, fuse_ab=fuse_ab, distill_ns=distill_ns)
     initialize_weights(model)
     return model
 
