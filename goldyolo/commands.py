@@ -49,6 +49,13 @@ COMMANDS: Dict[str, Command] = {
         ("init_weights", "start from these weights (.npz or .pkl state dict, strict)"),
         ("fuse_ab", "anchor-aided training (official --fuse_ab): an anchor-based head branch and loss beside the "
                     "anchor-free ones, dropped for inference"),
+        ("distill", "self-distillation (official --distill) from --teacher"),
+        ("teacher", "weights of a --fuse-ab run: its last.pkl/best.pkl (EMA) or a weights file"),
+        ("distill_feat", "the channel-wise feature term of distillation (official --distill_feat)"),
+        ("temperature", "distillation temperature"),
+        ("use_dfl", "override the model config's DFL setting (the recipe: on, with --reg-max 16, for N)",
+         {"action": argparse.BooleanOptionalAction}),
+        ("reg_max", "override the model config's reg_max", {"type": int}),
         ("min_warmup_steps", "official minimum warm-up iterations"),
         ("lr0", "initial learning rate (default: the model config's)", {"solver": True, "type": float}),
         ("warmup_epochs", "warm-up epochs (default: the model config's)", {"solver": True, "type": float})],

@@ -90,3 +90,33 @@ def test_student_head_matches_official(size, official, reference_weights):
     out = fresh().eval()(x).numpy()[:, rows]
     ref = official[f"head_{size}_eval"]
     assert np.abs(out[..., :4] - ref[..., :4]).max() <= 1e-2 and np.abs(out[..., 4:] - ref[..., 4:]).max() <= 2e-5
+
+
+def test_the_two_step_recipe_trains_on_the_sample(tmp_path):
+    """Step 1 --fuse-ab, step 2 --distill from its checkpoint (N with DFL and 16 bins, as the recipe sets it);
+    the distilled checkpoint evaluates through the student's plain-distance branch."""
+    from goldyolo.engine.trainer import TrainConfig, Trainer
+    from goldyolo.errors import InputError
+    from goldyolo.eval.inference import load_model
+    from goldyolo.models.head import DistillNSDetect, FuseABDetect
+
+    from conftest import SAMPLE
+
+    def config(out, **kw):
+        return TrainConfig(model="gold_yolo-n", data=str(SAMPLE / "train.json"), images=str(SAMPLE / "images"),
+                           out=str(tmp_path / out), img_size=64, epochs=1, batch_size=4, augment=False, subset=4,
+                           eval_interval=1, nominal_batch=4, bs_per_gpu=4, min_warmup_steps=0,
+                           solver={"warmup_epochs": 0.0}, use_dfl=True, reg_max=16, **kw)
+    Trainer(config("base", fuse_ab=True)).run()
+    student = Trainer(config("distilled", distill=True, teacher=str(tmp_path / "base" / "last.pkl"),
+                             distill_feat=True))
+    assert isinstance(student.model.detect, DistillNSDetect) and isinstance(student.teacher.detect, FuseABDetect)
+    assert student.model.config.use_dfl and student.model.config.reg_max == 16
+    metrics = student.run()
+    assert metrics["cwd_loss"] > 0 and np.isfinite(metrics["loss"]) and "AP" in metrics
+    model, _ = load_model(str(tmp_path / "distilled" / "last.pkl"))
+    assert isinstance(model.detect, DistillNSDetect)
+    with pytest.raises(InputError, match="--fuse-ab run"):
+        Trainer(config("again", distill=True, teacher=str(tmp_path / "distilled" / "last.pkl")))
+    with pytest.raises(InputError, match="exclude each other"):
+        Trainer(config("both", distill=True, fuse_ab=True, teacher=str(tmp_path / "base" / "last.pkl")))

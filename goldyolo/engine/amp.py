@@ -53,10 +53,12 @@ def to_float32(outputs):
     return outputs.float32() if outputs.dtype != "float32" else outputs
 
 
-def forward_for_loss(model, images: jt.Var, enabled: bool):
-    """The model's training outputs on ``images``, in mixed precision when ``enabled``, cast to float32 for the loss."""
+def forward_for_loss(model, images: jt.Var, enabled: bool, features: bool = False):
+    """The model's training outputs on ``images``, in mixed precision when ``enabled``, cast to float32 for the loss;
+    with ``features``, ``(outputs, neck outputs)``."""
     with autocast(enabled):
-        outputs = model(autocast_input(images, enabled))
+        x = autocast_input(images, enabled)
+        outputs = model.execute_with_features(x) if features else model(x)
     return to_float32(outputs)
 
 

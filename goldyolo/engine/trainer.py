@@ -34,7 +34,9 @@ from ..eval.evaluate import evaluate
 from ..models import build_model
 from ..models.checkpoint import (
     CHECKPOINT_FORMAT,
+    is_distill_ns,
     load_state_dict_strict,
+    load_teacher,
     load_weights,
     read_checkpoint,
     remove_stale_temporaries,
@@ -43,6 +45,7 @@ from ..models.checkpoint import (
 )
 from ..runtime import jt, use_cuda
 from .amp import GradScaler, float32_grads, forward_for_loss
+from .distill import ComputeLossDistill
 from .loss import ComputeLoss, ComputeLossAB, fuse_ab_loss
 from .solver import ModelEMA, accumulation, apply_warmup, build_optimizer, cosine_factor, warmup_steps
 
@@ -76,6 +79,12 @@ class TrainConfig:
     min_warmup_steps: int = 1000
     init_weights: str = ""  # start from these weights (npz or pkl state dict, loaded strictly) instead of a fresh init
     fuse_ab: bool = False  # anchor-aided training (the official --fuse_ab): the anchor-based branch and its loss
+    distill: bool = False  # self-distillation (the official --distill) from ``teacher``, a --fuse-ab run's weights
+    teacher: str = ""
+    distill_feat: bool = False  # the channel-wise feature term of distillation (--distill_feat)
+    temperature: float = 20.0
+    use_dfl: Optional[bool] = None  # override the model config's (the recipe trains N with DFL for distillation)
+    reg_max: Optional[int] = None
     max_bad_steps: int = 20
     solver: Dict[str, float] = field(default_factory=dict)
 
@@ -106,8 +115,14 @@ class Trainer:
             self._check_output_dir()
         if config.device == "cuda":
             use_cuda()
+        if config.distill and config.fuse_ab:
+            raise InputError("--distill and --fuse-ab exclude each other (as in the official trainer): distil from "
+                             "the weights of a --fuse-ab run")
+        if config.distill and not config.teacher:
+            raise InputError("--distill needs --teacher: the weights of a --fuse-ab run (step 1 of the official "
+                             "recipe)")
         seed_everything(config.seed)
-        self.model = build_model(config.model, fuse_ab=config.fuse_ab)
+        self.model = self._build(80)
         model_cfg = self.model.config
         self.hyp = dict(model_cfg.solver, **config.solver)
         # Q18: lr0 x batch / (world_size x bs_per_gpu) in the official trainer, whose DDP gradient is about
@@ -121,9 +136,13 @@ class Trainer:
             self.val_source = (_source(config.data, "", 0, "val") if has_split(config.data, "val")
                                else self.train_source)
         if self.train_source.num_classes != self.model.num_classes:
-            self.model = build_model(config.model, num_classes=self.train_source.num_classes, fuse_ab=config.fuse_ab)
+            self.model = self._build(self.train_source.num_classes)
         if config.init_weights:
             load_weights(self.model, config.init_weights)
+        self.teacher = None
+        if config.distill:  # built after the student, as the official trainer; runs in training mode, no gradient
+            self.teacher = load_teacher(build_model(self.model.config, self.model.num_classes, fuse_ab=True),
+                                        config.teacher).train()
         if self.main:
             self._check_free_space()
             self._save_data_report()
@@ -136,9 +155,11 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, self.hyp, weight_decay)
         self.amp = config.device == "cuda" if config.amp is None else bool(config.amp)
         self.scaler = GradScaler(enabled=self.amp)
-        self.ema = ModelEMA(self.model, build_model(config.model, num_classes=self.model.num_classes,
-                                                    fuse_ab=config.fuse_ab))
+        self.ema = ModelEMA(self.model, self._build(self.model.num_classes))
         self.loss_fn = ComputeLoss.for_model(model_cfg, self.model.num_classes, config.img_size)
+        if config.distill:
+            self.loss_fn = ComputeLossDistill.for_model(model_cfg, self.model.num_classes, config.img_size,
+                                                        config.temperature, config.distill_feat)
         if config.fuse_ab:
             self.loss_fn = partial(fuse_ab_loss, self.loss_fn,
                                    ComputeLossAB.for_model(model_cfg, self.model.num_classes, config.img_size))
@@ -206,6 +227,22 @@ class Trainer:
         if self.main:
             print(f"resumed from {self.out / 'last.pkl'} after epoch {state['epoch']}")
 
+    def _build(self, num_classes: int):
+        """The student (or the plain model) this configuration trains."""
+        cfg = self.cfg
+        distill_ns = cfg.distill and is_distill_ns(cfg.model)
+        return build_model(cfg.model, num_classes, fuse_ab=cfg.fuse_ab, distill_ns=distill_ns, use_dfl=cfg.use_dfl,
+                           reg_max=cfg.reg_max)
+
+    def _loss(self, images: jt.Var, targets, epoch: int, step: int):
+        """(loss, items) of a batch; with distillation the teacher's outputs and both necks' join in."""
+        if self.teacher is None:
+            return self.loss_fn(forward_for_loss(self.model, images, self.amp), targets, epoch, step)
+        outputs, feats = forward_for_loss(self.model, images, self.amp, features=True)
+        with jt.no_grad():
+            teacher_outputs, teacher_feats = forward_for_loss(self.teacher, images, self.amp, features=True)
+        return self.loss_fn(outputs, teacher_outputs, feats, teacher_feats, targets, epoch, self.cfg.epochs, step)
+
     # ----------------------------------------------------------------- training
     def run(self) -> Dict:
         metrics: Dict = {}
@@ -269,7 +306,7 @@ class Trainer:
         current = step + self.steps_per_epoch * epoch
         if current <= self.warmup_total:
             apply_warmup(self.optimizer, current, self.warmup_total, self.lr_factor, self.hyp)
-        loss, items = self.loss_fn(forward_for_loss(self.model, jt.array(images), self.amp), targets, epoch, step)
+        loss, items = self._loss(jt.array(images), targets, epoch, step)
         # Each process's loss and items are its part of the global batch's (ComputeLoss divides
         # by the global normaliser): their sums are the 1-process values, the same in every process.
         items = sum_over_processes(items)
@@ -305,7 +342,7 @@ class Trainer:
         from tqdm import tqdm
         cfg = self.cfg
         self.begin_epoch(epoch)
-        sums, count, start = np.zeros(3), 0, time.time()
+        sums, count, start = 0.0, 0, time.time()
         bar = tqdm(self.dataset, total=self.steps_per_epoch, desc=f"{epoch}/{cfg.epochs - 1}", leave=False,
                    disable=not self.main)
         for step, (images, targets, _) in enumerate(bar):
@@ -317,9 +354,10 @@ class Trainer:
             bar.set_postfix(iou=sums[0] / count, dfl=sums[1] / count, cls=sums[2] / count,
                             img_s=count * cfg.batch_size / (time.time() - start))
         elapsed = time.time() - start
-        mean = sums / max(count, 1)
+        mean = np.zeros(4 if self.teacher is not None else 3) + sums / max(count, 1)
+        extra = {"cwd_loss": float(mean[3])} if len(mean) > 3 else {}
         return {"epoch": epoch, "iou_loss": float(mean[0]), "dfl_loss": float(mean[1]), "cls_loss": float(mean[2]),
-                "loss": float(mean.sum()), "lr": [float(g["lr"]) for g in self.optimizer.param_groups],
+                **extra, "loss": float(mean.sum()), "lr": [float(g["lr"]) for g in self.optimizer.param_groups],
                 "time_s": elapsed, "images_per_s": count * cfg.batch_size / elapsed if elapsed else 0.0,
                 "skipped_steps": self.skipped_steps, **self._amp_metrics()}
 
