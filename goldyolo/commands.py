@@ -102,6 +102,12 @@ COMMANDS: Dict[str, Command] = {
         ("test_load_size", "long side images are loaded at (default: 640 with --rect, as the official "
                            "tools/eval.py; else --img-size)"),
         ("force_no_pad", "--rect without the half-stride pad")]),
+    "export": Command("goldyolo.models.export:export_command", "the deploy model as ONNX, checked with onnxruntime", [
+        ("weights", "training checkpoint (.pkl) or plain weights (with --model)", {"positional": True}),
+        ("out", "ONNX file to write (default: beside the weights)"), ("model", "model of plain weights files",
+                                                                        {"choices": MODELS}),
+        ("img_size", "square input size (the graph's shapes are static)"), ("batch", "images per input"),
+        ("format", "export format", {"choices": ["onnx"]}), ("num_classes", "classes of plain weights")]),
     "predict": Command("goldyolo.eval.predict:predict_command", "draw detections on images", [
         ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
         ("images", "image files", {"positional": True, "nargs": "+"}), ("out", "output folder", {"required": True}),

@@ -24,7 +24,7 @@ def load_model(weights: str, model: Optional[str] = None, names: Optional[Sequen
     from ..errors import InputError
     from ..models import build_model
     from ..models.checkpoint import CHECKPOINT_FORMAT, load_weights, model_from_checkpoint, read_checkpoint
-    state = read_checkpoint(weights)
+    state = None if str(weights).endswith(".npz") else read_checkpoint(weights)  # .npz: plain weights
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
         return model_from_checkpoint(state), list(state["names"])
     if not model:
