@@ -43,6 +43,7 @@ from typing import Dict, List
 import numpy as np
 
 STOPPED = 75  # exit status of a run stopped by ``stop_after_epoch``
+STAND_IN_MAX_KEEP = 1000  # the most detections the official code keeps after torchvision's NMS
 
 
 def install_stand_ins() -> List[str]:
@@ -57,8 +58,10 @@ def install_stand_ins() -> List[str]:
         from ..eval.postprocess import nms
 
         def torch_nms(boxes, scores, iou_threshold):
+            # the official code keeps at most max_det (300 in evaluation, 1000 in tools/infer.py) of what
+            # torchvision returns; greedy NMS's first k are those of the full run, so stopping there is exact
             keep = nms(boxes.detach().cpu().double().numpy(), scores.detach().cpu().double().numpy(),
-                       float(iou_threshold))
+                       float(iou_threshold), max_keep=STAND_IN_MAX_KEEP)
             return torch.from_numpy(keep).to(boxes.device)
         vision, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
         ops.nms, vision.ops = torch_nms, ops
