@@ -71,3 +71,18 @@ def test_nms_max_keep_is_the_head_of_the_full_result():
     assert len(full) > 100
     np.testing.assert_array_equal(nms(boxes, scores, 0.45, max_keep=100), full[:100])
     np.testing.assert_array_equal(nms(boxes, scores, 0.45, max_keep=10 ** 6), full)
+
+
+def test_class_by_class_nms_of_offset_boxes_equals_the_global_one():
+    from goldyolo.eval.postprocess import MAX_WH, offset_nms
+    rng = np.random.default_rng(2)
+    xy = rng.uniform(-20, 640, (3000, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(5, 80, (3000, 2))], 1)
+    classes = rng.integers(0, 80, 3000)
+    scores = np.round(rng.uniform(0, 1, 3000), 2)  # many exact ties
+    shifted = boxes + classes[:, None] * MAX_WH
+    full = nms(shifted, scores, 0.65)
+    np.testing.assert_array_equal(offset_nms(shifted, scores, 0.65), full)
+    np.testing.assert_array_equal(offset_nms(shifted, scores, 0.65, max_keep=300), full[:300])
+    shifted[0, 2] = 1e5  # a box too large to tell its class: the global NMS
+    np.testing.assert_array_equal(offset_nms(shifted, scores, 0.65), nms(shifted, scores, 0.65))

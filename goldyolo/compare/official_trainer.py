@@ -55,13 +55,13 @@ def install_stand_ins() -> List[str]:
     try:
         import torchvision.ops  # noqa: F401
     except Exception:  # absent, or built for another torch (it then fails to load its operators)
-        from ..eval.postprocess import nms
+        from ..eval.postprocess import offset_nms
 
         def torch_nms(boxes, scores, iou_threshold):
             # the official code keeps at most max_det (300 in evaluation, 1000 in tools/infer.py) of what
             # torchvision returns; greedy NMS's first k are those of the full run, so stopping there is exact
-            keep = nms(boxes.detach().cpu().double().numpy(), scores.detach().cpu().double().numpy(),
-                       float(iou_threshold), max_keep=STAND_IN_MAX_KEEP)
+            keep = offset_nms(boxes.detach().cpu().double().numpy(), scores.detach().cpu().double().numpy(),
+                              float(iou_threshold), max_keep=STAND_IN_MAX_KEEP)
             return torch.from_numpy(keep).to(boxes.device)
         vision, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
         ops.nms, vision.ops = torch_nms, ops

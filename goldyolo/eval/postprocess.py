@@ -9,6 +9,27 @@ MAX_WH = 4096     # class offset for batched per-class NMS
 MAX_NMS = 30000   # candidates kept before NMS
 
 
+def offset_nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float, max_keep: Optional[int] = None,
+               offset: float = MAX_WH) -> np.ndarray:
+    """:func:`nms` of boxes shifted by ``class x offset`` (the official batched NMS), run class by class.
+
+    Boxes of different classes never overlap after the shift, so the greedy result is the union of the
+    per-class results in score order: the same indices, at a fraction of the cost for many classes. Falls
+    back to :func:`nms` when a box is too large for its class to be read back from its position.
+    """
+    group = np.floor((boxes[:, 0] + offset / 2) / offset)
+    if not (np.isfinite(boxes).all() and (np.floor((boxes[:, 2] + offset / 2) / offset) == group).all()
+            and (np.abs(boxes[:, [0, 2]] - group[:, None] * offset) < offset / 2).all()):
+        return nms(boxes, scores, iou_thres, max_keep)
+    kept = []
+    for g in np.unique(group):
+        members = np.flatnonzero(group == g)
+        kept.append(members[nms(boxes[members], scores[members], iou_thres, max_keep)])
+    kept = np.concatenate(kept) if kept else np.zeros(0, np.int64)
+    kept = kept[np.lexsort((kept, -scores[kept]))]  # by score, ties in index order, as the stable global sort
+    return kept[:max_keep] if max_keep is not None else kept
+
+
 def xywh2xyxy(boxes: np.ndarray) -> np.ndarray:
     out = np.empty_like(boxes)
     out[:, :2] = boxes[:, :2] - boxes[:, 2:] / 2
