@@ -78,9 +78,8 @@ def coco_to_yolo(train_data: str, val_data: str, out: str, images: str = "", val
                  copy: bool = False) -> str:
     """``data to-yolo``: a train and a val COCO json as the official YOLO layout in ``out`` (images linked,
     or copied with ``copy``), with its data.yaml."""
-    image_dir = lambda given, data: Path(given) if given else Path(data).parent / "images"  # noqa: E731
-    train = CocoSource(Path(train_data), image_dir(images, train_data))
-    val = CocoSource(Path(val_data), image_dir(val_images, val_data))
+    from .sources import open_source
+    train, val = open_source(train_data, images), open_source(val_data, val_images)
     path = write_yolo_dataset(train, val, Path(out), copy)
     return (f"train {train_data}: {len(train.records)} images; {train.report.summary()}\n"
             f"val {val_data}: {len(val.records)} images; {val.report.summary()}\nwritten: {path}")

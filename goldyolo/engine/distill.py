@@ -24,9 +24,8 @@ from typing import Sequence, Tuple
 import numpy as np
 from jittor import nn
 
-from ..distributed import total_over_processes
 from ..runtime import jt
-from .loss import ComputeLoss, iou_loss, varifocal_loss
+from .loss import ComputeLoss, iou_loss
 
 DISTILL_LOSS_WEIGHT = {"class": 1.0, "iou": 2.5, "dfl": 0.5, "cwd": 10.0}
 DFL_BINS = 17  # the official distillation hard-codes 17 bins (reg_max 16)
@@ -99,12 +98,7 @@ class ComputeLossDistill(ComputeLoss):
         feats, pred_scores, pred_distri = outputs[:3]
         teacher_scores, teacher_distri = teacher_outputs[-2], teacher_outputs[-1]
         assignment, pred_bboxes, points_grid = self.assign((feats, pred_scores, pred_distri), targets, epoch_num)
-        one_hot = np.eye(self.num_classes + 1, dtype=np.float32)[assignment.target_labels][..., :-1]
-        scores_sum = total_over_processes(assignment.target_scores_sum)
-        loss_cls = varifocal_loss(pred_scores, jt.array(assignment.target_scores.astype(np.float32)),
-                                  jt.array(one_hot))
-        if scores_sum > 0:
-            loss_cls = loss_cls / scores_sum
+        loss_cls, scores_sum = self.class_loss(pred_scores, assignment)
         loss_iou, loss_dfl = self.bbox_loss(pred_distri, pred_bboxes, points_grid, assignment, scores_sum)
         fg = assignment.fg_mask
         zero = pred_distri.sum() * 0.0

@@ -202,21 +202,23 @@ class ComputeLoss:
         """
         _, pred_scores, pred_distri = outputs
         assignment, pred_bboxes, points_grid = self.assign(outputs, targets, epoch_num)
-        one_hot = np.eye(self.num_classes + 1, dtype=np.float32)[assignment.target_labels][..., :-1]
-        # Under MPI the normaliser is the soft-target sum of the global batch, so that the
-        # processes' losses add up to the 1-process loss (the official DDP divides by each
-        # rank's own sum; see Trainer.train_step, Q17).
-        scores_sum = total_over_processes(assignment.target_scores_sum)
-        loss_cls = varifocal_loss(pred_scores, jt.array(assignment.target_scores.astype(np.float32)),
-                                  jt.array(one_hot))
-        if scores_sum > 0:
-            loss_cls = loss_cls / scores_sum
+        loss_cls, scores_sum = self.class_loss(pred_scores, assignment)
         loss_iou, loss_dfl = self.bbox_loss(pred_distri, pred_bboxes, points_grid, assignment, scores_sum)
         w = self.loss_weight
         loss = w["class"] * loss_cls + w["iou"] * loss_iou + w["dfl"] * loss_dfl
         items = jt.concat([(w["iou"] * loss_iou).reshape((1,)), (w["dfl"] * loss_dfl).reshape((1,)),
                            (w["class"] * loss_cls).reshape((1,))]).detach()
         return loss, items
+
+    def class_loss(self, pred_scores: jt.Var, assignment: Assignment) -> Tuple[jt.Var, float]:
+        """(VFL divided by the soft-target sum, that sum). Under MPI the sum is the global batch's, so that
+        the processes' losses add up to the 1-process loss (the official DDP divides by each rank's own
+        sum; see Trainer.train_step, Q17)."""
+        one_hot = np.eye(self.num_classes + 1, dtype=np.float32)[assignment.target_labels][..., :-1]
+        scores_sum = total_over_processes(assignment.target_scores_sum)
+        loss_cls = varifocal_loss(pred_scores, jt.array(assignment.target_scores.astype(np.float32)),
+                                  jt.array(one_hot))
+        return (loss_cls / scores_sum if scores_sum > 0 else loss_cls), scores_sum
 
     def bbox_loss(self, pred_dist: jt.Var, pred_bboxes: jt.Var, points_grid: np.ndarray,
                   assignment: Assignment, scores_sum: Optional[float] = None) -> Tuple[jt.Var, jt.Var]:
