@@ -140,7 +140,8 @@ COMMANDS: Dict[str, Command] = {
         ("profile", "parameter set (goldyolo/study/profiles.py)", {"choices": ["quick", "full", "ci"]}),
         ("only", "comma-separated notebook prefixes or names to execute, e.g. 02,03"),
         ("pdf", "the PDF beside the HTML (needs Chromium)"),
-        ("train", "running or finishing the training before notebook 03")]),
+        ("train", "running or finishing the training before notebook 03"),
+        ("show_code", "keep the notebooks' code in the HTML and PDF (default: results only)")]),
     "data split": Command("goldyolo.data.split:split_command", "800/200-style train/test split of a COCO json", [
         ("ann", "COCO json to split (e.g. ../shared/coco_subset/instances.json)", {"required": True}),
         ("out", "output folder"), ("test", "number of test images"), ("seed", "random seed"),

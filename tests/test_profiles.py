@@ -45,3 +45,26 @@ def test_enter_repo_root_from_the_notebooks_folder(tmp_path):
             profiles.enter_repo_root(tmp_path)
     finally:
         os.chdir(before)
+
+
+def test_fill_parameters_takes_the_profile_only_where_the_notebook_left_none():
+    namespace = {"PROFILE": "quick", "EPOCHS": None, "IMG_SIZE": 96, "DRAW_CONF": None, "other": 3}
+    filled = profiles.fill_parameters("quick", namespace)
+    assert filled == {"EPOCHS": profiles.PROFILE_CHANGES["quick"]["EPOCHS"]}  # 96 given; DRAW_CONF not a parameter
+    with pytest.raises(Exception, match="unknown profile 'nope'"):
+        profiles.fill_parameters("nope", namespace)
+
+
+@pytest.mark.parametrize("name", ["01_dataset_split", "02_loss_anomaly_diagnosis", "03_training", "04_evaluation"])
+def test_notebook_parameters_default_to_the_profile(name):
+    """papermill -p PROFILE quick must switch every profile value: each one the notebook declares is None."""
+    import nbformat
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    namespace: dict = {}
+    exec(cell.source, namespace)
+    declared = {k: v for k, v in namespace.items() if not k.startswith("__")}
+    full = profiles.parameters("full")
+    assert declared["PROFILE"] == "full"
+    assert {k: v for k, v in declared.items() if k in full and k != "PROFILE" and v is not None} == {}
+    assert len([k for k in declared if k in full]) >= 5

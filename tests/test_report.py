@@ -14,7 +14,9 @@ from goldyolo.study.report import TITLE, ReportError, build_report, skip_all_but
 
 from conftest import missing
 
-PLOT = """import matplotlib.pyplot as plt
+PLOT = """import sys
+import matplotlib.pyplot as plt
+print("a log line for stderr", file=sys.stderr)
 print(f"N = {N}")
 fig, ax = plt.subplots(figsize=(2, 2))
 ax.plot([0, N])
@@ -56,11 +58,27 @@ def test_parameters_are_injected(built):
     assert len(nbformat.read(tmp / "nb" / "02_second.ipynb", as_version=4).cells) == 3  # the source is left alone
 
 
+def test_each_run_is_recorded_in_its_notebook(built):
+    tmp, html = built
+    for name in ("01_first", "02_second"):
+        record = nbformat.read(tmp / "out" / "notebooks" / f"{name}.ipynb", as_version=4).metadata.goldyolo
+        assert record.profile == "quick" and record.commit and 0 < record.seconds < 600
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", record.executed)
+    text = html.read_text()
+    assert "compute time" in text and text.count("| quick |") + text.count("<td>quick</td>") == 2
+    assert "Python " in text and "Jittor " in text  # the versions on the title page
+
+
 def test_html_is_one_self_contained_file(built):
     _, html = built
     text = html.read_text()
     assert html.name == "index.html" and html.parent.name == "out"
     assert TITLE in text and "Profile:" in text and "First notebook" in text and "Second notebook" in text
+    assert "N = 1" in text and "N = 7" in text  # outputs are shown
+    # code, prompts, parameter cells and stderr are not
+    for hidden in ("import matplotlib", "plt.subplots", "print(f", "In&nbsp;[", "In [", "N = {N}",
+                   "a log line for stderr", "injected"):
+        assert hidden not in text, hidden
     sources = re.findall(r"<img\b[^>]*?\bsrc=\"([^\"]*)\"", text)
     assert len(sources) == 2 and all(src.startswith("data:image/png;base64,") for src in sources)
     assert "<script src=" not in text and 'href="#02_second"' in text and 'id="02_second"' in text
@@ -74,6 +92,14 @@ def test_pdf_has_title_and_headings(built):
                           check=True).stdout
     text = " ".join(text.split())  # the title may wrap
     assert TITLE in text and "First notebook" in text and "Second notebook" in text
+    assert "In [" not in text and "plt.subplots" not in text and "N = 7" in text
+
+
+def test_show_code_keeps_the_code(tmp_path):
+    write_notebook(tmp_path / "01_x.ipynb", "X", "print(N + 1)")
+    html = build_report("ci", root=tmp_path, notebooks_dir=tmp_path, out_dir=tmp_path / "out", pdf=False,
+                        show_code=True)
+    assert "print" in html.read_text() and "2" in html.read_text()
 
 
 def test_failing_cell_names_notebook_cell_and_exception(tmp_path, capsys):
@@ -83,8 +109,20 @@ def test_failing_cell_names_notebook_cell_and_exception(tmp_path, capsys):
     message = str(err.value)
     assert "01_bad.ipynb" in message and 'cell index 2 ("raise ValueError' in message and "ValueError: boom" in message
     failed = tmp_path / "out" / "notebooks" / "01_bad.failed.ipynb"
-    assert "ValueError" in str(nbformat.read(failed, as_version=4).cells[3].outputs)
+    cells = nbformat.read(failed, as_version=4).cells
+    assert "ValueError" in str([cell.outputs for cell in cells if "raise" in cell.source][0])
+    assert not (tmp_path / "out" / "notebooks" / "01_bad.ipynb").exists()
     assert "[1/1] 01_bad ..." in capsys.readouterr().out
+
+
+def test_a_failed_run_leaves_the_earlier_executed_notebook(tmp_path):
+    write_notebook(tmp_path / "01_x.ipynb", "X", "print(N)")
+    build_report("ci", root=tmp_path, notebooks_dir=tmp_path, out_dir=tmp_path / "out", pdf=False)
+    good = (tmp_path / "out" / "notebooks" / "01_x.ipynb").read_text()
+    write_notebook(tmp_path / "01_x.ipynb", "X", "print(N)\nraise ValueError('later')")
+    with pytest.raises(ReportError, match="later"):
+        build_report("ci", root=tmp_path, notebooks_dir=tmp_path, out_dir=tmp_path / "out", pdf=False)
+    assert (tmp_path / "out" / "notebooks" / "01_x.ipynb").read_text() == good
 
 
 def test_missing_chromium_fails_before_executing(tmp_path, monkeypatch):

@@ -67,6 +67,15 @@ def parameters(profile: str, gpu: bool = False) -> Dict[str, object]:
     return values
 
 
+def fill_parameters(profile: str, namespace: Dict[str, object]) -> Dict[str, object]:
+    """The profile's values of the notebook parameters that ``namespace`` (a notebook's globals) leaves None.
+
+    A notebook's ``parameters`` cell sets ``PROFILE`` and each other parameter to None; a value given there,
+    by ``papermill -p NAME VALUE`` or by the report build, overrides the profile's."""
+    values = parameters(profile, has_gpu() if profile == "full" else False)
+    return {name: values[name] for name, value in namespace.items() if value is None and name in values}
+
+
 def training_command(params: Dict[str, object], root: Path | str = ".") -> List[str]:
     """``python -m goldyolo train ...`` for the study's run; adds ``--resume`` when ``root``/RUN_DIR has one."""
     out = Path(str(params["RUN_DIR"])) / "train"

@@ -1,13 +1,19 @@
-"""One-command report build: execute the notebooks headless, then write one self-contained HTML and a PDF.
+"""One-command report build: execute the notebooks headless with papermill, then write one self-contained HTML
+and a PDF.
 
-``python -m goldyolo report --profile quick|full|ci``. Each notebook's ``parameters`` cell is followed by an
-``injected-parameters`` cell (papermill's convention) that sets ``PROFILE`` and the profile's overrides.
-Profile ``full`` writes the executed notebooks back into ``notebooks/`` (the committed outputs) and the report
-to ``report/index.html`` and ``.pdf``; ``quick`` and ``ci`` write both under ``report/<profile>/``. The PDF is
-headless Chromium's print of the HTML (report/README.md says why not LaTeX).
+``python -m goldyolo report --profile quick|full|ci``. Each notebook runs through papermill with ``PROFILE``
+injected after its ``parameters`` cell (the notebook fills the parameters it leaves None from that profile),
+so ``papermill notebooks/NN_name.ipynb out.ipynb -p PROFILE quick`` runs one notebook the same way. What this
+module adds: the training run before notebook 03, the record of each run (commit, date, compute time) in the
+notebook's metadata, the merge under a title page, and the document's view (no code, parameter cells or
+stderr) printed to HTML and PDF. Profile ``full`` writes the executed notebooks back into ``notebooks/`` (the
+committed outputs) and the report to ``report/index.html`` and ``.pdf``; ``quick`` and ``ci`` write both
+under ``report/<profile>/``. The PDF is headless Chromium's print of the HTML (report/README.md says why not
+LaTeX).
 """
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -19,10 +25,13 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import nbformat
+import papermill
 from jinja2 import DictLoader
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
-from nbconvert.preprocessors import ExecutePreprocessor, TagRemovePreprocessor
+from nbconvert.preprocessors import TagRemovePreprocessor
+from papermill.exceptions import PapermillExecutionError
+from papermill.execute import ERROR_MARKER_TAG
 
 from ..bench.machine import command_output, machine_description
 from ..bench.watchdog import run_limited
@@ -71,50 +80,53 @@ def prepare_training(values: Dict[str, object], root: Path) -> None:
         raise ReportError(str(err)) from None
 
 
-def inject_parameters(nb: nbformat.NotebookNode, values: Dict[str, object]) -> int:
-    """Insert an ``injected-parameters`` cell after the ``parameters`` cell (replacing an earlier one),
-    assigning those of ``values`` that the parameters cell declares.
-
-    Returns its index; the cell goes first when no cell is tagged ``parameters``."""
-    nb.cells = [cell for cell in nb.cells if "injected-parameters" not in cell.metadata.get("tags", [])]
-    tagged = [i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", [])]
-    index = tagged[0] + 1 if tagged else 0
-    if tagged:  # only the variables this notebook declares
-        declared = set(re.findall(r"^([A-Za-z_]\w*)\s*=", nb.cells[tagged[0]].source, flags=re.M))
-        values = {k: v for k, v in values.items() if k in declared}
-    lines = ["# Parameters injected by python -m goldyolo report"] + [f"{k} = {v!r}" for k, v in values.items()]
-    nb.cells.insert(index, nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]}))
-    return index
+def declared_parameters(nb: nbformat.NotebookNode) -> Optional[set]:
+    """Names assigned in the cell tagged ``parameters``; None when no cell is tagged."""
+    tagged = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
+    if not tagged:
+        return None
+    return set(re.findall(r"^([A-Za-z_]\w*)\s*=", tagged[0].source, flags=re.M))
 
 
-def _failed_cell(nb: nbformat.NotebookNode, injected: int) -> Optional[str]:
+def _failed_cell(nb: nbformat.NotebookNode) -> Optional[str]:
     """'cell index 4 ("first line"): ValueError: boom' for the first cell with an error output.
 
-    The index counts the cells of the source notebook, without the injected cell."""
-    for i, cell in enumerate(nb.cells):
+    The index counts the cells of the source notebook: papermill's injected and error-marker cells are left out."""
+    added = {"injected-parameters", ERROR_MARKER_TAG}
+    cells = [cell for cell in nb.cells if not added & set(cell.metadata.get("tags", []))]
+    for i, cell in enumerate(cells):
         for output in cell.get("outputs", []):
             if output.output_type == "error":
                 first = (cell.source.strip().splitlines() or [""])[0]
-                return f'cell index {i - (i > injected)} ("{first}"): {output.ename}: {output.evalue}'
+                return f'cell index {i} ("{first}"): {output.ename}: {output.evalue}'
     return None
 
 
-def execute_notebook(source: Path, target: Path, values: Dict[str, object], cwd: Path, timeout: int) -> None:
-    """Execute ``source`` in ``cwd`` with ``values`` injected and write it to ``target``.
+def execute_notebook(source: Path, target: Path, values: Dict[str, object], cwd: Path, timeout: int,
+                     record: Optional[Dict[str, object]] = None) -> None:
+    """Execute ``source`` with papermill in ``cwd``, with those of ``values`` its ``parameters`` cell declares
+    injected after that cell, and write it to ``target`` with ``record`` in its metadata (``goldyolo``).
 
-    When a cell fails, the partly executed notebook is written to ``<target>.failed.ipynb`` (beside ``target``)
-    and ReportError names the notebook, the cell and the exception."""
-    nb = nbformat.read(source, as_version=4)
-    injected = inject_parameters(nb, values)
+    The notebook is written cell by cell to ``<target>.failed.ipynb`` (beside ``target``, which is replaced
+    only on success): when a cell fails, that partly executed copy stays and ReportError names the notebook,
+    the cell and the exception."""
+    declared = declared_parameters(nbformat.read(source, as_version=4))
+    if declared is not None:  # only the variables this notebook declares
+        values = {k: v for k, v in values.items() if k in declared}
     failed = target.with_suffix(".failed.ipynb")
+    start = time.monotonic()
     try:
-        ExecutePreprocessor(timeout=timeout, kernel_name="python3").preprocess(nb, {"metadata": {"path": str(cwd)}})
-    except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
-        nbformat.write(nb, failed)
-        where = _failed_cell(nb, injected) or f"{type(err).__name__}: {err}"
+        papermill.execute_notebook(str(source), str(failed), parameters=values, cwd=str(cwd), kernel_name="python3",
+                                   language="python", execution_timeout=timeout, progress_bar=False,
+                                   log_output=False)
+    except (PapermillExecutionError, CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+        where = (_failed_cell(nbformat.read(failed, as_version=4)) if failed.exists() else None) \
+            or f"{type(err).__name__}: {err}"
         raise ReportError(f"{source}: {where}; the partly executed notebook is in {failed}") from None
-    failed.unlink(missing_ok=True)
+    nb = nbformat.read(failed, as_version=4)
+    nb.metadata["goldyolo"] = dict(record or {}, seconds=round(time.monotonic() - start, 1))
     nbformat.write(nb, target)
+    failed.unlink()
 
 
 def _first_heading(nb: nbformat.NotebookNode, default: str) -> str:
@@ -122,17 +134,61 @@ def _first_heading(nb: nbformat.NotebookNode, default: str) -> str:
                  for line in cell.source.splitlines() if line.startswith("#")), default)
 
 
-def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat.NotebookNode:
-    """One notebook: a title cell (profile, date, commit, machine, contents), then each notebook's cells
-    after an anchor that starts a new printed page."""
-    notebooks = [nbformat.read(path, as_version=4) for path in paths]
+def git_commit(root: Path) -> str:
+    """Short commit of ``root``, with ``-dirty`` when tracked files have uncommitted changes."""
     commit = command_output(["git", "-C", str(root), "rev-parse", "--short", "HEAD"]) or "unknown"
+    dirty = command_output(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
+    return commit + ("-dirty" if dirty else "")
+
+
+def software_versions() -> Dict[str, str]:
+    """Versions of what the notebooks ran on: Python, Jittor, PyTorch, oneDNN (Debian's, which goldyolo links),
+    and the NVIDIA driver where a GPU is present; what is not installed is left out."""
+    import platform
+    from importlib import metadata
+    found = {"Python": platform.python_version()}
+    for label, package in (("Jittor", "jittor"), ("PyTorch", "torch"), ("NumPy", "numpy"),
+                           ("pycocotools", "pycocotools")):
+        try:
+            found[label] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    dnnl = command_output(["dpkg-query", "-W", "-f", "${Version}", "libdnnl2"]) if shutil.which("dpkg-query") else None
+    if dnnl:
+        found["oneDNN"] = f"{dnnl} (Debian libdnnl2)"
+    if shutil.which("nvidia-smi"):
+        driver = command_output(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
+        if driver:
+            found["NVIDIA driver"] = driver.splitlines()[0]
+    return found
+
+
+def _run_row(path: Path, nb: nbformat.NotebookNode) -> str:
+    """A title-page table row: the notebook, its profile, commit, date and compute time (from its record)."""
+    record = nb.metadata.get("goldyolo", {})
+    if not record:
+        return f"| {path.stem} | not recorded | | | |"
+    minutes = record.get("seconds", 0) / 60
+    return (f"| {path.stem} | {record.get('profile', '')} | `{record.get('commit', '')}` | "
+            f"{record.get('executed', '')} | {minutes:.1f} min |")
+
+
+def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat.NotebookNode:
+    """One notebook: a title cell (profile, date, machine, versions, each notebook's commit and compute time,
+    contents), then each notebook's cells after an anchor that starts a new printed page."""
+    notebooks = [nbformat.read(path, as_version=4) for path in paths]
     title = [f"# {TITLE}", "", f"- **Profile:** `{profile}`",
-             f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}", f"- **Git commit:** `{commit}`",
-             f"- **Machine:** {machine_description()}", "", "## Contents", ""]
+             f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} at commit `{git_commit(root)}`",
+             f"- **Machine:** {machine_description()}",
+             "- **Software:** " + ", ".join(f"{k} {v}" for k, v in software_versions().items()), "",
+             "| notebook | profile | commit | executed | compute time |", "|---|---|---|---|---|"]
+    title += [_run_row(path, nb) for path, nb in zip(paths, notebooks)]
+    title += ["", "## Contents", ""]
     title += [f"{i}. [{_first_heading(nb, path.stem)}](#{path.stem})"
               for i, (path, nb) in enumerate(zip(paths, notebooks), 1)]
     merged = nbformat.v4.new_notebook(metadata=dict(notebooks[0].metadata, title=TITLE))
+    merged.metadata.pop("goldyolo", None)
+    merged.metadata.pop("papermill", None)
     merged.cells.append(nbformat.v4.new_markdown_cell("\n".join(title)))
     for path, nb in zip(paths, notebooks):
         anchor = f'<div id="{path.stem}" style="break-before: page"></div>'
@@ -142,14 +198,30 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
     return merged
 
 
-def write_html(nb: nbformat.NotebookNode, html: Path, resources_dir: Path) -> None:
-    """Export ``nb`` to ``html`` with every image embedded; inputs of cells tagged ``hide-input`` are left out.
+def for_readers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The document's view of ``nb``: no parameter cells, and no stderr output (log lines, warnings, progress
+    bars), which belongs to the interactive notebook, not to the report."""
+    hidden = {"parameters", "injected-parameters", ERROR_MARKER_TAG}
+    nb = copy.deepcopy(nb)
+    nb.cells = [cell for cell in nb.cells if not hidden & set(cell.metadata.get("tags", []))]
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [out for out in cell.outputs
+                            if not (out.output_type == "stream" and out.get("name") == "stderr")]
+    return nb
+
+
+def write_html(nb: nbformat.NotebookNode, html: Path, resources_dir: Path, show_code: bool = False) -> None:
+    """Export ``nb`` to ``html`` with every image embedded: without code (unless ``show_code``) or prompts,
+    parameter cells or stderr output; inputs of cells tagged ``hide-input`` are always left out.
 
     ``resources_dir`` is where relative image paths in markdown cells are looked up."""
     exporter = HTMLExporter(template_name="lab", template_file="offline.html.j2",
-                            extra_loaders=[_OFFLINE_TEMPLATE], embed_images=True)
+                            extra_loaders=[_OFFLINE_TEMPLATE], embed_images=True, exclude_input=not show_code,
+                            exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"hide-input"}), enabled=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(resources_dir), "name": TITLE}})
+    body, _ = exporter.from_notebook_node(for_readers(nb) if not show_code else nb,
+                                          resources={"metadata": {"path": str(resources_dir), "name": TITLE}})
     external = [src for src in re.findall(r"<img\b[^>]*?\bsrc\s*=\s*[\"']?([^\"'\s>]*)", body)
                 if not src.startswith("data:")]
     if external:
@@ -183,15 +255,16 @@ def print_pdf(chromium: str, html: Path, pdf: Path) -> None:
 
 def build_report(profile: str, overrides: Optional[Dict[str, Dict[str, object]]] = None, skip: Iterable[str] = (),
                  root: Path | str = ".", notebooks_dir: Optional[Path] = None, out_dir: Optional[Path] = None,
-                 pdf: bool = True, train: bool = True) -> Path:
+                 pdf: bool = True, train: bool = True, show_code: bool = False) -> Path:
     """Execute the notebooks (all but the stems in ``skip``) in ``root`` and write the report; returns the HTML.
 
-    ``overrides`` maps a notebook stem, or ``"*"`` for all, to variables to inject (default: ``"*"`` ->
-    ``profiles.parameters(profile)``). Defaults:
+    Each notebook gets ``PROFILE`` (its parameters left None take that profile's values) and ``overrides``,
+    which maps a notebook stem, or ``"*"`` for all, to more variables to inject. Defaults:
     notebooks from ``root/notebooks``; the report in ``root/report`` (``full``) or ``root/report/<profile>``.
     Executed notebooks go back to ``notebooks_dir`` for ``full``, else to ``<out_dir>/notebooks``; a skipped
     notebook enters the report as its earlier executed copy there, if any. ``train=False`` reports the
-    training run as it stands instead of running or finishing it first."""
+    training run as it stands instead of running or finishing it first; ``show_code`` keeps the code cells in
+    the HTML and PDF."""
     # this process supervises kernels and the training run: one that dies is reported (ReportError), and
     # Jittor, where loaded here (pytest), must not end this process with it (runtime.tolerate_child_deaths)
     tolerate_child_deaths()
@@ -201,7 +274,7 @@ def build_report(profile: str, overrides: Optional[Dict[str, Dict[str, object]]]
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else root / "notebooks"
     out_dir = Path(out_dir) if out_dir else (root / "report" if profile == "full" else root / "report" / profile)
     executed_dir = notebooks_dir if profile == "full" else out_dir / "notebooks"
-    overrides = {"*": parameters(profile, has_gpu())} if overrides is None else overrides
+    overrides = overrides or {}
     skip = set(skip)
     sources = find_notebooks(notebooks_dir)
     if not sources:
@@ -220,24 +293,26 @@ def build_report(profile: str, overrides: Optional[Dict[str, Dict[str, object]]]
         start = time.monotonic()
         values = {"PROFILE": profile, **overrides.get("*", {}), **overrides.get(source.stem, {})}
         if source.stem == "03_training" and train:
-            prepare_training(values, root)
-        execute_notebook(source, target, values, root, CELL_TIMEOUT_S[profile])
+            prepare_training({**parameters(profile, has_gpu() if profile == "full" else False), **values}, root)
+        record = {"profile": profile, "commit": git_commit(root), "executed": f"{datetime.now().astimezone():%Y-%m-%d}"}
+        execute_notebook(source, target, values, root, CELL_TIMEOUT_S[profile], record)
         print(f"{tag} ... done in {time.monotonic() - start:.0f} s", flush=True)
         executed.append(target)
     if not executed:
         raise ReportError("no executed notebook to report")
     out_dir.mkdir(parents=True, exist_ok=True)
     html = out_dir / "index.html"
-    write_html(merge_notebooks(executed, profile, root), html, notebooks_dir)
+    write_html(merge_notebooks(executed, profile, root), html, notebooks_dir, show_code)
     if pdf:
         print_pdf(chromium, html, html.with_suffix(".pdf"))
     return html
 
 
-def report_command(profile: str = "quick", only: Optional[str] = None, pdf: bool = True, train: bool = True) -> str:
+def report_command(profile: str = "quick", only: Optional[str] = None, pdf: bool = True, train: bool = True,
+                   show_code: bool = False) -> str:
     """``report``: execute the notebooks (those of ``only``, comma-separated prefixes or names, when given) from
     the repository root and write the report; returns where it went."""
     stems = [path.stem for path in find_notebooks(Path("notebooks"))]
     skip = skip_all_but(stems, only.split(",")) if only else []
-    html = build_report(profile, skip=skip, pdf=pdf, train=train)
+    html = build_report(profile, skip=skip, pdf=pdf, train=train, show_code=show_code)
     return f"report written to {html}" + (f" and {html.with_suffix('.pdf')}" if pdf else "")
