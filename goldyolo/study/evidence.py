@@ -1,0 +1,74 @@
+"""The report's evidence in one dict, read from the committed run files (never typed in).
+
+``gather(run_dir)`` reads what a build left under ``run_dir`` (``report/full`` for the study); a part that is
+missing is left out, and the summary says so rather than showing a number from elsewhere:
+
+* ``train``: the 30-epoch run (``train/metrics.jsonl``, ``train/config.json``): first and last loss, the
+  last and best evaluated AP/AP50;
+* ``long``: the 100-epoch run (``long_n320/metrics.jsonl``): epochs and last AP/AP50;
+* ``compare``: ``compare_train/compare.json``'s ``summary`` (official trainer beside goldyolo's);
+* ``test_eval``: ``eval_test/metrics.json`` (COCO metrics of the trained run on the test split);
+* ``speed``: the deploy and training-step rows of ``bench/*.json`` (``bench_suite.speed_table``);
+* ``speed_ab``: ``speed_ab/speed_ab.json``, interleaved Jittor/PyTorch repeats, when present;
+* ``anomaly``: ``anomaly/anomaly.json``, notebook 02's numbers, when present;
+* ``hardware``, ``versions``: the machine line and the software versions of the bench runs.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List
+
+from .bench_suite import speed_table
+
+
+def _jsonl(path: Path) -> List[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def training_summary(epochs: List[dict]) -> Dict[str, object]:
+    """First/last loss, the last and the best evaluated AP (with AP50 and epoch) of a run's epoch records."""
+    evaluated = [e for e in epochs if "AP" in e]
+    summary: Dict[str, object] = {"epochs": len(epochs), "loss_first": epochs[0]["loss"],
+                                  "loss_last": epochs[-1]["loss"]}
+    if evaluated:
+        last, best = evaluated[-1], max(evaluated, key=lambda e: e["AP"])
+        summary.update(AP=last["AP"], AP50=last["AP50"], last_eval_epoch=last["epoch"],
+                       best_AP=best["AP"], best_AP50=best["AP50"], best_epoch=best["epoch"])
+    return summary
+
+
+def gather(run_dir: Path | str) -> Dict[str, object]:
+    """The evidence found under ``run_dir`` (see the module docstring for the keys)."""
+    run_dir = Path(run_dir)
+    found: Dict[str, object] = {}
+    train = _jsonl(run_dir / "train" / "metrics.jsonl")
+    if train:
+        config = _json(run_dir / "train" / "config.json")
+        found["train"] = dict(training_summary(train), model=config.get("model"), img_size=config.get("img_size"))
+    long = _jsonl(run_dir / "long_n320" / "metrics.jsonl")
+    if long:
+        found["long"] = training_summary(long)
+    compare = _json(run_dir / "compare_train" / "compare.json")
+    if compare.get("summary"):
+        found["compare"] = compare["summary"]
+    test_eval = _json(run_dir / "eval_test" / "metrics.json")
+    if test_eval:
+        found["test_eval"] = {k: test_eval[k] for k in ("AP", "AP50") if k in test_eval}
+    reports = [json.loads(p.read_text()) for p in sorted((run_dir / "bench").glob("*.json"))]
+    reports = [r for r in reports if "measurements" in r]
+    if reports:
+        found["speed"] = speed_table(reports).to_dict("records")
+        machine = reports[0]["hardware"]
+        found["hardware"] = f"{machine['cpu_model']}, {machine['cpu_cores_usable']} CPU cores" + (
+            f"; GPU: {', '.join(machine['gpus'])}" if machine.get("gpus") else "")
+        found["versions"] = reports[0].get("versions", {})
+    for key, path in (("speed_ab", run_dir / "speed_ab" / "speed_ab.json"),
+                      ("anomaly", run_dir / "anomaly" / "anomaly.json")):
+        if path.is_file():
+            found[key] = _json(path)
+    return found
