@@ -87,6 +87,16 @@ COMMANDS: Dict[str, Command] = {
         ("modes", "modes", {"nargs": "+", "choices": ["square", "rect", "reproduce_640"], "type": str}),
         ("profile", "weights name the --reproduce_640_eval profile is chosen by"), ("out", "output folder")],
         config="goldyolo.compare.eval_parity:EvalParityConfig"),
+    "speed-ab": Command("goldyolo.bench.interleave:speed_ab", "Jittor and the official PyTorch model timed "
+                        "interleaved (A, B, A, B...) in repeated invocations, with the ratio's interval", [
+        ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),
+        ("settings", "model:size:batch:mode entries, comma-separated (mode: eval, deploy, train_step)"),
+        ("runs", "timed runs per framework and invocation (at least 20)"), ("warmup", "untimed runs first"),
+        ("invocations", "fresh pairs of worker processes, one after the other"),
+        ("device", "device", {"choices": DEVICES}), ("seed", "bootstrap seed"), ("out", "results json"),
+        ("worker", "internal: serve one framework's timed runs", {"choices": ["jittor", "torch"]}),
+        ("setting", "internal: the worker's setting")],
+        config="goldyolo.bench.interleave:SpeedABConfig"),
     "eval": Command("goldyolo.eval.evaluate:eval_command", "COCO mAP of trained or converted weights", [
         ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
         ("data", "COCO annotation json, or a YOLO-format data.yaml (see --split)", {"required": True}), IMAGES,

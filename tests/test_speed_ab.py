@@ -1,0 +1,70 @@
+"""Interleaved Jittor/PyTorch timing (``goldyolo.bench.interleave``): settings, the ratio's interval, a worker,
+and the whole command where the official code is given."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from goldyolo.bench import interleave
+from goldyolo.bench.interleave import SpeedABConfig, Worker, parse_settings, ratio_interval, summarize_setting
+from goldyolo.errors import InputError
+
+from conftest import OFFICIAL_CODE
+
+
+def test_settings_are_parsed_and_bad_ones_named():
+    assert parse_settings("gold_yolo-n:640:1:deploy, gold_yolo-s:320:8:train_step") == [
+        ("gold_yolo-n", 640, 1, "deploy"), ("gold_yolo-s", 320, 8, "train_step")]
+    for bad in ("gold_yolo-n:640:1", "gold_yolo-n:640:one:deploy", "gold_yolo-n:640:1:fast", ""):
+        with pytest.raises(InputError, match="--settings"):
+            parse_settings(bad)
+
+
+def test_ratio_of_pooled_medians_and_its_interval():
+    constant = [{"jittor": [10.0] * 20, "torch": [5.0] * 20}] * 3
+    assert ratio_interval(constant) == (2.0, 2.0, 2.0)
+    rng = np.random.default_rng(1)
+    noisy = [{"jittor": list(100 + rng.normal(0, 5, 20)), "torch": list(100 + rng.normal(0, 5, 20))}
+             for _ in range(3)]
+    ratio, low, high = ratio_interval(noisy, seed=0)
+    assert low < ratio < high and low < 1 < high and high - low < 0.15
+    assert ratio_interval(noisy, seed=0) == (ratio, low, high)  # seeded
+    slower = [{"jittor": [t * 1.3 for t in inv["jittor"]], "torch": inv["torch"]} for inv in noisy]
+    assert ratio_interval(slower)[1] > 1.1  # a clear difference lies outside 1
+
+
+def test_summary_per_setting():
+    invocations = [{"jittor": [10.0, 12.0, 11.0] * 7, "torch": [5.0, 6.0, 5.5] * 7},
+                   {"jittor": [20.0] * 21, "torch": [10.0] * 21}]
+    entry = summarize_setting(("gold_yolo-n", 640, 1, "deploy"), invocations, seed=0)
+    assert entry["runs"] == 21 and entry["invocations"] == 2 and entry["invocation_ratios"] == [2.0, 2.0]
+    assert entry["jittor_median_ms"] == 16.0 and entry["torch_median_ms"] == 8.0 and entry["ratio"] == 2.0
+    json.dumps(entry)  # it goes into the json as it is
+
+
+def test_too_few_runs_are_refused():
+    with pytest.raises(InputError, match="at least 20 runs"):
+        interleave.speed_ab(SpeedABConfig(torch_reference="x", runs=5))
+
+
+def test_a_jittor_worker_answers_one_timed_run_at_a_time():
+    worker = Worker("jittor", SpeedABConfig(warmup=1), "gold_yolo-n:64:1:deploy")
+    try:
+        times = [worker.time_one() for _ in range(3)]
+    finally:
+        worker.close()
+    assert all(0 < t < 60_000 for t in times) and worker.process.returncode == 0
+
+
+@pytest.mark.needs_official_code
+def test_speed_ab_interleaves_both_frameworks(tmp_path):
+    out = tmp_path / "speed_ab.json"
+    cfg = SpeedABConfig(torch_reference=str(OFFICIAL_CODE), settings="gold_yolo-n:64:1:deploy", runs=20,
+                        invocations=2, warmup=1, out=str(out))
+    assert interleave.speed_ab(cfg) == f"written: {out}"
+    entry = json.loads(out.read_text())["settings"][0]
+    assert entry["invocations"] == 2 and len(entry["times_ms"]) == 2
+    assert all(len(inv[f]) == 20 for inv in entry["times_ms"] for f in ("jittor", "torch"))
+    assert entry["ci_low"] <= entry["ratio"] <= entry["ci_high"] and 0.1 < entry["ratio"] < 10
