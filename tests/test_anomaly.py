@@ -63,6 +63,7 @@ def test_synthetic_loss_has_no_regression_and_cls_near_ln2_floor(batch):
     assert row["reg"] == 0.0 and row["num_pos"] == 0
     assert row["loss"] == pytest.approx(row["reg"] + row["cls"] + row["obj"] + row["noobj"], rel=1e-5)
     assert row["obj"] == pytest.approx(-np.log(0.01), rel=1e-3)  # highest class score 0.01 at initialisation
+    assert row["mean_class_score"] == pytest.approx(0.01, rel=0.05)  # the class prior of the head's bias
 
 
 def test_real_loss_depends_on_the_labels(batch):

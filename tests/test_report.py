@@ -17,6 +17,7 @@ from conftest import missing
 PLOT = """import sys
 import matplotlib.pyplot as plt
 print("a log line for stderr", file=sys.stderr)
+print("Compiling Operators(1/2) used: 1.0s eta: 1s")
 print(f"N = {N}")
 fig, ax = plt.subplots(figsize=(2, 2))
 ax.plot([0, N])
@@ -65,7 +66,8 @@ def test_each_run_is_recorded_in_its_notebook(built):
         assert record.profile == "quick" and record.commit and 0 < record.seconds < 600
         assert re.fullmatch(r"\d{4}-\d\d-\d\d", record.executed)
     text = html.read_text()
-    assert "compute time" in text and text.count("| quick |") + text.count("<td>quick</td>") == 2
+    # on the title page and in the appendix
+    assert "compute time" in text and text.count("| quick |") + text.count("<td>quick</td>") == 4
     assert "Python " in text and "Jittor " in text  # the versions on the title page
 
 
@@ -77,7 +79,7 @@ def test_html_is_one_self_contained_file(built):
     assert "N = 1" in text and "N = 7" in text  # outputs are shown
     # code, prompts, parameter cells and stderr are not
     for hidden in ("import matplotlib", "plt.subplots", "print(f", "In&nbsp;[", "In [", "N = {N}",
-                   "a log line for stderr", "injected"):
+                   "a log line for stderr", "injected", "Compiling Operators"):
         assert hidden not in text, hidden
     sources = re.findall(r"<img\b[^>]*?\bsrc=\"([^\"]*)\"", text)
     assert len(sources) == 2 and all(src.startswith("data:image/png;base64,") for src in sources)
@@ -146,3 +148,13 @@ def test_cli_help_and_unknown_notebook(capsys):
     assert "--profile {quick,full,ci}" in capsys.readouterr().out
     assert main(["report", "--profile", "quick", "--only", "99", "--no-pdf"]) == 2
     assert "no notebook matches '99'" in capsys.readouterr().err
+
+
+def test_summary_runs_last_and_stands_first(tmp_path, capsys):
+    write_notebook(tmp_path / "01_study.ipynb", "Study", "print(N)")
+    write_notebook(tmp_path / "00_summary.ipynb", "Summary", "print(N)")
+    html = build_report("ci", root=tmp_path, notebooks_dir=tmp_path, out_dir=tmp_path / "out", pdf=False)
+    out = capsys.readouterr().out
+    assert out.index("01_study ...") < out.index("00_summary ...")  # the summary reads what the studies wrote
+    text = html.read_text()
+    assert text.index('id="00_summary"') < text.index('id="01_study"') < text.index("Runs of this build")

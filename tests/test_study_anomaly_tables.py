@@ -85,3 +85,29 @@ def test_summary_table_states_the_evidence():
                            "official agreement 2.4e-07 (relative)")
     no_fixtures = anomaly_tables.summary_table(fixed, synthetic, real, gradients, None, 10)
     assert no_fixtures.evidence.iloc[2].endswith("official agreement nan (relative)")
+
+
+def test_results_for_the_summary(tmp_path):
+    import json
+    fixed = {TRUE: curve([0.94, 0.0014]), SHUFFLED: curve([0.94, 0.0014])}
+    columns = dict(reg=[0.0, 0.0], cls=[0.8, 0.69], obj=[0.9, 0.07], noobj=[0.7, 0.025], mean_class_score=[0.01, 0.5])
+    synthetic = {TRUE: curve([7.0, 0.75], **columns), SHUFFLED: curve([7.0, 0.75], **columns)}
+    real = {TRUE: curve([3.2] + [0.8] * 9, num_pos=[300] * 10), SHUFFLED: curve([3.2] + [2.2] * 9, num_pos=[0] * 10)}
+    found = anomaly_tables.results(fixed, synthetic, real, 10, tmp_path / "anomaly" / "anomaly.json")
+    assert found == {"steps": 10, "fixed": {"start": 0.94, "end": 0.0014, "same_with_shuffled": True},
+                     "synthetic": {"start": 7.0, "end": 0.75, "reg": 0.0, "cls": 0.69, "obj": 0.07, "noobj": 0.025,
+                                   "mean_class_score": 0.5, "same_with_shuffled": True},
+                     "real": {"start": 3.2, "end": 0.8, "shuffled_end": 2.2}}
+    assert json.loads((tmp_path / "anomaly" / "anomaly.json").read_text()) == found
+
+
+def test_synthetic_explanation_uses_the_run_numbers():
+    run = curve([7.02, 0.75], reg=[0.0, 0.0], cls=[0.70, 0.672], obj=[4.61, 0.01], noobj=[1.0, 0.063],
+                mean_class_score=[0.01, 0.498])
+    spread = pd.DataFrame({"total (end)": [0.74, 0.75, 0.79]}, index=[0, 1, 2])
+    text = "\n".join(anomaly_tables.synthetic_explanation(run, spread))
+    assert "Start, 7.02 rebuilt against 2.48 printed" in text and "prior 0.010" in text and "at 4.61" in text
+    assert "noobj at the end, 0.063 rebuilt against 0.025 printed" in text and "between 0.74 and 0.79" in text
+    assert "0.5 nats" in text and "ends between them too" in text and "ends at 0.498" in text
+    run.loc[1, "cls"] = 0.70
+    assert "ends outside them" in "\n".join(anomaly_tables.synthetic_explanation(run, spread))

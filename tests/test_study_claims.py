@@ -32,28 +32,6 @@ def test_headline_rows_pick_fastest_forward_and_s_at_batch_1():
     assert claims.headline_rows(pd.DataFrame()) == (None, None)
 
 
-def test_claims_table_measurements():
-    table = claims.claims_table(MEASURED, HISTORY, S_DEPLOY, "gold_yolo-n", "a test CPU")
-    assert table.claim.tolist() == ["6,352.7 FPS", "0.16 ms per image", "4.7 MB memory", "9,344,468 parameters",
-                                    "loss 2.48 -> 0.78"]
-    assert table["measured here"].tolist() == [
-        "11.1 images/s (gold_yolo-n, 640 px, batch 1)",
-        "262.4 ms (gold_yolo-s, 640 px, batch 1, p10-p90 260.7-262.6)",
-        "537 MiB peak process memory; 82 MiB of float32 weights (S)",
-        "21,516,004 (Gold-YOLO-S, deploy form; paper 21.5M)",
-        "real loss 3.10 -> 2.29 over 3 epochs (gold_yolo-n)"]
-    why = table["why they differ"].tolist()
-    assert why[0].startswith("timed with synchronisation on a test CPU; the original timed a 9.3M-parameter")
-    assert why[1] == ("Gold-YOLO-S counts 46.1 GFLOPs per 640 px image: 0.16 ms per image would need "
-                      "288 TFLOP/s sustained")
-    assert why[2] == "the weights alone of Gold-YOLO-S take 82 MiB in float32 (21.5M parameters x 4 bytes)"
-
-
-def test_claims_without_speed_measurements_show_dashes():
-    table = claims.claims_table(pd.DataFrame(), HISTORY, S_DEPLOY, "gold_yolo-n", "cpu")
-    assert table["measured here"].tolist()[:3] == ["-", "-", "-"]
-
-
 def write_run(root):
     """A made-up run folder: 3 training epochs (two evaluated), one bench json, notebook 02's numbers."""
     import json

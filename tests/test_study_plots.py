@@ -94,12 +94,15 @@ def test_per_class_and_pr():
     assert fig.axes[0].texts[0].get_text() == "no detections above the confidence threshold"
 
 
-def test_detections_draw_found_and_labelled_boxes():
+def test_detections_draw_predictions_over_labelled_boxes_with_a_legend():
     record = ImageRecord(1, Path("a.jpg"), 64, 32, np.array([[0, 0.5, 0.5, 0.5, 0.5]], dtype=np.float32))
     det = np.array([[4, 4, 20, 20, 0.9, 0], [30, 2, 60, 30, 0.5, 1]], dtype=np.float32)
-    fig = plots.detections([record], [(np.zeros((32, 64, 3), np.uint8), det)], ["cat", "dog"])
+    fig = plots.detections([record], [(np.zeros((32, 64, 3), np.uint8), det)], ["cat", "dog"], 0.1)
     ax = fig.axes[0]
-    assert len(fig.axes) == 4 and ax.get_title() == "a.jpg: 2 detections"
-    (box,) = ax.patches
-    assert (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (16.0, 8.0, 32.0, 16.0)
-    assert ax.images[0].get_array().max() > 0  # the detections are drawn into the image
+    assert len(fig.axes) == 4 and ax.get_title() == "a.jpg: 2 predictions"
+    truth, first, second = ax.patches
+    assert (truth.get_x(), truth.get_y(), truth.get_width(), truth.get_height()) == (16.0, 8.0, 32.0, 16.0)
+    assert (first.get_x(), first.get_y(), first.get_width()) == (4.0, 4.0, 16.0)
+    assert [t.get_text() for t in ax.texts] == ["cat 0.90", "dog 0.50"]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["prediction (score >= 0.1)", "ground truth"]

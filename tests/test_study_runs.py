@@ -75,18 +75,36 @@ def test_overfit_and_soak_lines():
                                     "+0.1 MiB per 1,000 iterations; live Jittor variables [2456, 2456]; NOT flat")
 
 
-def stdout_of(notebook: str, index: int) -> str:
-    cell = nbformat.read(ROOT / "notebooks" / notebook, as_version=4).cells[index]
+def stdout_of(notebook: str, starts: str) -> str:
+    """The printed output of the notebook's code cell whose source starts with ``starts``."""
+    cells = nbformat.read(ROOT / "notebooks" / notebook, as_version=4).cells
+    cell = next(c for c in cells if c.cell_type == "code" and c.source.startswith(starts))
     return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
 
 
 def test_committed_records_give_the_committed_notebook_text():
     """The full build writes report/ and the notebooks' outputs together: these must agree."""
     training = runs.load_training(ROOT / "report" / "full" / "train")
-    shown = stdout_of("03_training.ipynb", 3).splitlines()[1:]  # after the command line
+    shown = stdout_of("03_training.ipynb", "from pathlib import Path").splitlines()[1:]  # after the command line
     assert shown[:2] + shown[3:] == [line for i, line in enumerate(runs.training_lines(training, "")) if i != 2]
-    assert stdout_of("03_training.ipynb", 7) == runs.final_line(training) + "\n"
+    assert stdout_of("03_training.ipynb", "print(runs.final_line(") == runs.final_line(training) + "\n"
     overfit = json.loads((ROOT / "report" / "overfit" / "summary.json").read_text())
-    assert stdout_of("04_evaluation.ipynb", 8).splitlines()[0] == runs.overfit_line(overfit)
+    assert stdout_of("04_evaluation.ipynb", "overfit = Path(").splitlines()[0] == runs.overfit_line(overfit)
     soak = json.loads((ROOT / "report" / "full" / "soak" / "soak.json").read_text())
-    assert stdout_of("04_evaluation.ipynb", 16).splitlines()[0] == runs.soak_line(soak)
+    assert stdout_of("04_evaluation.ipynb", "soak_file = ").splitlines()[0] == runs.soak_line(soak)
+
+
+def test_overfit_overlap_names_the_test_images_it_trained_on(tmp_path):
+    import json
+
+    from goldyolo.data import CocoSource
+
+    from conftest import SAMPLE
+    used = CocoSource(SAMPLE / "train.json", SAMPLE / "images").records[:3]
+    summary = {"config": {"data": str(SAMPLE / "train.json"), "images": str(SAMPLE / "images"), "subset": 3}}
+    test = {"images": [{"id": used[1].image_id}, {"id": 10**9}]}
+    (tmp_path / "test.json").write_text(json.dumps(test))
+    assert runs.overfit_overlap(summary, tmp_path / "test.json") == [used[1].image_id]
+    test["images"] = [{"id": 10**9}]
+    (tmp_path / "test.json").write_text(json.dumps(test))
+    assert runs.overfit_overlap(summary, tmp_path / "test.json") == []

@@ -13,12 +13,13 @@ import numpy as np
 from ..data import CocoSource, DetectionDataset
 from .inference import detect, load_model
 from .modes import EvalMode, eval_mode
+from .postprocess import MAX_DET
 
 METRIC_NAMES = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
 
 
 def predict(model, dataset: DetectionDataset, conf_thres: float = 0.03, iou_thres: float = 0.65,
-            max_det: int = 300, progress: bool = False) -> List[dict]:
+            max_det: int = MAX_DET, progress: bool = False) -> List[dict]:
     """Detections of ``model`` on every image of ``dataset`` as COCO result dicts (original pixels)."""
     results = []
     batches = dataset

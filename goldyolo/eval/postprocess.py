@@ -7,6 +7,7 @@ import numpy as np
 
 MAX_WH = 4096     # class offset for batched per-class NMS
 MAX_NMS = 30000   # candidates kept before NMS
+MAX_DET = 300     # detections kept per image (the official evaluator's cap)
 
 
 def offset_nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float, max_keep: Optional[int] = None,
@@ -60,7 +61,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float, max_keep: Optio
 
 
 def non_max_suppression(prediction: np.ndarray, conf_thres: float = 0.25, iou_thres: float = 0.45,
-                        multi_label: bool = False, max_det: int = 300, agnostic: bool = False) -> List[np.ndarray]:
+                        multi_label: bool = False, max_det: int = MAX_DET, agnostic: bool = False) -> List[np.ndarray]:
     """Official NMS on (B, A, 5 + C) model output; returns per image (n, 6) [x1, y1, x2, y2, conf, cls].
 
     Candidates need objectness and best class score above ``conf_thres``; scores are obj * cls;

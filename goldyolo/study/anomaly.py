@@ -74,8 +74,10 @@ def synthetic_target_loss(outputs, targets, synthetic: SyntheticTargets) -> Tupl
     reg_per_object = (reg[:, pos] ** 2).mean(-1)
     reg_loss = (reg_per_object * box_mask).sum() / max(float(synthetic.box_mask.sum()), 1.0)
     loss = reg_loss + cls + obj + noobj
+    # the class scores at the synthetic objects: what a "mean confidence" of this training reads
     items = {"loss": float(loss), "reg": float(reg_loss), "cls": float(cls), "obj": float(obj),
-             "noobj": float(noobj), "num_pos": int(synthetic.box_mask.sum())}
+             "noobj": float(noobj), "num_pos": int(synthetic.box_mask.sum()),
+             "mean_class_score": float(cls_probs[:, pos].mean())}
     return loss, items
 
 

@@ -7,6 +7,9 @@ missing is left out, and the summary says so rather than showing a number from e
   last and best evaluated AP/AP50;
 * ``long``: the 100-epoch run (``long_n320/metrics.jsonl``): epochs and last AP/AP50;
 * ``compare``: ``compare_train/compare.json``'s ``summary`` (official trainer beside goldyolo's);
+* ``step_parity``: ``step_parity/step_parity.json``: steps, and for goldyolo and the control run (the official
+  trainer against itself, weights moved by 1e-7) the largest loss difference and the final weights' distance;
+* ``eval_parity``: ``eval_parity/eval_parity.json`` (the 200 test images), per mode both APs;
 * ``test_eval``: ``eval_test/metrics.json`` (COCO metrics of the trained run on the test split);
 * ``speed``: the deploy and training-step rows of ``bench/*.json`` (``bench_suite.speed_table``);
 * ``speed_ab``: ``speed_ab/speed_ab.json``, interleaved Jittor/PyTorch repeats, when present;
@@ -42,20 +45,31 @@ def training_summary(epochs: List[dict]) -> Dict[str, object]:
     return summary
 
 
-def gather(run_dir: Path | str) -> Dict[str, object]:
-    """The evidence found under ``run_dir`` (see the module docstring for the keys)."""
+def gather(run_dir: Path | str, reference_runs: Path | str | None = None) -> Dict[str, object]:
+    """The evidence found under ``run_dir`` (see the module docstring for the keys); ``long`` and ``compare``,
+    which take CPU-hours and are not remade by a report build, come from ``reference_runs`` when given."""
     run_dir = Path(run_dir)
+    reference = Path(reference_runs) if reference_runs else run_dir
     found: Dict[str, object] = {}
     train = _jsonl(run_dir / "train" / "metrics.jsonl")
     if train:
         config = _json(run_dir / "train" / "config.json")
         found["train"] = dict(training_summary(train), model=config.get("model"), img_size=config.get("img_size"))
-    long = _jsonl(run_dir / "long_n320" / "metrics.jsonl")
+    long = _jsonl(reference / "long_n320" / "metrics.jsonl")
     if long:
         found["long"] = training_summary(long)
-    compare = _json(run_dir / "compare_train" / "compare.json")
+    compare = _json(reference / "compare_train" / "compare.json")
     if compare.get("summary"):
         found["compare"] = compare["summary"]
+    steps = _json(reference / "step_parity" / "step_parity.json")
+    if steps:
+        found["step_parity"] = {"steps": steps["config"]["steps"], "model": steps["config"]["model"],
+                                **{name: {"loss_max": max(steps[name]["step_differences"]["total_loss"]),
+                                          "weights_rel_l2": steps[name]["weights"]["model"]["relative_l2"]}
+                                   for name in ("goldyolo", "control")}}
+    evals = _json(reference / "eval_parity" / "eval_parity.json")
+    if evals.get("modes"):
+        found["eval_parity"] = evals["modes"]
     test_eval = _json(run_dir / "eval_test" / "metrics.json")
     if test_eval:
         found["test_eval"] = {k: test_eval[k] for k in ("AP", "AP50") if k in test_eval}

@@ -81,9 +81,11 @@ def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
     true = synthetic[TRUE]
     for key in ("reg", "cls", "obj", "noobj"):
         axes[1].plot(true.step, true[key], label=key)
-    # random soft class targets cost ln 2 per element at best: where cls levels off
-    axes[1].axhline(np.log(2), color="gray", lw=0.8, ls=":")
-    axes[1].text(0, np.log(2), " ln 2", va="bottom", color="gray")
+    # random soft class targets U(0, 1): ln 2 per element for the best constant answer, 0.5 (their mean entropy)
+    # when each fixed target is reproduced exactly
+    for level, label in ((np.log(2), " ln 2: best constant answer"), (0.5, " 0.5: every target reproduced")):
+        axes[1].axhline(level, color="gray", lw=0.8, ls=":")
+        axes[1].text(0, level, label, va="bottom", color="gray")
     axes[1].set_yscale("symlog", linthresh=1e-3)
     axes[1].set_xlabel("step")
     axes[1].set_title("components (true labels)")
@@ -161,20 +163,28 @@ def per_class_and_pr(metrics: dict) -> plt.Figure:
     return fig
 
 
-def detections(records: Sequence, found: Sequence, names: Sequence[str], columns: int = 4) -> plt.Figure:
-    """Up to ``columns`` images with their detections drawn and their labelled boxes thin and white.
+def detections(records: Sequence, found: Sequence, names: Sequence[str], score_thres: float,
+               columns: int = 4) -> plt.Figure:
+    """Up to ``columns`` images: predictions (orange, class and score) over the labelled boxes (green, dashed).
 
     ``found``: per record, (BGR image (H, W, 3) uint8, detections (n, 6) [x1, y1, x2, y2, score, class] pixels)."""
-    from ..eval.predict import draw  # loads Jittor, which the other figures do not need
-    fig, axes = plt.subplots(1, columns, figsize=(18, 4.5), squeeze=False)
+    from matplotlib.lines import Line2D
+    fig, axes = plt.subplots(1, columns, figsize=(18, 4.8), squeeze=False)
     for ax, record, (image, det) in zip(axes[0], records, found):
-        ax.imshow(draw(image, det, names)[:, :, ::-1])
+        ax.imshow(image[:, :, ::-1])
         for _cls, cx, cy, w, h in record.labels:
             ax.add_patch(plt.Rectangle(((cx - w / 2) * record.width, (cy - h / 2) * record.height), w * record.width,
-                                       h * record.height, fill=False, color="white", lw=0.8))
-        ax.set_title(f"{record.path.name}: {len(det)} detections")
+                                       h * record.height, fill=False, color="lime", lw=1.5, ls="--"))
+        for x1, y1, x2, y2, score, cls in det:
+            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="darkorange", lw=2))
+            ax.text(x1, y1, f"{names[int(cls)]} {score:.2f}", color="black", backgroundcolor="darkorange",
+                    fontsize=7, va="bottom")
+        ax.set_title(f"{record.path.name}: {len(det)} predictions")
         ax.axis("off")
-    plt.tight_layout()
+    handles = [Line2D([], [], color="darkorange", lw=2, label=f"prediction (score >= {score_thres})"),
+               Line2D([], [], color="lime", lw=1.5, ls="--", label="ground truth")]
+    fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False)
+    plt.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 
@@ -219,5 +229,23 @@ def schedule_and_ap(history: pd.DataFrame, warmup_epochs: float, title: str) -> 
     twin.set_ylabel("AP on the test images")
     lines = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=8)
+    plt.tight_layout()
+    return fig
+
+
+def scores_and_counts(detections: Sequence[dict], counts: pd.Series, cap: int, conf_thres: float) -> plt.Figure:
+    """Histogram of detection scores (log count axis) and of detections per image, with the cap marked."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+    scores = np.array([d["score"] for d in detections])
+    axes[0].hist(scores, bins=50, range=(0, 1), color="tab:blue")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel(f"score (kept from {conf_thres})")
+    axes[0].set_ylabel("detections")
+    axes[0].set_title(f"{len(scores):,} detections on {len(counts)} images")
+    axes[1].hist(counts.values, bins=30, color="tab:orange")
+    axes[1].axvline(cap, color="black", ls="--", label=f"cap: {cap} per image")
+    axes[1].set_xlabel("detections kept per image")
+    axes[1].set_ylabel("images")
+    axes[1].legend()
     plt.tight_layout()
     return fig

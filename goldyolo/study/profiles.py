@@ -20,7 +20,8 @@ FULL_CPU: Dict[str, object] = {
     "TRAIN_JSON": "data/splits/train.json", "TEST_JSON": "data/splits/test.json",
     "IMAGES": "../shared/coco_subset/images", "RUN_DIR": "report/full", "MODEL": "gold_yolo-n", "IMG_SIZE": 320,
     "EPOCHS": 30, "BATCH_SIZE": 16, "DEVICE": "cpu", "SEED": 0,
-    "ANOMALY_IMAGES": 8, "ANOMALY_SIZE": 160, "ANOMALY_STEPS": 100, "REFERENCE": "../shared/reference",
+    "ANOMALY_IMAGES": 8, "ANOMALY_SIZE": 160, "ANOMALY_STEPS": 100, "ANOMALY_SEEDS": [0, 1, 2],
+    "REFERENCE": "../shared/reference",
     "BENCH_MODELS": ["gold_yolo-n", "gold_yolo-s"], "BENCH_SIZE": 640, "BENCH_BATCHES": [1, 32], "BENCH_RUNS": 5,
     # a benchmark child still running after this long is reported with its stacks, stopped and run once more
     "BENCH_TIMEOUT_S": 5400,
@@ -45,8 +46,8 @@ PROFILE_CHANGES: Dict[str, Dict[str, object]] = {
     "quick": dict(SAMPLE, SPLIT_DIR="runs/quick/splits", RUN_DIR="runs/quick", IMG_SIZE=256, EPOCHS=6,
                   BATCH_SIZE=8, ANOMALY_SIZE=128, ANOMALY_STEPS=40),
     "ci": dict(SAMPLE, SPLIT_DIR="runs/ci/splits", RUN_DIR="runs/ci", IMG_SIZE=128, EPOCHS=2, BATCH_SIZE=8,
-               ANOMALY_SIZE=96, ANOMALY_STEPS=6, BENCH_SIZE=128, BENCH_BATCHES=[1, 2], BENCH_RUNS=2,
-               BENCH_TIMEOUT_S=420,
+               ANOMALY_SIZE=96, ANOMALY_STEPS=6, ANOMALY_SEEDS=[0, 1], BENCH_SIZE=128, BENCH_BATCHES=[1, 2],
+               BENCH_RUNS=2, BENCH_TIMEOUT_S=420,
                BENCH_TRAIN={"model": "gold_yolo-n", "img_size": 128, "batch": 2}),
 }
 

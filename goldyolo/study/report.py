@@ -63,6 +63,12 @@ def find_notebooks(notebooks_dir: Path) -> List[Path]:
     return sorted(p for p in Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb") if not p.name.endswith(".failed.ipynb"))
 
 
+def execution_order(paths: Sequence[Path]) -> List[Path]:
+    """The order to execute ``paths`` in: ``00_*`` (the summary, which reads what the studies wrote) last;
+    the document keeps the file order, so the summary still comes first."""
+    return sorted(paths, key=lambda path: (path.stem.startswith("00_"), path.name))
+
+
 def skip_all_but(stems: Sequence[str], only: Iterable[str]) -> List[str]:
     """The stems to skip so that only those starting with an entry of ``only`` (``"02"`` or a stem) run."""
     wanted = [token.strip() for token in only if token.strip()]
@@ -164,7 +170,7 @@ def software_versions() -> Dict[str, str]:
 
 
 def _run_row(path: Path, nb: nbformat.NotebookNode) -> str:
-    """A title-page table row: the notebook, its profile, commit, date and compute time (from its record)."""
+    """A table row: the notebook, its profile, commit, date and compute time (from its record)."""
     record = nb.metadata.get("goldyolo", {})
     if not record:
         return f"| {path.stem} | not recorded | | | |"
@@ -175,7 +181,8 @@ def _run_row(path: Path, nb: nbformat.NotebookNode) -> str:
 
 def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat.NotebookNode:
     """One notebook: a title cell (profile, date, machine, versions, each notebook's commit and compute time,
-    contents), then each notebook's cells after an anchor that starts a new printed page."""
+    contents), then each notebook's cells after an anchor that starts a new printed page, and an appendix cell
+    with the same table and the environment."""
     notebooks = [nbformat.read(path, as_version=4) for path in paths]
     title = [f"# {TITLE}", "", f"- **Profile:** `{profile}`",
              f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} at commit `{git_commit(root)}`",
@@ -193,21 +200,40 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
     for path, nb in zip(paths, notebooks):
         anchor = f'<div id="{path.stem}" style="break-before: page"></div>'
         merged.cells += [nbformat.v4.new_markdown_cell(anchor)] + nb.cells
+    appendix = ["## Runs of this build", "", "| notebook | profile | commit | executed | compute time |",
+                "|---|---|---|---|---|"] + [_run_row(path, nb) for path, nb in zip(paths, notebooks)]
+    appendix += ["", f"- **Machine:** {machine_description()}"]
+    appendix += [f"- **{name}:** {version}" for name, version in software_versions().items()]
+    merged.cells.append(nbformat.v4.new_markdown_cell("\n".join(appendix)))
     for i, cell in enumerate(merged.cells):
         cell.id = f"cell-{i}"
     return merged
 
 
+# Jittor's compiler progress and log lines, which it prints to stdout
+LOG_LINE = re.compile(r"(Compiling Operators\(|\[[iwe] \d{4} )")
+
+
 def for_readers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The document's view of ``nb``: no parameter cells, and no stderr output (log lines, warnings, progress
-    bars), which belongs to the interactive notebook, not to the report."""
+    """The document's view of ``nb``: no parameter cells, no stderr output (log lines, warnings, progress
+    bars) and no Jittor log lines on stdout, which belong to the interactive notebook, not to the report."""
     hidden = {"parameters", "injected-parameters", ERROR_MARKER_TAG}
     nb = copy.deepcopy(nb)
     nb.cells = [cell for cell in nb.cells if not hidden & set(cell.metadata.get("tags", []))]
     for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [out for out in cell.outputs
-                            if not (out.output_type == "stream" and out.get("name") == "stderr")]
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for out in cell.outputs:
+            if out.output_type == "stream":
+                if out.get("name") == "stderr":
+                    continue
+                out.text = "".join(line for line in out.text.splitlines(keepends=True)
+                                   if not LOG_LINE.match(line.lstrip("\r")))
+                if not out.text.strip():
+                    continue
+            outputs.append(out)
+        cell.outputs = outputs
     return nb
 
 
@@ -283,7 +309,7 @@ def build_report(profile: str, overrides: Optional[Dict[str, Dict[str, object]]]
     os.environ.setdefault("log_silent", "1")  # the kernels inherit it: no Jittor info lines in the outputs
     executed_dir.mkdir(parents=True, exist_ok=True)
     executed = []
-    for number, source in enumerate(sources, 1):
+    for number, source in enumerate(execution_order(sources), 1):
         target, tag = executed_dir / source.name, f"[{number}/{len(sources)}] {source.stem}"
         if source.stem in skip:
             print(f"{tag} ... skipped" + ("" if target.exists() else ", no executed copy to report"), flush=True)
@@ -302,7 +328,8 @@ def build_report(profile: str, overrides: Optional[Dict[str, Dict[str, object]]]
         raise ReportError("no executed notebook to report")
     out_dir.mkdir(parents=True, exist_ok=True)
     html = out_dir / "index.html"
-    write_html(merge_notebooks(executed, profile, root), html, notebooks_dir, show_code)
+    write_html(merge_notebooks(sorted(executed, key=lambda p: p.name), profile, root), html, notebooks_dir,
+               show_code)
     if pdf:
         print_pdf(chromium, html, html.with_suffix(".pdf"))
     return html

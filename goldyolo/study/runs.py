@@ -86,6 +86,18 @@ def overfit_line(summary: dict) -> str:
             f"training loss {final['loss']:.3f}; {summary['wall_time_s'] / 60:.1f} min")
 
 
+def overfit_overlap(summary: dict, test_json: Path | str) -> List[int]:
+    """Image ids the over-fit run trained on that are also in the test split (its config names its data and
+    how many of the first images it used)."""
+    import json
+
+    from ..data import CocoSource
+    config = summary["config"]
+    used = CocoSource(Path(config["data"]), Path(config["images"])).records[:config["subset"]]
+    test = {image["id"] for image in json.loads(Path(test_json).read_text())["images"]}
+    return sorted(r.image_id for r in used if r.image_id in test)
+
+
 def soak_line(soak: dict) -> str:
     """Resident memory over the soak run (start, after the warm-up, end, slope) from its ``soak.json``."""
     s, cfg = soak["summary"], soak["config"]

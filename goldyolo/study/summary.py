@@ -1,0 +1,134 @@
+"""The report's first and last pages: headline results, conclusion and appendix, written from the evidence
+(``evidence.gather``) and the executed notebooks' run records, never typed in."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import pandas as pd
+
+NOT_YET = "not in this build"
+
+
+def _ap(entry: Dict, prefix: str = "") -> str:
+    return f"AP {entry[prefix + 'AP']:.4f}, AP50 {entry[prefix + 'AP50']:.4f}"
+
+
+def compare_text(compare: Dict) -> str:
+    """Final AP of each framework (mean over seeds, spread) and whether they differ beyond the seed spread."""
+    if not compare:
+        return NOT_YET
+    parts = [f"{name}: AP {e['mean_AP']:.4f} (spread {e['spread_AP']:.4f}) over seeds "
+             f"{', '.join(map(str, e['seeds']))}" for name, e in compare.items() if name in ("goldyolo", "official")]
+    diff = compare.get("difference_AP")
+    if diff:
+        parts.append("the difference " + ("exceeds" if diff["exceeds_seed_spread"] else "is within")
+                     + " the seed-to-seed spread")
+    else:
+        parts.append("not all seeds finished yet")
+    return "; ".join(parts)
+
+
+def speed_text(evidence: Dict) -> str:
+    """Jittor/PyTorch time ratios, interleaved with intervals where measured."""
+    ab = evidence.get("speed_ab", {}).get("settings", [])
+    if ab:
+        return "; ".join(f"{s['model']} {s['img_size']} px batch {s['batch']} {s['mode']}: {s['ratio']:.2f} "
+                         f"(95% {s['ci_low']:.2f}-{s['ci_high']:.2f}, "
+                         + ("level within noise" if s["ci_low"] <= 1 <= s["ci_high"] else
+                            "Jittor faster" if s["ci_high"] < 1 else "PyTorch faster") + ")" for s in ab)
+    rows = [r for r in evidence.get("speed", []) if r.get("Jittor / PyTorch") == r.get("Jittor / PyTorch")
+            and r.get("Jittor / PyTorch") is not None]
+    if not rows:
+        return NOT_YET
+    return "one run each, not interleaved: " + "; ".join(
+        f"{r['model']} {r['size']} px batch {r['batch']} {r['form']}: {r['Jittor / PyTorch']:.2f}" for r in rows)
+
+
+def headline_table(evidence: Dict, s_deploy) -> pd.DataFrame:
+    """The summary page's results: what was measured, the number, and where it comes from."""
+    train, long = evidence.get("train", {}), evidence.get("long", {})
+    peak = [r for r in evidence.get("speed", []) if r["form"] == "deploy" and r["batch"] == 1]
+    rows = [
+        ("Gold-YOLO-S, deploy form", f"{s_deploy.params / 1e6:.2f}M parameters, {s_deploy.gflops:.2f} GFLOPs at 640 px",
+         "04; the official code counts the same"),
+        ("Trained here", (f"{train.get('model')} at {train.get('img_size')} px, {train['epochs']} epochs: "
+                          + _ap(train) + f" (best {_ap(train, 'best_')}, epoch {train['best_epoch']})")
+         if "AP" in train else NOT_YET, "03, 04: the 200 test images, pycocotools"),
+        ("Trained longer", f"{long['epochs']} epochs: {_ap(long)}" if "AP" in long else NOT_YET,
+         "03: the long run"),
+        ("Beside the official trainer", compare_text(evidence.get("compare", {})), "03: compare-train"),
+        ("Speed, Jittor / PyTorch time", speed_text(evidence), "04: below 1 favours Jittor"),
+        ("Peak process memory, batch 1", "; ".join(f"{r['model']} {r['size']} px: {r['peak RSS MiB']:.0f} MiB"
+                                                   for r in peak) or NOT_YET, "04"),
+    ]
+    return pd.DataFrame(rows, columns=["result", "measured here", "where"])
+
+
+def verdict_counts(register: pd.DataFrame) -> Dict[str, int]:
+    """How many claims got each verdict."""
+    return {k: int(v) for k, v in register.verdict.value_counts().items()}
+
+
+COMMANDS: List[tuple] = [
+    ("dataset split (01)", "python -m goldyolo data split --ann ../shared/coco_subset/instances.json "
+                           "--out data/splits"),
+    ("loss anomaly (02)", "python -m goldyolo report --profile full --only 02 --no-train"),
+    ("training (03)", "python -m goldyolo train --model gold_yolo-n --data data/splits/train.json --images "
+                      "../shared/coco_subset/images --val-data data/splits/test.json --img-size 320 --epochs 30 "
+                      "--batch-size 16 --out report/full/train"),
+    ("beside the official trainer (03)", "python -m goldyolo compare-train --torch-reference PATH --out RUN_DIR "
+                                         "--records report/full/compare_train"),
+    ("step parity (03)", "python -m goldyolo compare-steps --torch-reference PATH"),
+    ("evaluation parity", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
+    ("speed, interleaved (04)", "python -m goldyolo speed-ab --torch-reference PATH --out report/full/speed_ab/"
+                                "speed_ab.json"),
+    ("whole report", "python -m goldyolo report --profile full"),
+]
+
+
+def commands_table() -> pd.DataFrame:
+    """Appendix: the command behind each part of the report (PATH: Detection/Gold-YOLO of the official code)."""
+    return pd.DataFrame(COMMANDS, columns=["part", "command"])
+
+
+def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
+    """Markdown: what held, what did not, what is left, each sentence's numbers from ``evidence``."""
+    held, failed, left = [], [], []
+    steps = evidence.get("step_parity")
+    if steps:
+        held.append(f"One training step at a time, goldyolo's trainer follows the official one: over {steps['steps']} "
+                    f"steps of {steps['model']} the loss differs by at most {steps['goldyolo']['loss_max']:.1e} "
+                    f"(relative) and the final weights by {steps['goldyolo']['weights_rel_l2']:.1e} (relative L2), "
+                    f"as far as the official trainer differs from itself when its initial weights move by 1e-7 "
+                    f"({steps['control']['loss_max']:.1e}, {steps['control']['weights_rel_l2']:.1e}).")
+    evals = evidence.get("eval_parity")
+    if evals:
+        held.append("goldyolo's evaluator gives the official evaluator's AP on the same weights: "
+                    + "; ".join(f"{mode} {abs(m['difference_AP']):.1e} apart" for mode, m in evals.items()) + ".")
+    compare = evidence.get("compare", {})
+    diff = compare.get("difference_AP")
+    if diff:
+        (failed if diff["exceeds_seed_spread"] else held).append(
+            f"Trained side by side for the full schedule, the two trainers' final AP differ by "
+            f"{diff['goldyolo_minus_official']:+.4f}, " + ("more" if diff["exceeds_seed_spread"] else "less")
+            + f" than the largest seed-to-seed spread ({diff['largest_seed_spread']:.4f}).")
+    else:
+        left.append("The side-by-side training with the official trainer has not finished all its seeds "
+                    "(notebook 03 shows the runs done so far).")
+    counts = verdict_counts(register)
+    failed.append(f"Of the earlier report's {len(register)} claims, {counts.get('refuted', 0)} are refuted, "
+                  f"{counts.get('consistent', 0)} consistent and {counts.get('untestable here', 0)} untestable here "
+                  "(summary page).")
+    train, long = evidence.get("train", {}), evidence.get("long", {})
+    if "AP" in train and "AP" in long:
+        failed.append(f"From scratch on 800 images, {train['model']} at {train['img_size']} px reaches AP "
+                      f"{train['AP']:.4f} after {train['epochs']} epochs and {long['AP']:.4f} after {long['epochs']}: "
+                      "far from the paper's COCO numbers, which come from 118,000 training images, 300 epochs at "
+                      "640 px and distillation.")
+    if "gpu" not in evidence:
+        left.append("Training on a GPU (the earlier report's own protocol, Gold-YOLO-S at 640 px): it needs a lent "
+                    "GPU; goldyolo's CUDA set-up is tested on the CPU only.")
+    left.append("The paper's COCO AP with the official weights: they cannot be downloaded on this machine; "
+                "`goldyolo convert` imports them where they can.")
+    return (["**What held**", ""] + [f"- {line}" for line in held] + ["", "**What did not**", ""]
+            + [f"- {line}" for line in failed] + ["", "**What is left**", ""] + [f"- {line}" for line in left])

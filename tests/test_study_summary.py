@@ -1,0 +1,60 @@
+"""The summary and conclusion pages (``goldyolo.study.summary``): every sentence from the evidence."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from goldyolo.study import claims, summary
+
+S_DEPLOY = SimpleNamespace(params=21_516_004, gflops=46.14)
+TRAIN = {"epochs": 30, "model": "gold_yolo-n", "img_size": 320, "AP": 0.0013, "AP50": 0.0043, "best_AP": 0.0019,
+         "best_AP50": 0.0048, "best_epoch": 24}
+COMPARE = {"goldyolo": {"seeds": [0, 1], "mean_AP": 0.0004, "spread_AP": 0.0002},
+           "official": {"seeds": [0, 1], "mean_AP": 0.0003, "spread_AP": 0.0003},
+           "difference_AP": {"goldyolo_minus_official": 0.0001, "largest_seed_spread": 0.0003,
+                             "exceeds_seed_spread": False}}
+AB = {"settings": [{"model": "gold_yolo-n", "img_size": 640, "batch": 1, "mode": "deploy", "ratio": 1.02,
+                    "ci_low": 0.98, "ci_high": 1.05}]}
+
+
+def test_headline_table_from_evidence():
+    table = summary.headline_table({"train": TRAIN, "compare": COMPARE, "speed_ab": AB}, S_DEPLOY)
+    measured = dict(zip(table.result, table["measured here"]))
+    assert measured["Gold-YOLO-S, deploy form"] == "21.52M parameters, 46.14 GFLOPs at 640 px"
+    assert measured["Trained here"] == ("gold_yolo-n at 320 px, 30 epochs: AP 0.0013, AP50 0.0043 "
+                                        "(best AP 0.0019, AP50 0.0048, epoch 24)")
+    assert measured["Trained longer"] == "not in this build"
+    assert measured["Beside the official trainer"] == (
+        "goldyolo: AP 0.0004 (spread 0.0002) over seeds 0, 1; official: AP 0.0003 (spread 0.0003) over seeds 0, 1; "
+        "the difference is within the seed-to-seed spread")
+    assert measured["Speed, Jittor / PyTorch time"] == ("gold_yolo-n 640 px batch 1 deploy: 1.02 (95% 0.98-1.05, "
+                                                         "level within noise)")
+
+
+def test_unfinished_comparison_and_single_run_speed_are_said_as_such():
+    compare = {"official": dict(COMPARE["official"], seeds=[0])}
+    assert summary.compare_text(compare).endswith("not all seeds finished yet")
+    speed = [{"model": "gold_yolo-n", "size": 640, "batch": 1, "form": "deploy", "Jittor / PyTorch": 0.73},
+             {"model": "gold_yolo-n", "size": 640, "batch": 8, "form": "deploy", "Jittor / PyTorch": float("nan")}]
+    assert summary.speed_text({"speed": speed}) == ("one run each, not interleaved: "
+                                                    "gold_yolo-n 640 px batch 1 deploy: 0.73")
+
+
+def test_conclusion_sorts_findings_by_the_evidence():
+    evidence = {"train": TRAIN, "long": dict(TRAIN, epochs=100, AP=0.0199), "compare": COMPARE,
+                "step_parity": {"steps": 60, "model": "gold_yolo-n",
+                                "goldyolo": {"loss_max": 5.5e-3, "weights_rel_l2": 3.9e-3},
+                                "control": {"loss_max": 5.4e-3, "weights_rel_l2": 3.8e-3}}}
+    lines = summary.conclusion_lines(evidence, claims.register(evidence, S_DEPLOY))
+    text = "\n".join(lines)
+    held = text[text.index("What held"):text.index("What did not")]
+    assert "over 60 steps" in held and "less than the largest seed-to-seed spread (0.0003)" in held
+    assert "AP 0.0013 after 30 epochs and 0.0199 after 100" in text[text.index("What did not"):]
+    assert "GPU" in text[text.index("What is left"):]
+    exceeded = dict(COMPARE, difference_AP=dict(COMPARE["difference_AP"], exceeds_seed_spread=True))
+    text = "\n".join(summary.conclusion_lines(dict(evidence, compare=exceeded), claims.register({}, S_DEPLOY)))
+    assert "more than the largest" in text[text.index("What did not"):text.index("What is left")]
+
+
+def test_commands_cover_each_part():
+    parts = summary.commands_table().part.tolist()
+    assert any("03" in p for p in parts) and any("speed" in p for p in parts) and parts[-1] == "whole report"
