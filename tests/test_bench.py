@@ -14,7 +14,7 @@ from goldyolo import build_model
 from goldyolo.bench.measure import measure, synthetic_targets, train_step_fn
 from goldyolo.bench.profile_layers import layer_profile
 from goldyolo.bench.profile_ops import GENERATED, kernel_kind, op_profile
-from goldyolo.bench.tables import format_table, plot, reference_comparison, with_torch
+from goldyolo.bench.tables import figure, format_table, plot, reference_comparison, with_torch
 from goldyolo.bench.timing import summarize, time_runs
 from goldyolo.cli import main
 from goldyolo.runtime import jt
@@ -181,6 +181,13 @@ def test_same_run_torch_measurement_gives_the_ratio_in_json_table_and_plot(tmp_p
     assert "official PyTorch, same run: /official, torch 2.x, 2 threads" in table
     assert "no official checkout" not in table
     assert plot(report, tmp_path / "b.png").stat().st_size > 0
+    report["measurements"].append(dict(_full_measurement(900.0), batch=32))
+    fig = figure(report)  # one log-scale panel per batch size, both frameworks with their spread
+    assert [ax.get_title() for ax in fig.axes] == [f"batch {done['batch']}", "batch 32"]
+    assert all(ax.get_yscale() == "log" and "ms per batch" in ax.get_ylabel() for ax in fig.axes)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["Jittor (median, p10-p90)", "official PyTorch, this run (median, p10-p90)"]
+    report["measurements"].pop()
     report["settings"]["torch_reference"] = None
     assert "no official checkout given (--torch-reference PATH)" in format_table(report)
 

@@ -8,8 +8,6 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
-
 from .machine import REPO
 
 REFERENCE_FILE = "torch_cpu_timings.json"
@@ -179,32 +177,48 @@ def format_ops(m: Dict) -> str:
 
 
 def plot(report: Dict, path: Path) -> Path:
-    """Bar chart of the median latencies (p10-p90 error bars) beside the official PyTorch medians: those
-    timed in this run (``--torch-reference``), else the recorded ones."""
+    """:func:`figure` of ``report`` written to ``path`` (PNG)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    done = [m for m in report["measurements"] if "stats_ms" in m]
-    keys = [(m["model"], m["img_size"], m["batch"], m["mode"]) for m in done]
-    same_run = {key: m["torch"]["stats_ms"]["median"] for key, m in zip(keys, done) if "stats_ms" in m.get("torch", {})}
-    refs = same_run or {(r["model"], r["img_size"], r["batch"], r["mode"]): r["torch_median_ms"]
-                        for r in report["reference"].get("comparisons", [])}
-    x = np.arange(len(done))
-    medians = np.array([m["stats_ms"]["median"] for m in done])
-    errors = np.array([[m["stats_ms"]["median"] - m["stats_ms"]["p10"], m["stats_ms"]["p90"] - m["stats_ms"]["median"]]
-                       for m in done]).T.reshape(2, -1)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(done) + 2), 4))
-    with_ref = [i for i, key in enumerate(keys) if key in refs]
-    ax.bar(x - 0.2 if with_ref else x, medians, 0.4, yerr=errors, capsize=4, label="Jittor (median, p10-p90)")
-    if with_ref:
-        label = f"official PyTorch, {'this run' if same_run else 'recorded'} (median)"
-        ax.bar(x[with_ref] + 0.2, [refs[keys[i]] for i in with_ref], 0.4, label=label)
-    ax.set_xticks(x, [f"bs{m['batch']} {m['mode']}{_precision(m)}" for m in done])
-    ax.set_ylabel("ms per batch")
-    ax.set_title(f"{report['settings']['model']} at {report['settings']['img_size']} px, "
-                 f"{report['settings']['device']}: {report['hardware']['cpu_model']}", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig = figure(report)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def figure(report: Dict):
+    """Median time per batch (log axis, one panel per batch size, so batch 1 stays readable beside batch 32)
+    with p10-p90 bars, beside the official PyTorch model's: timed in this run (``--torch-reference``, with its
+    spread), else the recorded medians."""
+    import matplotlib.pyplot as plt
+    done = [m for m in report["measurements"] if "stats_ms" in m]
+    recorded = {(r["model"], r["img_size"], r["batch"], r["mode"]): r["torch_median_ms"]
+                for r in report["reference"].get("comparisons", [])}
+    batches = sorted({m["batch"] for m in done}) or [0]
+    fig, axes = plt.subplots(1, len(batches), figsize=(max(5.0, 3.2 * len(batches) + 1), 4), squeeze=False)
+
+    def spread(stats):
+        return [[stats["median"] - stats["p10"]], [stats["p90"] - stats["median"]]]
+    for ax, batch in zip(axes[0], batches):
+        rows = [m for m in done if m["batch"] == batch]
+        for i, m in enumerate(rows):
+            ax.bar(i - 0.2, m["stats_ms"]["median"], 0.4, yerr=spread(m["stats_ms"]), capsize=4, color="tab:blue",
+                   label="Jittor (median, p10-p90)" if i == 0 else None)
+            torch_stats = m.get("torch", {}).get("stats_ms")
+            key = (m["model"], m["img_size"], m["batch"], m["mode"])
+            if torch_stats:
+                ax.bar(i + 0.2, torch_stats["median"], 0.4, yerr=spread(torch_stats), capsize=4, color="tab:orange",
+                       label="official PyTorch, this run (median, p10-p90)" if i == 0 else None)
+            elif key in recorded:
+                ax.bar(i + 0.2, recorded[key], 0.4, color="tab:orange", hatch="//",
+                       label="official PyTorch, recorded (median)" if i == 0 else None)
+        ax.set_xticks(range(len(rows)), [f"{m['mode']}{_precision(m)}" for m in rows])
+        ax.set_yscale("log")
+        ax.set_ylabel("ms per batch (log scale)")
+        ax.set_title(f"batch {batch}")
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"{report['settings']['model']} at {report['settings']['img_size']} px, "
+                 f"{report['settings']['device']}: {report['hardware']['cpu_model']}", fontsize=9)
+    fig.tight_layout()
+    return fig

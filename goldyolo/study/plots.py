@@ -30,9 +30,11 @@ def box_sizes(boxes: pd.DataFrame) -> plt.Figure:
     sns.histplot(data=boxes, x=boxes["area"] ** 0.5, hue="split", bins=50, stat="density", common_norm=False,
                  ax=axes[0])
     axes[0].set_xlabel("sqrt(area) (pixels)")
+    axes[0].set_ylabel("density (per pixel)")
     sns.scatterplot(data=boxes.sample(min(2000, len(boxes)), random_state=0), x="w", y="h", hue="split", s=8,
                     ax=axes[1])
-    axes[1].set_title("box width and height (at most 2,000 sampled)")
+    axes[1].set(title="box width and height (at most 2,000 sampled)", xlabel="width (pixels)",
+                ylabel="height (pixels)")
     plt.tight_layout()
     return fig
 
@@ -62,6 +64,7 @@ def fixed_target_curves(fixed: Dict[str, pd.DataFrame]) -> plt.Figure:
         ax.text(0, value, f" original: {value}", va="bottom", color="gray")
     ax.set_yscale("log")
     ax.set_xlabel("step")
+    ax.set_ylabel("loss (log scale)")
     ax.set_title("fixed-target loss")
     ax.legend()
     plt.tight_layout()
@@ -76,6 +79,7 @@ def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
     axes[0].axhline(2.48, color="gray", lw=0.8, ls=":")
     axes[0].axhline(0.78, color="gray", lw=0.8, ls=":")
     axes[0].set_xlabel("step")
+    axes[0].set_ylabel("loss (reg + cls + obj + noobj)")
     axes[0].set_title("synthetic-target loss (original: 2.48 -> 0.78)")
     axes[0].legend()
     true = synthetic[TRUE]
@@ -88,6 +92,7 @@ def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
         axes[1].text(0, level, label, va="bottom", color="gray")
     axes[1].set_yscale("symlog", linthresh=1e-3)
     axes[1].set_xlabel("step")
+    axes[1].set_ylabel("mean BCE per element (symlog)")
     axes[1].set_title("components (true labels)")
     axes[1].legend()
     plt.tight_layout()
@@ -104,9 +109,9 @@ def real_loss_curves(real: Dict[str, pd.DataFrame]) -> plt.Figure:
     for key in ("iou", "dfl", "cls"):
         if true[key].abs().sum() > 0:  # N has no DFL term: its column is all zeros
             axes[1].plot(true.step, true[key], label=key)
-    axes[0].set_title("real loss")
-    axes[1].set_title("components (true labels, weighted)")
-    axes[2].set_title("positive anchors per batch")
+    axes[0].set(title="real loss", ylabel="loss (iou + dfl + cls)")
+    axes[1].set(title="components (true labels, weighted)", ylabel="loss term")
+    axes[2].set(title="positive anchors per batch", ylabel="anchors")
     for ax in axes:
         ax.set_xlabel("step")
         ax.legend()
@@ -120,17 +125,17 @@ def training_curves(history: pd.DataFrame, test_name: str) -> plt.Figure:
     for key in ("loss", "iou_loss", "dfl_loss", "cls_loss"):
         if history[key].abs().sum() > 0:
             axes[0, 0].plot(history.epoch, history[key], "o-", ms=3, label=key)
-    axes[0, 0].set_title("training loss per epoch (weighted components)")
+    axes[0, 0].set(title="training loss per epoch (weighted components)", ylabel="loss (mean over the epoch)")
     axes[0, 0].legend()
     lrs = pd.DataFrame(history.lr.tolist(), columns=["lr: BN weights", "lr: conv weights", "lr: biases"])
     for column in lrs:
         axes[0, 1].plot(history.epoch, lrs[column], "o-", ms=3, label=column)
     axes[0, 1].set_yscale("log")
-    axes[0, 1].set_title("learning rate at the end of each epoch")
+    axes[0, 1].set(title="learning rate at the end of each epoch", ylabel="learning rate (log scale)")
     axes[0, 1].legend()
     axes[1, 0].plot(history.epoch, history.AP50, "o-", ms=3, label="AP50")
     axes[1, 0].plot(history.epoch, history.AP, "s-", ms=3, label="AP 0.5:0.95")
-    axes[1, 0].set_title(f"COCO AP on {test_name} (EMA weights)")
+    axes[1, 0].set(title=f"COCO AP on {test_name} (EMA weights)", ylabel="AP (fraction)")
     axes[1, 0].legend()
     axes[1, 1].bar(history.epoch, history.time_s, color="tab:gray")
     axes[1, 1].set_ylabel("seconds")
