@@ -69,8 +69,7 @@ def test_run_suite_reads_each_childs_json(tmp_path, capsys):
     assert [call[1] for call in fake.calls] == [60.0, 60.0]
     assert [len(r["measurements"]) for r in reports] == [2, 1]
     assert plots == [tmp_path / "gold_yolo-n_128.png", tmp_path / "gold_yolo-n_128_train.png"]
-    # the child's table from its "setting" header on, not what it printed before
-    assert capsys.readouterr().out == "setting gold_yolo-n_128\n\nsetting gold_yolo-n_128_train\n\n"
+    assert capsys.readouterr().out == ""  # the document shows the json's tables, not the children's output
     reference, comparisons = bench_suite.recorded_comparisons(reports)
     assert reference["file"] == "ref.json"
     assert comparisons == [{"model": "gold_yolo-n_128"}, {"model": "gold_yolo-n_128_train"}]
@@ -82,7 +81,8 @@ def test_run_suite_shows_a_failed_childs_error_tail(tmp_path, capsys):
         bench_suite.run_suite([BenchJob("gold_yolo-n", 128, (1,))], tmp_path, 2, 60.0,
                               run=FakeBench(returncode=1, write=False))
     out = capsys.readouterr().out
-    assert out.endswith("boom\n") and len(out) == 3001
+    assert out.startswith("gold_yolo-n_128 failed (exit 1):\n") and out.endswith("boom\n")
+    assert len(out) == len("gold_yolo-n_128 failed (exit 1):\n") + 3001
 
 
 def test_speed_table_flattens_the_measurements():
@@ -132,3 +132,13 @@ def test_run_suite_times_a_real_bench_child(tmp_path):
     table = bench_suite.speed_table(reports)
     assert table[["model", "size", "batch", "form"]].values.tolist() == [["gold_yolo-n", 64, 1, "deploy"]]
     assert table["median ms"].iloc[0] > 0 and (tmp_path / "gold_yolo-n_64.png").exists()
+
+
+def test_display_table_fits_a_page():
+    reports = [{"measurements": [measurement(batch=1, median=10.0, torch_median=20.0),
+                                 measurement(batch=4, median=30.0)]}]
+    table = bench_suite.display_table(bench_suite.speed_table(reports))
+    assert list(table.columns) == ["model", "px", "batch", "form", "Jittor ms, median (p10-p90)", "images/s",
+                                   "peak RSS MiB", "PyTorch ms, median", "Jittor / PyTorch"]
+    assert table.model.tolist()[0].startswith("Gold-YOLO-") and len(table) == 2
+    assert bench_suite.display_table(bench_suite.speed_table([])).empty

@@ -61,14 +61,16 @@ def official_checkout(path: Optional[str]) -> Optional[Path]:
 
 def run_suite(jobs: Sequence[BenchJob], bench_dir: Path, runs: int, timeout_s: float,
               official: Optional[Path] = None, run: Runner = run_watched) -> Tuple[List[dict], List[Path]]:
-    """Run each job in a fresh process and print its table (or its error tail); returns the reports and plots.
+    """Run each job in a fresh process; returns the reports and plots. Only a failed child's error tail is
+    printed (the tables of the json say the rest).
 
     A job whose child fails still has its json read: a missing file then raises FileNotFoundError."""
     reports, plots = [], []
     for job in jobs:
         out = Path(bench_dir) / f"{job.name}.json"
         done = run(bench_command(job, out, runs, official), timeout_s)
-        print(done.stdout[done.stdout.find("setting"):] if done.returncode == 0 else done.stderr[-3000:])
+        if done.returncode != 0:
+            print(f"{job.name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         reports.append(json.loads(out.read_text()))
         plots.append(out.with_suffix(".png"))
     return reports, plots
@@ -89,6 +91,20 @@ def speed_table(reports: Sequence[dict]) -> pd.DataFrame:
                          "PyTorch median ms": torch_stats["median"] if torch_stats else np.nan,
                          "Jittor / PyTorch": m.get("ratio_jittor_over_torch", np.nan)})
     return pd.DataFrame(rows)
+
+
+def display_table(speed: pd.DataFrame) -> pd.DataFrame:
+    """``speed_table`` in columns that fit a printed page: the spread beside the median, numbers rounded."""
+    if not len(speed):
+        return speed
+    return pd.DataFrame({
+        "model": speed.model.map(lambda name: "Gold-YOLO-" + name.split("-")[-1].upper()),
+        "px": speed["size"], "batch": speed.batch, "form": speed.form.str.replace("_", " "),
+        "Jittor ms, median (p10-p90)": [f"{m:.1f} ({a:.1f}-{b:.1f})" for m, a, b in
+                                        zip(speed["median ms"], speed["p10 ms"], speed["p90 ms"])],
+        "images/s": speed["images/s"].round(1), "peak RSS MiB": speed["peak RSS MiB"].round(0).astype(int),
+        "PyTorch ms, median": speed["PyTorch median ms"].round(1),
+        "Jittor / PyTorch": speed["Jittor / PyTorch"].round(2)})
 
 
 def recorded_comparisons(reports: Sequence[dict]) -> Tuple[dict, List[dict]]:

@@ -73,7 +73,9 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None) -> Dic
     test_eval = _json(run_dir / "eval_test" / "metrics.json")
     if test_eval:
         found["test_eval"] = {k: test_eval[k] for k in ("AP", "AP50") if k in test_eval}
-    reports = [json.loads(p.read_text()) for p in sorted((run_dir / "bench").glob("*.json"))]
+    # the suite's own runs; *_composed_bn.json times a variant of the training step (notebook 04's kernel table)
+    reports = [json.loads(p.read_text()) for p in sorted((run_dir / "bench").glob("*.json"))
+               if not p.stem.endswith("_composed_bn")]
     reports = [r for r in reports if "measurements" in r]
     if reports:
         found["speed"] = speed_table(reports).to_dict("records")

@@ -45,12 +45,22 @@ PDF_TIMEOUT_S = 300
 # JupyterLab's template without its CDN scripts (require.js, MathJax, mermaid): nothing is fetched when the
 # file is opened, so it reads the same offline; math in markdown shows as its TeX source. Printed on A4 with
 # long code lines wrapped rather than cut.
+# A4 pages; tables shrink to the page width and wrap their cells instead of running off the page or
+# scrolling; figures never exceed the width; a heading is kept with what follows it.
+_PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm; } "
+              "@media print { pre { white-space: pre-wrap; } .jp-OutputArea-output { overflow: visible !important; } } "
+              ".jp-RenderedHTMLCommon table { font-size: 8.5pt; table-layout: auto; max-width: 100%; "
+              "border-collapse: collapse; } "
+              ".jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: normal !important; "
+              "overflow-wrap: break-word; padding: 2px 5px; vertical-align: top; } "
+              ".jp-RenderedHTMLCommon tr { break-inside: avoid; } "
+              ".jp-OutputArea-output img { max-width: 100%; height: auto; } "
+              "h1, h2, h3 { break-after: avoid; } ")
 _OFFLINE_TEMPLATE = DictLoader({"offline.html.j2": "{%- extends 'index.html.j2' -%}\n"
                                                    "{% block html_head_js %}{% endblock %}\n"
                                                    "{% block html_head_js_mathjax %}{% endblock %}\n"
                                                    "{% block html_head_js_mermaidjs %}{% endblock %}\n"
-                                                   "{% block extra_css %}<style>@page { size: A4; } "
-                                                   "@media print { pre { white-space: pre-wrap; } }</style>"
+                                                   "{% block extra_css %}<style>" + _PRINT_CSS + "</style>"
                                                    "{% endblock %}\n"})
 
 
