@@ -87,6 +87,10 @@ COMMANDS: Dict[str, Command] = {
         ("modes", "modes", {"nargs": "+", "choices": ["square", "rect", "reproduce_640"], "type": str}),
         ("profile", "weights name the --reproduce_640_eval profile is chosen by"), ("out", "output folder")],
         config="goldyolo.compare.eval_parity:EvalParityConfig"),
+    "parity-report": Command("goldyolo.study.parity:parity_report", "goldyolo's outputs against the official "
+                             "model's on the same weights, all four sizes, as the report's json", [
+        ("reference", "the shared reference folder (weights.py, keys_*.json)"),
+        ("fixtures", "the official outputs (tests/fixtures/official_outputs.npz)"), ("out", "json to write")]),
     "speed-ab": Command("goldyolo.bench.interleave:speed_ab", "Jittor and the official PyTorch model timed "
                         "interleaved (A, B, A, B...) in repeated invocations, with the ratio's interval", [
         ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),

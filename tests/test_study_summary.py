@@ -58,3 +58,13 @@ def test_conclusion_sorts_findings_by_the_evidence():
 def test_commands_cover_each_part():
     parts = summary.commands_table().part.tolist()
     assert any("03" in p for p in parts) and any("speed" in p for p in parts) and parts[-1] == "whole report"
+
+
+def test_parity_row_reports_the_worst_size():
+    parity = {"n": {"deploy_box_px": 1e-3, "deploy_score": 1e-6, "train_cls_vs_official": 2e-5,
+                    "train_reg_vs_official": 1e-4},
+              "l": {"deploy_box_px": 4e-3, "deploy_score": 3e-6, "train_cls_vs_official": 1e-4,
+                    "train_reg_vs_official": 1e-3}}
+    assert summary.parity_text(parity) == ("N, L on the same weights: deploy boxes within 4.0e-03 px, scores "
+                                           "3.0e-06; training-mode outputs 1.0e-04 (class) and 1.0e-03 (box)")
+    assert summary.parity_text({}) == "not in this build"

@@ -9,6 +9,8 @@ missing is left out, and the summary says so rather than showing a number from e
 * ``compare``: ``compare_train/compare.json``'s ``summary`` (official trainer beside goldyolo's);
 * ``step_parity``: ``step_parity/step_parity.json``: steps, and for goldyolo and the control run (the official
   trainer against itself, weights moved by 1e-7) the largest loss difference and the final weights' distance;
+* ``parity``: ``parity/parity.json`` (``parity-report``): per size, goldyolo's outputs against the official
+  model's on the same weights;
 * ``eval_parity``: ``eval_parity/eval_parity.json`` (the 200 test images), per mode both APs;
 * ``test_eval``: ``eval_test/metrics.json`` (COCO metrics of the trained run on the test split);
 * ``speed``: the deploy and training-step rows of ``bench/*.json`` (``bench_suite.speed_table``);
@@ -67,6 +69,9 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None) -> Dic
                                 **{name: {"loss_max": max(steps[name]["step_differences"]["total_loss"]),
                                           "weights_rel_l2": steps[name]["weights"]["model"]["relative_l2"]}
                                    for name in ("goldyolo", "control")}}
+    model_parity = _json(reference / "parity" / "parity.json")
+    if model_parity.get("sizes"):
+        found["parity"] = model_parity["sizes"]
     evals = _json(reference / "eval_parity" / "eval_parity.json")
     if evals.get("modes"):
         found["eval_parity"] = evals["modes"]

@@ -44,11 +44,25 @@ def speed_text(evidence: Dict) -> str:
         f"{r['model']} {r['size']} px batch {r['batch']} {r['form']}: {r['Jittor / PyTorch']:.2f}" for r in rows)
 
 
+def parity_text(parity: Dict) -> str:
+    """The largest differences from the official model's outputs over the sizes measured."""
+    if not parity:
+        return NOT_YET
+    worst = {key: max(entry[key] for entry in parity.values())
+             for key in ("deploy_box_px", "deploy_score", "train_cls_vs_official", "train_reg_vs_official")}
+    return (f"{', '.join(size.upper() for size in parity)} on the same weights: deploy boxes within "
+            f"{worst['deploy_box_px']:.1e} px, scores {worst['deploy_score']:.1e}; training-mode outputs "
+            f"{worst['train_cls_vs_official']:.1e} (class) and {worst['train_reg_vs_official']:.1e} (box)")
+
+
 def headline_table(evidence: Dict, s_deploy) -> pd.DataFrame:
     """The summary page's results: what was measured, the number, and where it comes from."""
     train, long = evidence.get("train", {}), evidence.get("long", {})
     peak = [r for r in evidence.get("speed", []) if r["form"] == "deploy" and r["batch"] == 1]
     rows = [
+        ("Outputs equal to the official model's", parity_text(evidence.get("parity", {})),
+         "parity-report; the official weights cannot be downloaded here, so equal outputs on the same weights "
+         "stand in for the paper's AP"),
         ("Gold-YOLO-S, deploy form", f"{s_deploy.params / 1e6:.2f}M parameters, {s_deploy.gflops:.2f} GFLOPs at 640 px",
          "04; the official code counts the same"),
         ("Trained here", (f"{train.get('model')} at {train.get('img_size')} px, {train['epochs']} epochs: "
@@ -80,6 +94,7 @@ COMMANDS: List[tuple] = [
                                          "--records report/full/compare_train"),
     ("step parity (03)", "python -m goldyolo compare-steps --torch-reference PATH"),
     ("evaluation parity", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
+    ("model parity (summary)", "python -m goldyolo parity-report --out report/full/parity/parity.json"),
     ("speed, interleaved (04)", "python -m goldyolo speed-ab --torch-reference PATH --out report/full/speed_ab/"
                                 "speed_ab.json"),
     ("whole report", "python -m goldyolo report --profile full"),
@@ -94,6 +109,8 @@ def commands_table() -> pd.DataFrame:
 def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
     """Markdown: what held, what did not, what is left, each sentence's numbers from ``evidence``."""
     held, failed, left = [], [], []
+    if evidence.get("parity"):
+        held.append("The model is Gold-YOLO: " + parity_text(evidence["parity"]) + ".")
     steps = evidence.get("step_parity")
     if steps:
         held.append(f"One training step at a time, goldyolo's trainer follows the official one: over {steps['steps']} "
