@@ -79,6 +79,16 @@ def test_weights_round_trip_and_jittor_compatibility(tmp_path, model):
     assert [p.name for p in tmp_path.iterdir()] == ["w.pkl"]  # no temporary file left behind
 
 
+def test_weights_saved_as_npz_are_a_real_npz(tmp_path, model):
+    path = save_weights(model, tmp_path / "w.npz")
+    with np.load(path, allow_pickle=False) as archive:  # no pickles: what the official side reads
+        assert set(archive.files) == set(model.state_dict())
+    other = load_weights(build_model("gold_yolo-n"), path)
+    key = "neck.conv_1x1_n.bias"
+    np.testing.assert_array_equal(other.state_dict()[key].numpy(), model.state_dict()[key].numpy())
+    assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]
+
+
 def test_corrupted_checkpoint_is_reported(tmp_path):
     path = write_checkpoint({"a": np.arange(4.0)}, tmp_path / "c.pkl")
     data = bytearray(path.read_bytes())

@@ -145,8 +145,22 @@ def state_dict_numpy(model: nn.Module) -> Dict[str, np.ndarray]:
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
-    """Save the model's weights as a flat Jittor checkpoint (``Module.load`` can read it)."""
-    return write_checkpoint(state_dict_numpy(model), path)
+    """Save the model's weights: an ``.npz`` (no pickles; what ``compare-eval`` and the official side read)
+    when ``path`` ends so, else a flat Jittor checkpoint (``Module.load`` can read it); atomically."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        return write_checkpoint(state_dict_numpy(model), path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **state_dict_numpy(model))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def read_state_dict(path: str | os.PathLike) -> Mapping[str, np.ndarray]:
