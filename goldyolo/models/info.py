@@ -133,19 +133,30 @@ def describe(model: str, img_size: int = 640, num_classes: int = 80, depth: int 
     return "\n".join(lines)
 
 
-def model_table(img_size: int = 640) -> str:
-    """Markdown table of the four models: counts from the code, next to the paper's numbers."""
+def model_rows(img_size: int = 640) -> List[dict]:
+    """Counts of the four models from the code (deploy and training form) beside the paper's numbers."""
     from ..config import CONFIGS
     from .fuse import fuse
     from .yolo import build_model
-    lines = [f"| model | params (M) | GFLOPs ({img_size}) | training-form params (M) | paper params (M) "
-             "| paper GFLOPs | paper COCO AP |",
-             "|---|---|---|---|---|---|---|"]
+    rows = []
     for name, config in CONFIGS.items():
         net = build_model(name)
         train = model_info(net, img_size)
         deploy = model_info(fuse(net), img_size)
         paper = config.paper
-        lines.append(f"| {name} | {deploy.params / 1e6:.2f} | {deploy.gflops:.2f} | {train.params / 1e6:.2f} "
-                     f"| {paper['params_M']} | {paper['gflops']} | {paper['ap']} |")
+        rows.append({"model": name, "params": deploy.params, "gflops": deploy.gflops,
+                     "training_params": train.params, "paper_params_M": paper["params_M"],
+                     "paper_gflops": paper["gflops"], "paper_ap": paper["ap"]})
+    return rows
+
+
+def model_table(img_size: int = 640) -> str:
+    """Markdown table of the four models: counts from the code, next to the paper's numbers."""
+    lines = [f"| model | params (M) | GFLOPs ({img_size}) | training-form params (M) | paper params (M) "
+             "| paper GFLOPs | paper COCO AP |",
+             "|---|---|---|---|---|---|---|"]
+    for row in model_rows(img_size):
+        lines.append(f"| {row['model']} | {row['params'] / 1e6:.2f} | {row['gflops']:.2f} "
+                     f"| {row['training_params'] / 1e6:.2f} | {row['paper_params_M']} | {row['paper_gflops']} "
+                     f"| {row['paper_ap']} |")
     return "\n".join(lines)
