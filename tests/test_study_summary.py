@@ -50,6 +50,10 @@ def test_conclusion_sorts_findings_by_the_evidence():
     assert "over 60 steps" in held and "less than the largest seed-to-seed spread (0.0003)" in held
     assert "AP 0.0013 after 30 epochs and 0.0199 after 100" in text[text.index("What did not"):]
     assert "GPU" in text[text.index("What is left"):]
+    loss = {"goldyolo_minus_official": -0.012, "largest_seed_spread": 0.02, "exceeds_seed_spread": False}
+    text = "\n".join(summary.conclusion_lines(dict(evidence, compare=dict(COMPARE, difference_loss=loss)),
+                                                  claims.register({}, S_DEPLOY)))
+    assert "training loss differs by -0.012, less than the largest seed-to-seed spread (0.020)" in text
     exceeded = dict(COMPARE, difference_AP=dict(COMPARE["difference_AP"], exceeds_seed_spread=True))
     text = "\n".join(summary.conclusion_lines(dict(evidence, compare=exceeded), claims.register({}, S_DEPLOY)))
     assert "more than the largest" in text[text.index("What did not"):text.index("What is left")]

@@ -18,8 +18,9 @@ ENV = {"hardware": {"cpu_model": "a CPU", "cpu_cores_usable": 2, "gpus": []}}
 
 def comparison(seeds=(0, 1)):
     def run(framework, seed, ap):
-        epochs = [{"epoch": 0, "iou_loss": 1.5, "cls_loss": 2.0, "lr": [0.0, 0.001, 0.09]},
-                  {"epoch": 1, "iou_loss": 1.2, "cls_loss": 1.8, "lr": [0.0, 0.002, 0.08], "AP": ap, "AP50": 2 * ap}]
+        epochs = [{"epoch": 0, "iou_loss": 1.5, "cls_loss": 2.0, "loss": 3.5, "lr": [0.0, 0.001, 0.09]},
+                  {"epoch": 1, "iou_loss": 1.2, "cls_loss": 1.8 + ap, "loss": 3.0 + ap, "lr": [0.0, 0.002, 0.08],
+                   "AP": ap, "AP50": 2 * ap}]
         if framework == "official":
             epochs[-1]["official_AP"] = ap / 2
         return {"framework": framework, "seed": seed, "epochs": epochs}
@@ -40,9 +41,12 @@ def test_comparison_table_and_verdict():
     assert pd.isna(table.loc[("goldyolo", 0), "official evaluator AP"])
     lines = tc.comparison_lines(result)
     assert lines[0] == "gold_yolo-n at 320 px, batch 16, 2 epochs, seeds 0, 1, device cpu; machine: a CPU, 2 cores"
-    assert lines[1] == "goldyolo: final AP 0.01, 0.012 (mean 0.011, spread 0.002); AP50 mean 0.022, spread 0.004"
+    assert lines[1] == ("goldyolo: final AP 0.01, 0.012 (mean 0.011, spread 0.002); AP50 mean 0.022, spread 0.004; "
+                        "last epoch's training loss mean 3.011, spread 0.002")
     # means 0.0110 vs 0.0130, difference -0.0020 within the larger spread 0.0040
     assert lines[3] == "AP: goldyolo - official = -0.002, within the larger seed-to-seed spread (0.004)"
+    assert lines[5] == "last epoch's loss: goldyolo - official = -0.002, within the larger seed-to-seed spread (0.004)"
+    assert result["summary"]["difference_cls_loss"]["largest_seed_spread"] == pytest.approx(0.004)
     assert tc.schedule_rows(result) == {"goldyolo": [0.001, 0.002], "official": [0.001, 0.002]}
     assert plots.comparison_curves(result).axes[3].get_ylabel() == "AP"
 

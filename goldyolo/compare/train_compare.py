@@ -208,9 +208,14 @@ def collect(cfg: CompareConfig) -> Dict:
     return {"runs": [r for r in runs if r["epochs"]]}
 
 
+# final values compared between the frameworks: AP/AP50 of the last evaluation and the last epoch's training
+# loss items (near AP 0 the losses are the finer measure of how alike the two trainings went)
+SUMMARY_KEYS = ("AP", "AP50", "loss", "iou_loss", "cls_loss")
+
+
 def summarize(runs: Sequence[Dict], epochs: int) -> Dict:
-    """Final AP/AP50 per framework and seed, their mean and spread (max - min over seeds), and whether the
-    difference of the means exceeds the larger seed-to-seed spread."""
+    """Final AP/AP50 and training loss items per framework and seed, their mean and spread (max - min over
+    seeds), and whether the difference of the means exceeds the larger seed-to-seed spread."""
     summary: Dict = {}
     for framework in FRAMEWORKS:
         finals = {r["seed"]: r["epochs"][-1] for r in runs if r["framework"] == framework
@@ -218,13 +223,13 @@ def summarize(runs: Sequence[Dict], epochs: int) -> Dict:
         if not finals:
             continue
         entry = {"seeds": sorted(finals)}
-        for key in ("AP", "AP50"):
+        for key in [k for k in SUMMARY_KEYS if all(k in final for final in finals.values())]:
             values = np.array([finals[s][key] for s in sorted(finals)])
             entry.update({f"final_{key}": values.tolist(), f"mean_{key}": float(values.mean()),
                           f"spread_{key}": float(values.max() - values.min())})
         summary[framework] = entry
     if len(summary) == 2 and min(len(e["seeds"]) for e in summary.values()) >= 2:
-        for key in ("AP", "AP50"):
+        for key in [k for k in SUMMARY_KEYS if all(f"mean_{k}" in summary[f] for f in FRAMEWORKS)]:
             diff = summary["goldyolo"][f"mean_{key}"] - summary["official"][f"mean_{key}"]
             spread = max(summary[f][f"spread_{key}"] for f in FRAMEWORKS)
             summary[f"difference_{key}"] = {"goldyolo_minus_official": diff, "largest_seed_spread": spread,

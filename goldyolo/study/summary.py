@@ -129,6 +129,12 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
             f"Trained side by side for the full schedule, the two trainers' final AP differ by "
             f"{diff['goldyolo_minus_official']:+.4f}, " + ("more" if diff["exceeds_seed_spread"] else "less")
             + f" than the largest seed-to-seed spread ({diff['largest_seed_spread']:.4f}).")
+        loss = compare.get("difference_loss")
+        if loss:
+            (failed if loss["exceeds_seed_spread"] else held).append(
+                f"Their last epoch's training loss differs by {loss['goldyolo_minus_official']:+.3f}, "
+                + ("more" if loss["exceeds_seed_spread"] else "less")
+                + f" than the largest seed-to-seed spread ({loss['largest_seed_spread']:.3f}).")
     else:
         left.append("The side-by-side training with the official trainer has not finished all its seeds "
                     "(notebook 03 shows the runs done so far).")

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 
+from ..compare.train_compare import SUMMARY_KEYS
 from ..engine.solver import warmup_steps
 from .runs import TrainingRun
 
@@ -45,12 +46,14 @@ def comparison_lines(result: dict) -> List[str]:
             s = summary[framework]
             lines.append(f"{framework}: final AP {', '.join(f'{v:.3g}' for v in s['final_AP'])} (mean "
                          f"{s['mean_AP']:.3g}, spread {s['spread_AP']:.3g}); AP50 mean {s['mean_AP50']:.3g}, "
-                         f"spread {s['spread_AP50']:.3g}")
-    for key in ("AP", "AP50"):
+                         f"spread {s['spread_AP50']:.3g}" + (f"; last epoch's training loss mean {s['mean_loss']:.3f}, "
+                                                             f"spread {s['spread_loss']:.3f}" if "mean_loss" in s else ""))
+    for key in SUMMARY_KEYS:
         d = summary.get(f"difference_{key}")
         if d:
             verdict = "larger than" if d["exceeds_seed_spread"] else "within"
-            lines.append(f"{key}: goldyolo - official = {d['goldyolo_minus_official']:+.3g}, {verdict} the larger "
+            name = key if key.startswith("AP") else f"last epoch's {key}"
+            lines.append(f"{name}: goldyolo - official = {d['goldyolo_minus_official']:+.3g}, {verdict} the larger "
                          f"seed-to-seed spread ({d['largest_seed_spread']:.3g})")
     if not any(k.startswith("difference_") for k in summary):
         lines.append("NOT FINISHED: the difference needs both frameworks' runs of at least 2 seeds; the same "
