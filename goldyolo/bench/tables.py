@@ -188,8 +188,8 @@ def plot(report: Dict, path: Path) -> Path:
 
 
 def figure(report: Dict):
-    """Median time per batch (log axis, one panel per batch size, so batch 1 stays readable beside batch 32)
-    with p10-p90 bars, beside the official PyTorch model's: timed in this run (``--torch-reference``, with its
+    """Median time per batch (one panel per batch size, so batch 1 stays readable beside batch 32; a log axis
+    where a panel's values span more than a factor of 10) with p10-p90 bars, beside the official PyTorch model's: timed in this run (``--torch-reference``, with its
     spread), else the recorded medians."""
     import matplotlib.pyplot as plt
     done = [m for m in report["measurements"] if "stats_ms" in m]
@@ -202,20 +202,26 @@ def figure(report: Dict):
         return [[stats["median"] - stats["p10"]], [stats["p90"] - stats["median"]]]
     for ax, batch in zip(axes[0], batches):
         rows = [m for m in done if m["batch"] == batch]
+        heights = []
         for i, m in enumerate(rows):
+            heights.append(m["stats_ms"]["median"])
             ax.bar(i - 0.2, m["stats_ms"]["median"], 0.4, yerr=spread(m["stats_ms"]), capsize=4, color="tab:blue",
                    label="Jittor (median, p10-p90)" if i == 0 else None)
             torch_stats = m.get("torch", {}).get("stats_ms")
             key = (m["model"], m["img_size"], m["batch"], m["mode"])
             if torch_stats:
+                heights.append(torch_stats["median"])
                 ax.bar(i + 0.2, torch_stats["median"], 0.4, yerr=spread(torch_stats), capsize=4, color="tab:orange",
                        label="official PyTorch, this run (median, p10-p90)" if i == 0 else None)
             elif key in recorded:
+                heights.append(recorded[key])
                 ax.bar(i + 0.2, recorded[key], 0.4, color="tab:orange", hatch="//",
                        label="official PyTorch, recorded (median)" if i == 0 else None)
         ax.set_xticks(range(len(rows)), [f"{m['mode']}{_precision(m)}" for m in rows])
-        ax.set_yscale("log")
-        ax.set_ylabel("ms per batch (log scale)")
+        wide = bool(heights) and max(heights) > 10 * min(heights)
+        if wide:
+            ax.set_yscale("log")
+        ax.set_ylabel("ms per batch (log scale)" if wide else "ms per batch")
         ax.set_title(f"batch {batch}")
     axes[0, 0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"{report['settings']['model']} at {report['settings']['img_size']} px, "

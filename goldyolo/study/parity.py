@@ -85,7 +85,7 @@ def model_table(report: Dict):
     """The four models' counts (deploy form, as the paper counts them) beside the paper's, from parity.json."""
     import pandas as pd
     size = report.get("model_img_size", MODEL_SIZE)
-    return pd.DataFrame([{"model": row["model"], "params (M)": round(row["params"] / 1e6, 2),
+    return pd.DataFrame([{"model": "Gold-YOLO-" + row["model"].rsplit("-", 1)[-1].upper(), "params (M)": round(row["params"] / 1e6, 2),
                           "paper params (M)": row["paper_params_M"], f"GFLOPs ({size} px)": round(row["gflops"], 2),
                           "paper GFLOPs": row["paper_gflops"],
                           "training-form params (M)": round(row["training_params"] / 1e6, 2),
@@ -131,6 +131,9 @@ def parity_sentences(report: Dict) -> List[str]:
         f"{sizes[last]['train_cls_vs_float64']:.1e}. The tests therefore compare training-mode outputs with the "
         f"float64 result, within the reference's float32 bound (1e-4 / 2e-3) or five times the official float32 "
         f"model's own error, whichever is larger.",
-        "Columns: largest absolute differences; box in pixels; cls are class probabilities, reg the raw "
-        "regression outputs; f64 the official model run in float64 on the same weights.",
     ]
+
+
+PARITY_CAPTION = ("Largest absolute differences from the official model's outputs; box in pixels; cls: class "
+                  "probabilities, reg: raw regression outputs (training mode); f64: the official model run in "
+                  "float64 on the same weights.")

@@ -53,6 +53,7 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm; } "
               "border-collapse: collapse; } "
               ".jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: normal !important; "
               "overflow-wrap: break-word; padding: 2px 5px; vertical-align: top; } "
+              ".jp-RenderedHTMLCommon td.nowrap { white-space: nowrap !important; } "
               ".jp-RenderedHTMLCommon tr { break-inside: avoid; } "
               ".jp-OutputArea-output img { max-width: 100%; height: auto; } "
               "h1, h2, h3 { break-after: avoid; } ")

@@ -1,0 +1,18 @@
+"""Table cells kept on one line in the printed report (``goldyolo.study.style``)."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from goldyolo.study import report, style
+
+
+def test_chosen_columns_get_the_class_the_print_css_keeps_on_one_line():
+    frame = pd.DataFrame({"model": ["Gold-YOLO-N"], "error": [9.2e-05], "note": ["long text that may wrap"]})
+    html = style.nowrap(frame.style.format("{:.1e}", subset=["error"]), ["model", "error", "absent"]).to_html()
+    classes = {cell: cls for cls, cell in re.findall(r'<td[^>]*class="([^"]*)"[^>]*>([^<]*)</td>', html)}
+    assert "nowrap" in classes["Gold-YOLO-N"] and "nowrap" in classes["9.2e-05"]
+    assert "nowrap" not in classes["long text that may wrap"]
+    assert "nowrap" in style.nowrap(frame.style).to_html().split("long text")[0].rsplit("<td", 1)[1]
+    assert f"td.{style.NOWRAP_CLASS} {{ white-space: nowrap !important; }}" in report._PRINT_CSS
