@@ -109,5 +109,7 @@ def test_synthetic_explanation_uses_the_run_numbers():
     assert "Start, 7.02 rebuilt against 2.48 printed" in text and "prior 0.010" in text and "at 4.61" in text
     assert "noobj at the end, 0.063 rebuilt against 0.025 printed" in text and "between 0.74 and 0.79" in text
     assert "0.5 nats" in text and "ends between them too" in text and "ends at 0.498" in text
-    run.loc[1, "cls"] = 0.70
-    assert "ends outside them" in "\n".join(anomaly_tables.synthetic_explanation(run, spread))
+    assert "both sit near 0.5" in text
+    run.loc[1, "cls"], run.loc[1, "mean_class_score"] = 0.70, 0.153
+    text = "\n".join(anomaly_tables.synthetic_explanation(run, spread))
+    assert "ends outside them" in text and "ends at 0.153, not yet near 0.5" in text and "has 2 steps" in text

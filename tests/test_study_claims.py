@@ -99,6 +99,19 @@ def test_jit_verdict_from_interleaved_intervals():
     assert claims._ratio_text({"speed_ab": {"settings": [faster]}})[1] == "consistent"
 
 
+def test_mean_confidence_verdict_follows_the_rebuilt_score():
+    def verdict(score):
+        evidence = {"anomaly": {"synthetic": {"mean_class_score": score}}}
+        table = claims.register(evidence, S_DEPLOY)
+        return table[table.claim == "mean confidence 0.521"].iloc[0].verdict
+    assert verdict(0.52) == "consistent" and verdict(0.153) == "untestable here"
+
+
+def test_no_pytorch_timing_is_not_a_comparison():
+    speed = [{"model": "gold_yolo-n", "size": 128, "batch": 1, "form": "deploy", "Jittor / PyTorch": None}]
+    assert claims._ratio_text({"speed": speed}) == (claims.NOT_BUILT, "untestable here")
+
+
 def test_register_without_evidence_says_what_is_missing():
     table = claims.register({}, S_DEPLOY)
     assert (table["measured here"] == "not in this build").sum() == 11  # the model sizes need no run
