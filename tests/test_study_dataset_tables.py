@@ -33,6 +33,9 @@ def test_split_checks_and_counts_match_the_json(sample_split):
     boxes = sum(1 for a in coco["annotations"] if not a.get("iscrowd", 0))
     assert table.boxes.iloc[0] + table.boxes.iloc[1] == boxes
     assert table.boxes.iloc[2:].tolist() == [6270, 1524]
+    shown = dataset_tables.split_summary_table(summary)
+    assert shown.images.tolist() == [24, 8] and shown.boxes.sum() == boxes
+    assert shown["box source (images)"].tolist() == ["converted from YOLO labels: 24", "official COCO json: 8"]
 
 
 def test_split_checks_see_shared_images_and_other_sources():

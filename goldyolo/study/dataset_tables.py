@@ -20,6 +20,19 @@ def load_splits(split_dir: Path | str) -> Dict[str, dict]:
     return {name: json.loads((Path(split_dir) / f"{name}.json").read_text()) for name in SPLITS}
 
 
+# how the shared subset's annotation sources read in a table
+SOURCE_NAMES = {"coco_json": "official COCO json", "yolo_labels_converted": "converted from YOLO labels"}
+
+
+def split_summary_table(summary: Dict[str, dict]) -> pd.DataFrame:
+    """``write_splits``' summary as one row per split: images, boxes, crowd regions, where the boxes come from."""
+    return pd.DataFrame([{"split": name, "images": summary[name]["images"], "boxes": summary[name]["annotations"],
+                          "crowd regions": summary[name]["crowd_annotations"],
+                          "box source (images)": ", ".join(f"{SOURCE_NAMES.get(source, source)}: {count}"
+                                                           for source, count in summary[name]["ann_source"].items())}
+                         for name in SPLITS])
+
+
 def split_checks(splits: Dict[str, dict]) -> Dict[str, int]:
     """Image ids per split, ids in both, and test images whose boxes are COCO's own json."""
     ids = {name: {im["id"] for im in splits[name]["images"]} for name in SPLITS}
