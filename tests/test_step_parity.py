@@ -20,12 +20,13 @@ SHORT = dict(data=str(SAMPLE / "train.json"), images=str(SAMPLE / "images"), img
 
 
 def fixture_init(path):
-    """goldyolo's seeded initialisation with every float moved by +-1e-7: exact score ties at the first
-    step (zero prediction weights) would make the assignment depend on each framework's top-k order."""
-    from goldyolo.engine.trainer import seed_everything
+    """goldyolo's initialisation with every float moved by +-1e-7: exact score ties at the first step (zero
+    prediction weights) would make the assignment depend on each framework's top-k order. Jittor's generator is
+    seeded with 0 directly, as when the fixture was made (``seed_everything`` now spreads the seed first)."""
     from goldyolo.models import build_model
     from goldyolo.models.checkpoint import state_dict_numpy
-    seed_everything(0)
+    from goldyolo.runtime import jt
+    jt.set_seed(0)
     state = perturbed(state_dict_numpy(build_model("gold_yolo-n")), 1e-7, seed=1)
     np.savez(path, **state)
     return state

@@ -222,3 +222,21 @@ def test_mixed_precision_training_steps_on_the_cpu(tmp_path):
     assert all(str(v.dtype) == "float32" for v in state.values())
     assert all(str(g.dtype) == "float32" for group in amp.optimizer.param_groups for g in group["grads"])
     assert any(np.abs(state[k].numpy() - initial[k]).max() > 0 for k in initial if "running" not in k)
+
+
+def test_jittor_seeds_are_spread_so_that_seed_0_and_1_differ():
+    # Jittor's std::default_random_engine takes seed 0 as 1: set directly, both give the same numbers
+    from goldyolo.engine.trainer import jittor_seed, seed_everything
+    from goldyolo.runtime import jt
+    draws = []
+    for seed in (0, 1):
+        jt.set_seed(seed)
+        draws.append(jt.random([4]).numpy())
+    assert (draws[0] == draws[1]).all()
+    spread = []
+    for seed in (0, 1, 0):
+        seed_everything(seed)
+        spread.append(jt.random([4]).numpy())
+    assert not (spread[0] == spread[1]).any() and (spread[0] == spread[2]).all()
+    seeds = {jittor_seed(s) for s in range(1000)} | {jittor_seed(s, e) for s in range(3) for e in range(1, 301)}
+    assert len(seeds) == 1900 and min(seeds) >= 1 and max(seeds) <= 2**31 - 2

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -89,12 +89,23 @@ class TrainConfig:
     solver: Dict[str, float] = field(default_factory=dict)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and Jittor; under MPI every process gets the same seed (same initial
-    weights; DropPath draws for the global batch)."""
+def jittor_seed(*key: int) -> int:
+    """The seed handed to Jittor for ``key`` (e.g. the run's seed, or seed and epoch).
+
+    Jittor's generator is ``std::default_random_engine`` (libstdc++: the minimal-standard LCG, modulus
+    2^31 - 1), where seed 0 is taken as 1, so seeds 0 and 1 give the same numbers, and nearby seeds give
+    first draws in proportion to the seed. ``key`` is therefore spread through numpy's SeedSequence into
+    [1, 2^31 - 2]: distinct keys give unrelated streams."""
+    return int(np.random.SeedSequence(list(key)).generate_state(1)[0]) % (2**31 - 2) + 1
+
+
+def seed_everything(seed: int, jittor_key: Optional[Sequence[int]] = None) -> None:
+    """Seed Python and numpy with ``seed`` and Jittor with :func:`jittor_seed` of ``jittor_key`` (default:
+    ``seed``); under MPI every process gets the same seeds (same initial weights; DropPath draws for the
+    global batch)."""
     random.seed(seed)
     np.random.seed(seed)
-    jt.set_global_seed(seed, different_seed_for_mpi=False)
+    jt.set_seed(jittor_seed(*(jittor_key if jittor_key is not None else (seed,))))
 
 
 def _source(data: str, images: str, subset: int, split: str = "train"):
@@ -282,7 +293,8 @@ class Trainer:
     def begin_epoch(self, epoch: int) -> None:
         """Set the epoch's lr factor, data order and mosaic switch, and put the model in training mode."""
         cfg = self.cfg
-        jt.set_global_seed(cfg.seed + epoch, different_seed_for_mpi=False)  # DropPath: a resumed epoch repeats
+        # DropPath: a resumed epoch repeats; epoch + 1, since SeedSequence([s, 0]) is SeedSequence([s])
+        seed_everything(cfg.seed + epoch, (cfg.seed, epoch + 1))
         self.lr_factor = cosine_factor(epoch, cfg.epochs, self.hyp["lrf"])  # the warm-up's target: lf(epoch)
         # Q19: the official LambdaLR steps from last_epoch = -1 at each epoch after the first, so
         # epoch e trains at lf(e - 1) once warm-up is over

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..engine.loss import ComputeLoss
 from ..engine.solver import build_optimizer
+from ..engine.trainer import seed_everything
 from ..models import build_model
 from ..runtime import jt
 
@@ -112,8 +113,9 @@ def fixed_batch(source, count: int, img_size: int) -> Tuple[np.ndarray, np.ndarr
 LossFn = Callable[[tuple, np.ndarray], Tuple[jt.Var, Dict[str, float]]]
 
 
-def make_loss(kind: str, model) -> LossFn:
-    """``"fixed_target"``, ``"synthetic_target"`` or ``"real"`` as a function of (outputs, targets)."""
+def make_loss(kind: str, model, seed: int = 0) -> LossFn:
+    """``"fixed_target"``, ``"synthetic_target"`` (its generator seeded with ``seed``) or ``"real"`` as a
+    function of (outputs, targets)."""
     cfg = model.config
     if kind == "fixed_target":
         return fixed_target_loss
@@ -122,7 +124,7 @@ def make_loss(kind: str, model) -> LossFn:
 
         def loss(outputs, targets):
             if "targets" not in state:
-                state["targets"] = SyntheticTargets(outputs[1].shape[1], outputs[1].shape[2])
+                state["targets"] = SyntheticTargets(outputs[1].shape[1], outputs[1].shape[2], seed=seed)
             return synthetic_target_loss(outputs, targets, state["targets"])
         return loss
     if kind == "real":
@@ -149,8 +151,7 @@ def run_curve(kind: str, images: np.ndarray, targets: np.ndarray, model_name: st
     ``shuffled`` hands every image another image's labels, drawn afresh at every step
     (``shuffle_labels``), so that nothing consistent links an image to its targets.
     """
-    jt.set_global_seed(seed)
-    np.random.seed(seed)
+    seed_everything(seed)
     model = build_model(model_name)
     model.train()
     if optimizer == "adam":
@@ -160,7 +161,7 @@ def run_curve(kind: str, images: np.ndarray, targets: np.ndarray, model_name: st
         optimizer = build_optimizer(model, hyp, hyp["weight_decay"])
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}: choose adam or sgd")
-    loss_fn = make_loss(kind, model)
+    loss_fn = make_loss(kind, model, seed)
     x = jt.array(images)
     rows = []
     for step in range(steps):
@@ -178,10 +179,10 @@ def output_gradients(kind: str, images: np.ndarray, targets: np.ndarray, model_n
                      seed: int = 0) -> Dict[str, float]:
     """What the first gradient asks of the class scores: the share of the (B, A, C) scores it pushes up
     or down, and the share that changes at all when the labels are shuffled."""
-    jt.set_global_seed(seed)
+    seed_everything(seed)
     model = build_model(model_name)
     model.train()
-    loss_fn = make_loss(kind, model)
+    loss_fn = make_loss(kind, model, seed)
     grads = []
     for labels in (targets, shuffle_labels(targets, len(images), seed)):
         outputs = model(jt.array(images))
