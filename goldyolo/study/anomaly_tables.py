@@ -145,6 +145,11 @@ def parity_cases(reference: Path | str) -> List[Tuple[str, str, dict]]:
             for size, path in found if path.exists()]
 
 
+def yes_no(flag: bool) -> str:
+    """A check's outcome as a word for the document."""
+    return "yes" if flag else "no"
+
+
 def summary_table(fixed: Dict[str, pd.DataFrame], synthetic: Dict[str, pd.DataFrame],
                   real: Dict[str, pd.DataFrame], gradients: pd.DataFrame, agreement: Optional[pd.DataFrame],
                   steps: int) -> pd.DataFrame:
@@ -155,7 +160,7 @@ def summary_table(fixed: Dict[str, pd.DataFrame], synthetic: Dict[str, pd.DataFr
         {"symptom": "first loss falls from about 0.85 to 0.01",
          "cause": "a fixed artificial target that does not depend on the image: a constant output satisfies it",
          "evidence": f"rebuilt: {a.loss.iloc[0]:.2f} -> {a.loss.iloc[-1]:.3f}; same curve with shuffled labels: "
-                     f"{same_curve(fixed)}; the first gradient pushes "
+                     f"{yes_no(same_curve(fixed))}; the first gradient pushes "
                      f"{gradients.loc['scores pushed up', 'fixed_target']:.0%} of the class scores up and "
                      f"{gradients.iloc[2]['fixed_target']:.0%} of it depends on the labels",
          "fix": "train on the labels with the official loss (goldyolo.loss)"},
@@ -164,7 +169,7 @@ def summary_table(fixed: Dict[str, pd.DataFrame], synthetic: Dict[str, pd.DataFr
                   "soft class targets hold cls between 0.5 and ln 2",
          "evidence": f"rebuilt: {b.loss.iloc[0]:.2f} -> {b.loss.iloc[-1]:.2f}; reg {b.reg.iloc[-1]:.3f}, "
                      f"cls {b.cls.iloc[-1]:.3f}, obj {b.obj.iloc[-1]:.3f}, noobj {b.noobj.iloc[-1]:.3f}; "
-                     f"same curve with shuffled labels: {same_curve(synthetic)}",
+                     f"same curve with shuffled labels: {yes_no(same_curve(synthetic))}",
          "fix": "assign targets from the labels (TAL/ATSS); check positives > 0 and that shuffled labels do worse"},
         {"symptom": "(the real loss)",
          "cause": "VFL + SIoU/GIoU + DFL on anchors the assigner matches to the labels",

@@ -5,7 +5,7 @@ from typing import Dict, Optional, Tuple
 
 import pandas as pd
 
-from .anomaly_tables import near_target_mean
+from .anomaly_tables import near_target_mean, yes_no
 
 LAZY_TIMER = ("the original timed a 9.3M-parameter stand-in and its number cannot be reproduced (Jittor runs "
               "lazily: a timer that does not wait for the computation measures only the queuing of the work)")
@@ -85,11 +85,11 @@ def register(evidence: Dict, s_deploy) -> pd.DataFrame:
          "the earlier model was a stand-in, not Gold-YOLO-S"),
         ("loss 0.85 -> 0.01: the model learns",
          f"a fixed-target rebuild: {fixed['start']:.2f} -> {fixed['end']:.3f}, identical with shuffled labels: "
-         f"{fixed['same_with_shuffled']}" if fixed else NOT_BUILT, REFUTED,
+         f"{yes_no(fixed['same_with_shuffled'])}" if fixed else NOT_BUILT, REFUTED,
          "02 (a): the target ignores the image and the labels"),
         ("'fixed' loss 2.48 -> 0.78 (reg 0.000, cls 0.684, obj 0.070, noobj 0.025)",
          (f"a synthetic-target rebuild: {synthetic['start']:.2f} -> {synthetic['end']:.2f} (reg {synthetic['reg']:.3f})"
-          f", identical with shuffled labels: {synthetic['same_with_shuffled']}; the real loss on the labels "
+          f", identical with shuffled labels: {yes_no(synthetic['same_with_shuffled'])}; the real loss on the labels "
           f"{real['start']:.2f} -> {real['end']:.2f}" if synthetic and real else NOT_BUILT), REFUTED,
          "02 (b), (c): targets from a generator, not the labels; no box target (reg = 0)"),
         ("four causes of the anomaly, among them a 'gradient forcing term' and the weights "
