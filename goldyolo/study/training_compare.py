@@ -67,7 +67,7 @@ def parity_table(result: dict) -> pd.DataFrame:
     for name in ("goldyolo", "control"):
         r = result[name]
         loss = r["step_differences"]["total_loss"]
-        rows[name] = {"schedule equal": r["schedule_equal"], "loss rel. diff., step 0": loss[0],
+        rows[name] = {"schedule equal": "yes" if r["schedule_equal"] else "no", "loss rel. diff., step 0": loss[0],
                       "loss rel. diff., max of steps 1+": max(loss[1:]),
                       "final weights, rel. L2": r["weights"]["model"]["relative_l2"],
                       "final EMA, rel. L2": r["weights"]["ema"]["relative_l2"]}
