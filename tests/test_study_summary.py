@@ -72,3 +72,15 @@ def test_parity_row_reports_the_worst_size():
     assert summary.parity_text(parity) == ("N, L on the same weights: deploy boxes within 4.0e-03 px, scores "
                                            "3.0e-06; training-mode outputs 1.0e-04 (class) and 1.0e-03 (box)")
     assert summary.parity_text({}) == "not in this build"
+
+
+def test_eval_parity_text_states_shapes_detections_and_the_ap_itself():
+    entry = {"official": {"AP": 3.9e-6}, "goldyolo": {"AP": 3.9e-6}, "difference_AP": 2e-11,
+             "input_shapes": {"images": 200, "equal": 200},
+             "detections": {"official": 60000, "goldyolo": 60000, "matched": 59991,
+                            "largest_box_difference_px": 0.0021, "largest_score_difference": 1.2e-5}}
+    assert summary.eval_parity_text("square", entry) == (
+        "square: 200 of 200 input shapes equal, 59,991 of 60,000 detections matched within 0.002 px and 1e-05 in "
+        "score, AP 3.9e-06 vs 3.9e-06")
+    assert summary.eval_parity_text("rect", {"official": {"AP": 0.1}, "goldyolo": {"AP": 0.1}}) == \
+        "rect: AP 1.0e-01 vs 1.0e-01"

@@ -28,6 +28,20 @@ def compare_text(compare: Dict) -> str:
     return "; ".join(parts)
 
 
+def eval_parity_text(mode: str, entry: Dict) -> str:
+    """One mode of compare-eval: equal input shapes, matched detections, AP difference (with the AP itself,
+    since the weights' AP may be too small for the AP alone to show much)."""
+    parts = []
+    shapes, found = entry.get("input_shapes", {}), entry.get("detections", {})
+    if shapes:
+        parts.append(f"{shapes['equal']} of {shapes['images']} input shapes equal")
+    if found:
+        parts.append(f"{found['matched']:,} of {found['official']:,} detections matched within "
+                     f"{found['largest_box_difference_px']:.1g} px and {found['largest_score_difference']:.1g} in score")
+    parts.append(f"AP {entry['official']['AP']:.1e} vs {entry['goldyolo']['AP']:.1e}")
+    return f"{mode}: " + ", ".join(parts)
+
+
 def speed_text(evidence: Dict) -> str:
     """Jittor/PyTorch time ratios, interleaved with intervals where measured."""
     ab = evidence.get("speed_ab", {}).get("settings", [])
@@ -94,7 +108,7 @@ COMMANDS: List[tuple] = [
                                          "--records report/full/compare_train"),
     ("step parity (03)", "python -m goldyolo compare-steps --torch-reference PATH"),
     ("evaluation parity", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
-    ("model parity (summary)", "python -m goldyolo parity-report --out report/full/parity/parity.json"),
+    ("model parity (04)", "python -m goldyolo parity-report --out report/full/parity/parity.json"),
     ("speed, interleaved (04)", "python -m goldyolo speed-ab --torch-reference PATH --out report/full/speed_ab/"
                                 "speed_ab.json"),
     ("whole report", "python -m goldyolo report --profile full"),
@@ -120,8 +134,9 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
                     f"({steps['control']['loss_max']:.1e}, {steps['control']['weights_rel_l2']:.1e}).")
     evals = evidence.get("eval_parity")
     if evals:
-        held.append("goldyolo's evaluator gives the official evaluator's AP on the same weights: "
-                    + "; ".join(f"{mode} {abs(m['difference_AP']):.1e} apart" for mode, m in evals.items()) + ".")
+        held.append("goldyolo's evaluator gives the official evaluator's results on the same trained weights, in "
+                    "each of the official evaluator's modes: " + "; ".join(eval_parity_text(mode, m)
+                                                                      for mode, m in evals.items()) + ".")
     compare = evidence.get("compare", {})
     diff = compare.get("difference_AP")
     if diff:
