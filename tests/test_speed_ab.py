@@ -11,7 +11,7 @@ from goldyolo.bench import interleave
 from goldyolo.bench.interleave import SpeedABConfig, Worker, parse_settings, ratio_interval, summarize_setting
 from goldyolo.errors import InputError
 
-from conftest import OFFICIAL_CODE
+from conftest import OFFICIAL_CODE, ROOT
 
 
 def test_settings_are_parsed_and_bad_ones_named():
@@ -68,3 +68,21 @@ def test_speed_ab_interleaves_both_frameworks(tmp_path):
     assert entry["invocations"] == 2 and len(entry["times_ms"]) == 2
     assert all(len(inv[f]) == 20 for inv in entry["times_ms"] for f in ("jittor", "torch"))
     assert entry["ci_low"] <= entry["ratio"] <= entry["ci_high"] and 0.1 < entry["ratio"] < 10
+
+
+def test_report_table_and_plot_of_the_committed_run():
+    import matplotlib
+    matplotlib.use("Agg")
+    from goldyolo.study import bench_suite, plots
+    result = json.loads((ROOT / "report" / "full" / "speed_ab" / "speed_ab.json").read_text())
+    table = bench_suite.ab_table(result)
+    assert len(table) == len(result["settings"]) >= 2 and table.setting[0] == "Gold-YOLO-N 640 px, batch 1, deploy"
+    for row, entry in zip(table.itertuples(), result["settings"]):
+        assert row.verdict == bench_suite.ab_verdict(entry)
+        low, high = entry["ci_low"], entry["ci_high"]
+        assert row.verdict == ("level (within noise)" if low <= 1 <= high else
+                               "Jittor faster" if high < 1 else "PyTorch faster")
+        assert len(entry["times_ms"]) == entry["invocations"] >= 3 and entry["runs"] >= 20
+    assert bench_suite.ab_lines(result)[0].startswith("3 invocations x 20 timed runs")
+    fig = plots.speed_ab(result)
+    assert fig.axes[0].get_xlabel().startswith("Jittor time / PyTorch time")

@@ -27,7 +27,7 @@ def test_headline_table_from_evidence():
         "goldyolo: AP 0.0004 (spread 0.0002) over seeds 0, 1; official: AP 0.0003 (spread 0.0003) over seeds 0, 1; "
         "the difference is within the seed-to-seed spread")
     assert measured["Speed, Jittor / PyTorch time"] == ("gold_yolo-n 640 px batch 1 deploy: 1.02 (95% 0.98-1.05, "
-                                                         "level within noise)")
+                                                         "level (within noise))")
 
 
 def test_unfinished_comparison_and_single_run_speed_are_said_as_such():

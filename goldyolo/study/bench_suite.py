@@ -138,3 +138,35 @@ def kernel_table(columns: Dict[str, dict]) -> pd.DataFrame:
     kinds.loc["all kernels"] = kinds.sum()
     kinds.loc["training step, timed median"] = [m["stats_ms"]["median"] for m in columns.values()]
     return kinds
+
+
+def _setting_name(entry: dict) -> str:
+    return (f"Gold-YOLO-{entry['model'].split('-')[-1].upper()} {entry['img_size']} px, batch {entry['batch']}, "
+            f"{entry['mode'].replace('_', ' ')}")
+
+
+def ab_verdict(entry: dict) -> str:
+    """What the 95% interval of a Jittor/PyTorch ratio says."""
+    if entry["ci_low"] <= 1 <= entry["ci_high"]:
+        return "level (within noise)"
+    return "Jittor faster" if entry["ci_high"] < 1 else "PyTorch faster"
+
+
+def ab_table(result: dict) -> pd.DataFrame:
+    """``speed-ab``'s json as one row per setting: pooled medians, the ratio with its 95% interval, each
+    invocation's ratio and the verdict."""
+    return pd.DataFrame([{"setting": _setting_name(s), "Jittor ms": round(s["jittor_median_ms"], 1),
+                          "PyTorch ms": round(s["torch_median_ms"], 1),
+                          "Jittor / PyTorch (95%)": f"{s['ratio']:.3f} ({s['ci_low']:.3f}-{s['ci_high']:.3f})",
+                          "per invocation": ", ".join(f"{r:.2f}" for r in s["invocation_ratios"]),
+                          "verdict": ab_verdict(s)} for s in result.get("settings", [])])
+
+
+def ab_lines(result: dict) -> List[str]:
+    """How the interleaved timings were taken, read from the json."""
+    cfg, hw = result["config"], result["hardware"]
+    return [f"{cfg['invocations']} invocations x {cfg['runs']} timed runs per framework and setting, "
+            f"after {cfg['warmup']} warm-up runs, interleaved Jittor, PyTorch, Jittor, ...; {hw['cpu_model']}, "
+            f"{hw['cpu_cores_usable']} cores, {result['date'][:10]}, commit {result['versions'].get('git_commit', '?')[:7]}",
+            "median times pooled over the invocations; the interval is a bootstrap of the runs within each "
+            "invocation; an interval that contains 1 means the two are level within the noise"]

@@ -48,8 +48,9 @@ def training_summary(epochs: List[dict]) -> Dict[str, object]:
 
 
 def gather(run_dir: Path | str, reference_runs: Path | str | None = None) -> Dict[str, object]:
-    """The evidence found under ``run_dir`` (see the module docstring for the keys); ``long`` and ``compare``,
-    which take CPU-hours and are not remade by a report build, come from ``reference_runs`` when given."""
+    """The evidence found under ``run_dir`` (see the module docstring for the keys); the runs not remade by a
+    report build (the long run, the comparisons, the parity runs and the interleaved timings on a quiet machine)
+    come from ``reference_runs`` when given."""
     run_dir = Path(run_dir)
     reference = Path(reference_runs) if reference_runs else run_dir
     found: Dict[str, object] = {}
@@ -88,7 +89,7 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None) -> Dic
         found["hardware"] = f"{machine['cpu_model']}, {machine['cpu_cores_usable']} CPU cores" + (
             f"; GPU: {', '.join(machine['gpus'])}" if machine.get("gpus") else "")
         found["versions"] = reports[0].get("versions", {})
-    for key, path in (("speed_ab", run_dir / "speed_ab" / "speed_ab.json"),
+    for key, path in (("speed_ab", reference / "speed_ab" / "speed_ab.json"),
                       ("anomaly", run_dir / "anomaly" / "anomaly.json")):
         if path.is_file():
             found[key] = _json(path)

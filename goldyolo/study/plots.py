@@ -254,3 +254,23 @@ def scores_and_counts(detections: Sequence[dict], counts: pd.Series, cap: int, c
     axes[1].legend()
     plt.tight_layout()
     return fig
+
+
+def speed_ab(result: dict) -> plt.Figure:
+    """Jittor / PyTorch time per setting with its 95% interval and each invocation's ratio (speed-ab)."""
+    settings = result.get("settings", [])
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 * len(settings) + 1.4))
+    for i, s in enumerate(settings):
+        ax.errorbar(s["ratio"], i, xerr=[[s["ratio"] - s["ci_low"]], [s["ci_high"] - s["ratio"]]], fmt="o",
+                    color="tab:blue", capsize=4, label="pooled ratio, 95% interval" if i == 0 else None)
+        ax.scatter(s["invocation_ratios"], [i] * len(s["invocation_ratios"]), marker="|", s=120, color="tab:gray",
+                   label="one invocation" if i == 0 else None)
+    ax.axvline(1.0, color="black", linestyle=":", linewidth=1)
+    ax.set_yticks(range(len(settings)),
+                  [f"{s['model'].split('-')[-1].upper()} {s['img_size']} px b{s['batch']} {s['mode']}"
+                   for s in settings])
+    ax.invert_yaxis()
+    ax.set_xlabel("Jittor time / PyTorch time (below 1: Jittor faster)")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig

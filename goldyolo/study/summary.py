@@ -6,6 +6,8 @@ from typing import Dict, List
 
 import pandas as pd
 
+from .bench_suite import ab_verdict
+
 NOT_YET = "not in this build"
 
 
@@ -47,9 +49,7 @@ def speed_text(evidence: Dict) -> str:
     ab = evidence.get("speed_ab", {}).get("settings", [])
     if ab:
         return "; ".join(f"{s['model']} {s['img_size']} px batch {s['batch']} {s['mode']}: {s['ratio']:.2f} "
-                         f"(95% {s['ci_low']:.2f}-{s['ci_high']:.2f}, "
-                         + ("level within noise" if s["ci_low"] <= 1 <= s["ci_high"] else
-                            "Jittor faster" if s["ci_high"] < 1 else "PyTorch faster") + ")" for s in ab)
+                         f"(95% {s['ci_low']:.2f}-{s['ci_high']:.2f}, {ab_verdict(s)})" for s in ab)
     rows = [r for r in evidence.get("speed", []) if r.get("Jittor / PyTorch") == r.get("Jittor / PyTorch")
             and r.get("Jittor / PyTorch") is not None]
     if not rows:
