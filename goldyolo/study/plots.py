@@ -263,14 +263,14 @@ def speed_ab(result: dict) -> plt.Figure:
     for i, s in enumerate(settings):
         ax.errorbar(s["ratio"], i, xerr=[[s["ratio"] - s["ci_low"]], [s["ci_high"] - s["ratio"]]], fmt="o",
                     color="tab:blue", capsize=4, label="pooled ratio, 95% interval" if i == 0 else None)
-        ax.scatter(s["invocation_ratios"], [i] * len(s["invocation_ratios"]), marker="|", s=120, color="tab:gray",
-                   label="one invocation" if i == 0 else None)
+        ax.scatter(s["invocation_ratios"], [i + 0.25] * len(s["invocation_ratios"]), marker="x", s=25,
+                   color="tab:gray", label="ratio of one invocation's medians" if i == 0 else None)
     ax.axvline(1.0, color="black", linestyle=":", linewidth=1)
     ax.set_yticks(range(len(settings)),
                   [f"{s['model'].split('-')[-1].upper()} {s['img_size']} px b{s['batch']} {s['mode']}"
                    for s in settings])
-    ax.invert_yaxis()
     ax.set_xlabel("Jittor time / PyTorch time (below 1: Jittor faster)")
-    ax.legend(fontsize=7, loc="best")
+    ax.set_ylim(len(settings) - 0.4, -0.6)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
