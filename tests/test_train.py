@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from goldyolo.engine.trainer import NonFiniteLossError, TrainConfig, Trainer
+from goldyolo.errors import InputError
 from goldyolo.models.checkpoint import read_checkpoint
 
 from conftest import COCO_SUBSET
@@ -106,6 +107,10 @@ def test_checkpoints_and_exact_resume(tmp_path):
     assert worst <= 1e-6, worst  # same data, same draws, same steps on the CPU
     lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and '"epoch": 1' in lines[1]
+    before = {f.name: f.read_bytes() for f in (tmp_path / "part").iterdir()}
+    with pytest.raises(InputError, match=r"holds a previous run \(metrics.jsonl: 2 epochs\): continue it with --resume"):
+        Trainer(config(tmp_path / "part", epochs=2))  # a fresh run would mix its epochs into this one
+    assert {f.name: f.read_bytes() for f in (tmp_path / "part").iterdir()} == before
 
 
 def test_unwritable_output_fails_before_training(tmp_path):

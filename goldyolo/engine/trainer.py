@@ -124,6 +124,8 @@ class Trainer:
         self.main = is_main_process()
         if self.main:
             self._check_output_dir()
+            if not resume:
+                self._refuse_previous_run()
         if config.device == "cuda":
             use_cuda()
         if config.distill and config.fuse_ab:
@@ -193,6 +195,14 @@ class Trainer:
             raise OSError(f"cannot write to the output folder {self.out}: {err}") from None
         for stale in remove_stale_temporaries(self.out):
             print(f"removed {stale}, left by an interrupted checkpoint write")
+
+    def _refuse_previous_run(self) -> None:
+        """A fresh run would append its epochs to another run's metrics.jsonl and overwrite its checkpoints."""
+        metrics = self.out / "metrics.jsonl"
+        if metrics.is_file() and metrics.stat().st_size:
+            epochs = sum(1 for line in metrics.read_text().splitlines() if line.strip())
+            raise InputError(f"{self.out} holds a previous run ({metrics.name}: {epochs} epochs): continue it with "
+                             "--resume, or train into another --out; nothing was changed")
 
     def _check_free_space(self) -> None:
         """Fail before training when last.pkl, best.pkl and a temp copy (model, EMA, momentum) would not fit."""
