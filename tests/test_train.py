@@ -108,7 +108,7 @@ def test_checkpoints_and_exact_resume(tmp_path):
     lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and '"epoch": 1' in lines[1]
     before = {f.name: f.read_bytes() for f in (tmp_path / "part").iterdir()}
-    with pytest.raises(InputError, match=r"holds a previous run \(metrics.jsonl: 2 epochs\): continue it with --resume"):
+    with pytest.raises(InputError, match=r"previous run \(metrics.jsonl: 2 epochs\): continue it with --resume"):
         Trainer(config(tmp_path / "part", epochs=2))  # a fresh run would mix its epochs into this one
     assert {f.name: f.read_bytes() for f in (tmp_path / "part").iterdir()} == before
 

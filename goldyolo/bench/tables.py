@@ -189,7 +189,8 @@ def plot(report: Dict, path: Path) -> Path:
 
 def figure(report: Dict):
     """Median time per batch (one panel per batch size, so batch 1 stays readable beside batch 32; a log axis
-    where a panel's values span more than a factor of 10) with p10-p90 bars, beside the official PyTorch model's: timed in this run (``--torch-reference``, with its
+    where a panel's values span more than a factor of 10) with p10-p90 bars, beside the official PyTorch
+    model's: timed in this run (``--torch-reference``, with its
     spread), else the recorded medians."""
     import matplotlib.pyplot as plt
     done = [m for m in report["measurements"] if "stats_ms" in m]

@@ -167,6 +167,7 @@ def ab_lines(result: dict) -> List[str]:
     cfg, hw = result["config"], result["hardware"]
     return [f"{cfg['invocations']} invocations x {cfg['runs']} timed runs per framework and setting, "
             f"after {cfg['warmup']} warm-up runs, interleaved Jittor, PyTorch, Jittor, ...; {hw['cpu_model']}, "
-            f"{hw['cpu_cores_usable']} cores, {result['date'][:10]}, commit {result['versions'].get('git_commit', '?')[:7]}",
+            f"{hw['cpu_cores_usable']} cores, {result['date'][:10]}, "
+            f"commit {result['versions'].get('git_commit', '?')[:7]}",
             "median times pooled over the invocations; the interval is a bootstrap of the runs within each "
             "invocation; an interval that contains 1 means the two are level within the noise"]

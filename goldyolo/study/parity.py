@@ -85,7 +85,8 @@ def model_table(report: Dict):
     """The four models' counts (deploy form, as the paper counts them) beside the paper's, from parity.json."""
     import pandas as pd
     size = report.get("model_img_size", MODEL_SIZE)
-    return pd.DataFrame([{"model": "Gold-YOLO-" + row["model"].rsplit("-", 1)[-1].upper(), "params (M)": round(row["params"] / 1e6, 2),
+    return pd.DataFrame([{"model": "Gold-YOLO-" + row["model"].rsplit("-", 1)[-1].upper(),
+                          "params (M)": round(row["params"] / 1e6, 2),
                           "paper params (M)": row["paper_params_M"], f"GFLOPs ({size} px)": round(row["gflops"], 2),
                           "paper GFLOPs": row["paper_gflops"],
                           "training-form params (M)": round(row["training_params"] / 1e6, 2),
@@ -126,7 +127,8 @@ def parity_sentences(report: Dict) -> List[str]:
         f"outputs by {worst('train_reg_vs_official'):.1e}. In training mode batch normalisation uses the batch's "
         f"statistics, which amplifies float32 rounding with depth: the official float32 model is itself "
         f"{sizes[first]['official_train_cls_vs_float64']:.1e} ({first.upper()}) to "
-        f"{sizes[last]['official_train_cls_vs_float64']:.1e} ({last.upper()}, {noise:.1f} times {first.upper()}'s) away from "
+        f"{sizes[last]['official_train_cls_vs_float64']:.1e} ({last.upper()}, {noise:.1f} times {first.upper()}'s) "
+        "away from "
         f"its float64 result, and goldyolo {sizes[first]['train_cls_vs_float64']:.1e} to "
         f"{sizes[last]['train_cls_vs_float64']:.1e}. The tests therefore compare training-mode outputs with the "
         f"float64 result, within the reference's float32 bound (1e-4 / 2e-3) or five times the official float32 "

@@ -39,7 +39,8 @@ def eval_parity_text(mode: str, entry: Dict) -> str:
         parts.append(f"{shapes['equal']} of {shapes['images']} input shapes equal")
     if found:
         parts.append(f"{found['matched']:,} of {found['official']:,} detections matched within "
-                     f"{found['largest_box_difference_px']:.1g} px and {found['largest_score_difference']:.1g} in score")
+                     f"{found['largest_box_difference_px']:.1g} px and {found['largest_score_difference']:.1g} "
+                     "in score")
     parts.append(f"AP {entry['official']['AP']:.1e} vs {entry['goldyolo']['AP']:.1e}")
     return f"{mode}: " + ", ".join(parts)
 

@@ -44,10 +44,11 @@ def comparison_lines(result: dict) -> List[str]:
     for framework in ("goldyolo", "official"):
         if framework in summary:
             s = summary[framework]
+            loss = (f"; last epoch's training loss mean {s['mean_loss']:.3f}, spread {s['spread_loss']:.3f}"
+                    if "mean_loss" in s else "")
             lines.append(f"{framework}: final AP {', '.join(f'{v:.3g}' for v in s['final_AP'])} (mean "
                          f"{s['mean_AP']:.3g}, spread {s['spread_AP']:.3g}); AP50 mean {s['mean_AP50']:.3g}, "
-                         f"spread {s['spread_AP50']:.3g}" + (f"; last epoch's training loss mean {s['mean_loss']:.3f}, "
-                                                             f"spread {s['spread_loss']:.3f}" if "mean_loss" in s else ""))
+                         f"spread {s['spread_AP50']:.3g}" + loss)
     for key in SUMMARY_KEYS:
         d = summary.get(f"difference_{key}")
         if d:
