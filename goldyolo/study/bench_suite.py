@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..bench.watchdog import run_watched
+from .style import model_label
 
 Runner = Callable[..., subprocess.CompletedProcess]  # run_watched's signature: (command, timeout_s, env=...)
 WARMUP = 2  # warm-up runs per setting; they also compile Jittor's kernels for the shape
@@ -98,7 +99,7 @@ def display_table(speed: pd.DataFrame) -> pd.DataFrame:
     if not len(speed):
         return speed
     return pd.DataFrame({
-        "model": speed.model.map(lambda name: "Gold-YOLO-" + name.split("-")[-1].upper()),
+        "model": speed.model.map(model_label),
         "px": speed["size"], "batch": speed.batch, "form": speed.form.str.replace("_", " "),
         "Jittor ms, median (p10-p90)": [f"{m:.1f} ({a:.1f}-{b:.1f})" for m, a, b in
                                         zip(speed["median ms"], speed["p10 ms"], speed["p90 ms"])],
@@ -141,7 +142,7 @@ def kernel_table(columns: Dict[str, dict]) -> pd.DataFrame:
 
 
 def _setting_name(entry: dict) -> str:
-    return (f"Gold-YOLO-{entry['model'].split('-')[-1].upper()} {entry['img_size']} px, batch {entry['batch']}, "
+    return (f"{model_label(entry['model'])} {entry['img_size']} px, batch {entry['batch']}, "
             f"{entry['mode'].replace('_', ' ')}")
 
 

@@ -84,8 +84,10 @@ def parity_report(reference: str = "../shared/reference", fixtures: str = "tests
 def model_table(report: Dict):
     """The four models' counts (deploy form, as the paper counts them) beside the paper's, from parity.json."""
     import pandas as pd
+
+    from .style import model_label
     size = report.get("model_img_size", MODEL_SIZE)
-    return pd.DataFrame([{"model": "Gold-YOLO-" + row["model"].rsplit("-", 1)[-1].upper(),
+    return pd.DataFrame([{"model": model_label(row["model"]),
                           "params (M)": round(row["params"] / 1e6, 2),
                           "paper params (M)": row["paper_params_M"], f"GFLOPs ({size} px)": round(row["gflops"], 2),
                           "paper GFLOPs": row["paper_gflops"],

@@ -9,6 +9,11 @@ import pandas as pd
 NOWRAP_CLASS = "nowrap"
 
 
+def model_label(name: str) -> str:
+    """``gold_yolo-n`` as the document names it: ``Gold-YOLO-N``."""
+    return "Gold-YOLO-" + name.rsplit("-", 1)[-1].upper()
+
+
 def nowrap(styler, columns: Optional[Sequence[str]] = None):
     """``styler`` with the cells of ``columns`` (all when None) kept on one line: numbers such as ``9.2e-05`` or
     names such as ``Gold-YOLO-N`` otherwise break at their hyphens when a table shrinks to the page."""
