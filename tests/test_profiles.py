@@ -34,6 +34,7 @@ def test_training_command_resumes_only_an_existing_run(tmp_path):
     (tmp_path / "run" / "train").mkdir(parents=True)
     (tmp_path / "run" / "train" / "last.pkl").write_bytes(b"")
     assert profiles.training_command(params, tmp_path)[-1] == "--resume"
+    assert "--resume" not in profiles.training_command(params, tmp_path, resume=False)
 
 
 def test_enter_repo_root_from_the_notebooks_folder(tmp_path):

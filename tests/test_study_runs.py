@@ -29,11 +29,17 @@ def test_finished_run_lines(tmp_path):
     assert run.epochs_done == 3 and len(run.history) == 3 and run.data_check == {"crowd_box_ignored": 2}
     assert runs.training_lines(run, "a CPU") == [
         "gold_yolo-n at 128 px, batch 8, seed 0, device cpu; 3 of 3 epochs done",
-        "data check of the training images: {'crowd_box_ignored': 2}",
+        "data check of the training images: crowd box ignored: 2",
         "this notebook executed on: a CPU",
         "training time: 6.0 min in the training loops (120 s per epoch, 4.0 images/s)"]
     assert runs.final_line(run) == ("loss 3.000 (epoch 0) -> 1.000 (epoch 2); best AP 0.0300 / AP50 0.0500 at epoch 1; "
                                     "skipped non-finite steps: 2")
+
+
+def test_data_check_in_words():
+    assert runs.data_check_text({"crowd_box_ignored": 2, "converted_grayscale": 4}) == (
+        "converted grayscale: 4, crowd box ignored: 2")
+    assert runs.data_check_text({}) == "nothing skipped"
 
 
 def test_unfinished_run_says_so(tmp_path):

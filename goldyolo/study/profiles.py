@@ -77,8 +77,10 @@ def fill_parameters(profile: str, namespace: Dict[str, object]) -> Dict[str, obj
     return {name: values[name] for name, value in namespace.items() if value is None and name in values}
 
 
-def training_command(params: Dict[str, object], root: Path | str = ".") -> List[str]:
-    """``python -m goldyolo train ...`` for the study's run; adds ``--resume`` when ``root``/RUN_DIR has one."""
+def training_command(params: Dict[str, object], root: Path | str = ".", resume: bool | None = None) -> List[str]:
+    """``python -m goldyolo train ...`` for the study's run.
+
+    ``resume`` None adds ``--resume`` when ``root``/RUN_DIR/train holds a checkpoint; True or False decide."""
     out = Path(str(params["RUN_DIR"])) / "train"
     command = [sys.executable, "-m", "goldyolo", "train", "--model", str(params["MODEL"]),
                "--data", str(params["TRAIN_JSON"]), "--images", str(params["IMAGES"]),
@@ -86,7 +88,9 @@ def training_command(params: Dict[str, object], root: Path | str = ".") -> List[
                "--img-size", str(params["IMG_SIZE"]), "--epochs", str(params["EPOCHS"]),
                "--batch-size", str(params["BATCH_SIZE"]), "--seed", str(params["SEED"]),
                "--device", str(params["DEVICE"]), "--out", str(out)]
-    return command + (["--resume"] if (Path(root) / out / "last.pkl").exists() else [])
+    if resume is None:
+        resume = (Path(root) / out / "last.pkl").exists()
+    return command + (["--resume"] if resume else [])
 
 
 def run_training(params: Dict[str, object], cwd: Path | str = ".") -> None:
