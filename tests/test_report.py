@@ -158,3 +158,20 @@ def test_summary_runs_last_and_stands_first(tmp_path, capsys):
     assert out.index("01_study ...") < out.index("00_summary ...")  # the summary reads what the studies wrote
     text = html.read_text()
     assert text.index('id="00_summary"') < text.index('id="01_study"') < text.index("Runs of this build")
+
+
+def test_dirty_means_the_code_not_the_builds_own_outputs(tmp_path):
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    for name in ("notebooks/01_a.ipynb", "report/index.html", "goldyolo/a.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
+    (tmp_path / "notebooks" / "01_a.ipynb").write_text("executed")
+    (tmp_path / "report" / "index.html").write_text("built")
+    assert not report.git_commit(tmp_path).endswith("-dirty")
+    (tmp_path / "goldyolo" / "a.py").write_text("changed")
+    assert report.git_commit(tmp_path).endswith("-dirty")

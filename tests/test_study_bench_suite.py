@@ -76,6 +76,18 @@ def test_run_suite_reads_each_childs_json(tmp_path, capsys):
     assert bench_suite.recorded_comparisons([]) == ({}, [])
 
 
+def test_recorded_table_names_the_setting():
+    rows = [{"model": "gold_yolo-n", "img_size": 320, "batch": 8, "mode": "train_step", "reference_key": "k",
+             "torch_median_ms": 838.58, "jittor_median_ms": 954.55, "ratio_jittor_over_torch": 1.1383,
+             "note": "no optimizer step"},
+            {"model": "gold_yolo-s", "img_size": 640, "batch": 1, "mode": "deploy", "reference_key": "k2",
+             "torch_median_ms": 259.93, "jittor_median_ms": 291.2, "ratio_jittor_over_torch": 1.1203}]
+    table = bench_suite.recorded_table(rows)
+    assert table.values.tolist() == [
+        ["Gold-YOLO-N 320 px, batch 8, train step", 838.6, 954.5, 1.14, "no optimizer step"],
+        ["Gold-YOLO-S 640 px, batch 1, deploy", 259.9, 291.2, 1.12, ""]]
+
+
 def test_run_suite_shows_a_failed_childs_error_tail(tmp_path, capsys):
     with pytest.raises(FileNotFoundError):
         bench_suite.run_suite([BenchJob("gold_yolo-n", 128, (1,))], tmp_path, 2, 60.0,

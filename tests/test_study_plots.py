@@ -37,6 +37,9 @@ def test_category_bars_and_box_sizes():
     counts = boxes.groupby(["category", "split"]).size().unstack(fill_value=0)
     fig = plots.category_bars(counts)
     assert sorted(p.get_height() for p in fig.axes[0].patches) == [0, 1, 1, 1]
+    assert fig.axes[0].get_yscale() == "linear" and fig.axes[0].get_ylabel() == "boxes"
+    wide = pd.DataFrame({"test": [1, 300], "train": [2, 900]}, index=["cat", "person"])
+    assert plots.category_bars(wide).axes[0].get_yscale() == "log"
     fig = plots.box_sizes(boxes)
     assert len(fig.axes[1].collections[0].get_offsets()) == 3
     assert fig.axes[0].get_xlabel() == "sqrt(area) (pixels)"
@@ -99,10 +102,13 @@ def test_detections_draw_predictions_over_labelled_boxes_with_a_legend():
     det = np.array([[4, 4, 20, 20, 0.9, 0], [30, 2, 60, 30, 0.5, 1]], dtype=np.float32)
     fig = plots.detections([record], [(np.zeros((32, 64, 3), np.uint8), det)], ["cat", "dog"], 0.1)
     ax = fig.axes[0]
-    assert len(fig.axes) == 4 and ax.get_title() == "a.jpg: 2 predictions"
+    assert len(fig.axes) == 2 and ax.get_title() == "a.jpg: 2 predictions"
     truth, first, second = ax.patches
     assert (truth.get_x(), truth.get_y(), truth.get_width(), truth.get_height()) == (16.0, 8.0, 32.0, 16.0)
     assert (first.get_x(), first.get_y(), first.get_width()) == (4.0, 4.0, 16.0)
     assert [t.get_text() for t in ax.texts] == ["cat 0.90", "dog 0.50"]
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["prediction (score >= 0.1)", "ground truth"]
+    assert labels == ["prediction (score >= 0.1, at most 10 per image)", "ground truth"]
+    fig = plots.detections([record], [(np.zeros((32, 64, 3), np.uint8), det)], ["cat", "dog"], 0.1, top=1)
+    assert fig.axes[0].get_title() == "a.jpg: 2 predictions, the 1 best drawn"
+    assert [t.get_text() for t in fig.axes[0].texts] == ["cat 0.90"]

@@ -48,7 +48,8 @@ def test_conclusion_sorts_findings_by_the_evidence():
     text = "\n".join(lines)
     held = text[text.index("What held"):text.index("What did not")]
     assert "over 60 steps" in held and "less than the largest seed-to-seed spread (0.0003)" in held
-    assert "AP 0.0013 after 30 epochs and 0.0199 after 100" in text[text.index("What did not"):]
+    assert "AP 0.0013 after 30 epochs and 0.0199 after 100 (at twice" in text[text.index("What did not"):]
+    assert "The 100-epoch run again with the official learning rate" in text[text.index("What is left"):]
     assert "GPU" in text[text.index("What is left"):]
     loss = {"goldyolo_minus_official": -0.012, "largest_seed_spread": 0.02, "exceeds_seed_spread": False}
     text = "\n".join(summary.conclusion_lines(dict(evidence, compare=dict(COMPARE, difference_loss=loss)),

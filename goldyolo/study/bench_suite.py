@@ -114,6 +114,15 @@ def recorded_comparisons(reports: Sequence[dict]) -> Tuple[dict, List[dict]]:
     return (reports[0]["reference"] if reports else {}), comparisons
 
 
+def recorded_table(comparisons: Sequence[dict]) -> pd.DataFrame:
+    """``recorded_comparisons``' rows for the page: the setting, both medians, their ratio and the note."""
+    return pd.DataFrame([{"setting": _setting_name(row),
+                          "recorded PyTorch ms": round(row["torch_median_ms"], 1),
+                          "Jittor ms (this run)": round(row["jittor_median_ms"], 1),
+                          "Jittor / recorded PyTorch": round(row["ratio_jittor_over_torch"], 2),
+                          "note": row.get("note") or ""} for row in comparisons])
+
+
 def run_composed_bn(train: Dict[str, object], bench_dir: Path, runs: int, timeout_s: float,
                     run: Runner = run_watched) -> Path:
     """Time ``train``'s training step with batch norm composed of Jittor ops (``GOLDYOLO_BN_KERNELS=0``).

@@ -16,9 +16,13 @@ STYLES = ("-", "--")  # true labels solid, shuffled labels dashed
 
 def category_bars(counts: pd.DataFrame) -> plt.Figure:
     """Boxes per category and split (``dataset_tables.category_counts``) as grouped bars."""
-    fig, ax = plt.subplots(figsize=(14, 4))
+    fig, ax = plt.subplots(figsize=(14, 4.5))
     counts.plot.bar(ax=ax, width=0.8)
-    ax.set_ylabel("boxes")
+    positive = counts.values[counts.values > 0]
+    if len(positive) and positive.max() > 10 * positive.min():  # person alone has thousands: log keeps the rest legible
+        ax.set_yscale("log")
+    ax.set_ylabel("boxes" + (" (log scale)" if ax.get_yscale() == "log" else ""))
+    ax.set_xlabel("category")
     ax.set_title("Boxes per category")
     plt.tight_layout()
     return fig
@@ -169,27 +173,33 @@ def per_class_and_pr(metrics: dict) -> plt.Figure:
 
 
 def detections(records: Sequence, found: Sequence, names: Sequence[str], score_thres: float,
-               columns: int = 4) -> plt.Figure:
-    """Up to ``columns`` images: predictions (orange, class and score) over the labelled boxes (green, dashed).
+               columns: int = 2, top: int = 10) -> plt.Figure:
+    """Images in a grid: the ``top`` highest-scoring predictions (orange, class and score) over the labelled
+    boxes (green, dashed); a weak model's hundreds of boxes would hide the image.
 
     ``found``: per record, (BGR image (H, W, 3) uint8, detections (n, 6) [x1, y1, x2, y2, score, class] pixels)."""
     from matplotlib.lines import Line2D
-    fig, axes = plt.subplots(1, columns, figsize=(18, 4.8), squeeze=False)
-    for ax, record, (image, det) in zip(axes[0], records, found):
+    rows = max(1, -(-len(records) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 5.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, record, (image, det) in zip(axes.flat, records, found):
         ax.imshow(image[:, :, ::-1])
         for _cls, cx, cy, w, h in record.labels:
             ax.add_patch(plt.Rectangle(((cx - w / 2) * record.width, (cy - h / 2) * record.height), w * record.width,
                                        h * record.height, fill=False, color="lime", lw=1.5, ls="--"))
-        for x1, y1, x2, y2, score, cls in det:
+        shown = det[np.argsort(-det[:, 4], kind="stable")[:top]] if len(det) else det
+        for x1, y1, x2, y2, score, cls in shown:
             ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="darkorange", lw=2))
             ax.text(x1, y1, f"{names[int(cls)]} {score:.2f}", color="black", backgroundcolor="darkorange",
-                    fontsize=7, va="bottom")
-        ax.set_title(f"{record.path.name}: {len(det)} predictions")
-        ax.axis("off")
-    handles = [Line2D([], [], color="darkorange", lw=2, label=f"prediction (score >= {score_thres})"),
+                    fontsize=8, va="bottom")
+        ax.set_title(f"{record.path.name}: {len(det)} predictions" +
+                     (f", the {top} best drawn" if len(det) > top else ""))
+    handles = [Line2D([], [], color="darkorange", lw=2,
+                      label=f"prediction (score >= {score_thres}, at most {top} per image)"),
                Line2D([], [], color="lime", lw=1.5, ls="--", label="ground truth")]
-    fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False)
-    plt.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False, fontsize=11)
+    plt.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 

@@ -46,9 +46,12 @@ PDF_TIMEOUT_S = 300
 # file is opened, so it reads the same offline; math in markdown shows as its TeX source. Printed on A4 with
 # long code lines wrapped rather than cut.
 # A4 pages; tables shrink to the page width and wrap their cells instead of running off the page or
-# scrolling; figures never exceed the width; a heading is kept with what follows it.
+# scrolling; figures never exceed the width; a heading is kept with what follows it. In print the output
+# areas are plain blocks without overflow clipping: Chromium cannot split a clipping box or a CSS table
+# across pages, so a long table would start on a fresh page and leave the one before it empty.
 _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm; } "
-              "@media print { pre { white-space: pre-wrap; } .jp-OutputArea-output { overflow: visible !important; } } "
+              "@media print { pre { white-space: pre-wrap; } "
+              ".jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output { overflow: visible !important; } } "
               ".jp-RenderedHTMLCommon table { font-size: 8.5pt; table-layout: auto; max-width: 100%; "
               "border-collapse: collapse; } "
               ".jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: normal !important; "
@@ -152,9 +155,13 @@ def _first_heading(nb: nbformat.NotebookNode, default: str) -> str:
 
 
 def git_commit(root: Path) -> str:
-    """Short commit of ``root``, with ``-dirty`` when tracked files have uncommitted changes."""
+    """Short commit of ``root``, with ``-dirty`` when tracked files have uncommitted changes.
+
+    The notebooks and ``report/`` are left out of the check: the build itself rewrites them as it goes, so
+    every notebook after the first would otherwise read as dirty; ``-dirty`` means the code differs."""
     commit = command_output(["git", "-C", str(root), "rev-parse", "--short", "HEAD"]) or "unknown"
-    dirty = command_output(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])
+    dirty = command_output(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":(exclude)notebooks/*.ipynb", ":(exclude)report"])
     return commit + ("-dirty" if dirty else "")
 
 
