@@ -46,12 +46,14 @@ PDF_TIMEOUT_S = 300
 # file is opened, so it reads the same offline; math in markdown shows as its TeX source. Printed on A4 with
 # long code lines wrapped rather than cut.
 # A4 pages; tables shrink to the page width and wrap their cells instead of running off the page or
-# scrolling; figures never exceed the width; a heading is kept with what follows it. In print the output
-# areas are plain blocks without overflow clipping: Chromium cannot split a clipping box or a CSS table
-# across pages, so a long table would start on a fresh page and leave the one before it empty.
+# scrolling; figures never exceed the width; a heading is kept with what follows it. In print nothing in
+# an output area is clipped (a table too wide would lose its last columns), and an output holding a table
+# may break across pages: JupyterLab keeps each output on one page, so a long table would start on a fresh
+# page and leave the one before it empty.
 _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm; } "
               "@media print { pre { white-space: pre-wrap; } "
-              ".jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output { overflow: visible !important; } } "
+              ".jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output { overflow: visible !important; } "
+              ".jp-OutputArea-child:has(table) { break-inside: auto !important; } } "
               ".jp-RenderedHTMLCommon table { font-size: 8.5pt; table-layout: auto; max-width: 100%; "
               "border-collapse: collapse; } "
               ".jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: normal !important; "
