@@ -37,9 +37,13 @@ def test_finished_run_lines(tmp_path):
 
 
 def test_data_check_in_words():
-    assert runs.data_check_text({"crowd_box_ignored": 2, "converted_grayscale": 4}) == (
+    from goldyolo.data.coco import DataReport, counts_in_words
+    assert counts_in_words({"crowd_box_ignored": 2, "converted_grayscale": 4}) == (
         "converted grayscale: 4, crowd box ignored: 2")
-    assert runs.data_check_text({}) == "nothing skipped"
+    assert counts_in_words({}) == "nothing skipped"
+    report = DataReport()
+    report.add("crowd_box_ignored", "a.jpg: crowd")
+    assert report.in_words() == "crowd box ignored: 1"
 
 
 def test_unfinished_run_says_so(tmp_path):

@@ -38,6 +38,11 @@ class ImageRecord:
     labels: np.ndarray
 
 
+def counts_in_words(counts: Dict[str, int]) -> str:
+    """A data report's counts (live or read back from ``data_report.json``) in words; "nothing skipped" when none."""
+    return ", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in sorted(counts.items())) or "nothing skipped"
+
+
 @dataclass
 class DataReport:
     """Counts of what was skipped or converted, with the first messages of each kind."""
@@ -53,6 +58,10 @@ class DataReport:
         if not self.counts:
             return "data check: nothing skipped"
         return "data check: " + ", ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
+
+    def in_words(self) -> str:
+        """The counts for a reader, e.g. ``converted grayscale: 4, crowd box ignored: 2``."""
+        return counts_in_words(self.counts)
 
     def to_json(self) -> dict:
         return {"counts": dict(self.counts), "examples": dict(self.messages)}

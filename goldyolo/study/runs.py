@@ -8,6 +8,7 @@ from typing import Dict, List
 
 import pandas as pd
 
+from ..data.coco import counts_in_words
 from ..errors import InputNotFoundError
 
 
@@ -38,17 +39,12 @@ def load_training(run: Path | str) -> TrainingRun:
                        json.loads((run / "data_report.json").read_text())["counts"])
 
 
-def data_check_text(counts: Dict[str, int]) -> str:
-    """A data report's counts in words, e.g. ``converted grayscale: 4, crowd box ignored: 2``."""
-    return ", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in sorted(counts.items())) or "nothing skipped"
-
-
 def training_lines(run: TrainingRun, machine: str) -> List[str]:
     """Settings, progress, data check, machine and time of ``run``; a last line when epochs remain."""
     config, history = run.config, run.history
     lines = [f"{config['model']} at {config['img_size']} px, batch {config['batch_size']}, seed {config['seed']}, "
              f"device {config['device']}; {run.epochs_done} of {config['epochs']} epochs done",
-             f"data check of the training images: {data_check_text(run.data_check)}",
+             f"data check of the training images: {counts_in_words(run.data_check)}",
              f"this notebook executed on: {machine}",
              f"training time: {history.time_s.sum() / 60:.1f} min in the training loops "
              f"({history.time_s.mean():.0f} s per epoch, {history.images_per_s.mean():.1f} images/s)"]

@@ -169,8 +169,7 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
         left.append("Training on a GPU (the earlier report's own protocol, Gold-YOLO-S at 640 px): it needs a lent "
                     "GPU; goldyolo's CUDA set-up is tested on the CPU only.")
     if "AP" in long:
-        left.append(f"The {long['epochs']}-epoch run again with the official learning rate (about 4 CPU-hours "
-                    "here).")
+        left.append(f"The {long['epochs']}-epoch run again with the official learning rate.")
     left.append("The paper's COCO AP with the official weights: they cannot be downloaded on this machine; "
                 "`goldyolo convert` imports them where they can.")
     return (["**What held**", ""] + [f"- {line}" for line in held] + ["", "**What did not**", ""]
