@@ -51,15 +51,9 @@ def test_jobs_and_commands():
     assert bench_suite.bench_command(jobs[0], Path("b/n.json"), 3) == [
         sys.executable, "-m", "goldyolo", "bench", "--model", "gold_yolo-n", "--img-size", "128", "--fused",
         "--batch", "1,2", "--warmup", "2", "--runs", "3", "--out", "b/n.json", "--plot"]
-    command = bench_suite.bench_command(jobs[-1], Path("t.json"), 3, official=Path("/o"), plot=False)
-    assert "--plot" not in command
-    assert command[-4:] == ["--train-step", "--profile-ops", "--torch-reference", "/o"]
-
-
-def test_official_checkout_only_when_the_folder_exists(tmp_path):
-    assert bench_suite.official_checkout(str(tmp_path)) == tmp_path
-    assert bench_suite.official_checkout(str(tmp_path / "absent")) is None
-    assert bench_suite.official_checkout("") is None and bench_suite.official_checkout(None) is None
+    command = bench_suite.bench_command(jobs[-1], Path("t.json"), 3, plot=False)
+    assert "--plot" not in command and "--torch-reference" not in command
+    assert command[-2:] == ["--train-step", "--profile-ops"]
 
 
 def test_run_suite_reads_each_childs_json(tmp_path, capsys):
@@ -84,8 +78,20 @@ def test_recorded_table_names_the_setting():
              "torch_median_ms": 259.93, "jittor_median_ms": 291.2, "ratio_jittor_over_torch": 1.1203}]
     table = bench_suite.recorded_table(rows)
     assert table.values.tolist() == [
-        ["Gold-YOLO-N 320 px, batch 8, train step", 838.6, 954.5, 1.14, "no optimizer step"],
-        ["Gold-YOLO-S 640 px, batch 1, deploy", 259.9, 291.2, 1.12, ""]]
+        ["Gold-YOLO-N 320 px, batch 8, train step", 838.6, 954.5, "no optimizer step"],
+        ["Gold-YOLO-S 640 px, batch 1, deploy", 259.9, 291.2, ""]]
+
+
+def test_invocation_drift_is_the_largest_move_of_one_setting():
+    result = {"settings": [
+        {"model": "gold_yolo-n", "img_size": 640, "batch": 1, "mode": "deploy",
+         "invocation_medians_ms": [{"jittor": 100.0, "torch": 120.0}, {"jittor": 110.0, "torch": 150.0}]},
+        {"model": "gold_yolo-s", "img_size": 640, "batch": 1, "mode": "deploy",
+         "invocation_medians_ms": [{"jittor": 300.0, "torch": 310.0}, {"jittor": 330.0, "torch": 320.0}]}]}
+    move, setting, framework = bench_suite.invocation_drift(result)
+    assert move == pytest.approx(0.25) and setting == "Gold-YOLO-N 640 px, batch 1, deploy" and framework == "PyTorch"
+    one = {"settings": [dict(result["settings"][0], invocation_medians_ms=[{"jittor": 1.0, "torch": 2.0}])]}
+    assert bench_suite.invocation_drift(one) is None and bench_suite.invocation_drift({}) is None
 
 
 def test_run_suite_shows_a_failed_childs_error_tail(tmp_path, capsys):
@@ -150,7 +156,9 @@ def test_display_table_fits_a_page():
     reports = [{"measurements": [measurement(batch=1, median=10.0, torch_median=20.0),
                                  measurement(batch=4, median=30.0)]}]
     table = bench_suite.display_table(bench_suite.speed_table(reports))
-    assert list(table.columns) == ["model", "px", "batch", "form", "Jittor ms, median (p10-p90)", "images/s",
-                                   "peak RSS MiB", "PyTorch ms, median", "Jittor / PyTorch"]
+    assert list(table.columns) == ["model", "px", "batch", "form", "ms, median (p10-p90)", "ms per image",
+                                   "images/s", "peak RSS MiB"]
+    assert table["ms, median (p10-p90)"].tolist()[0] == "10.0 (9.0-12.0)"
+    assert table["ms per image"].tolist() == [10.0, 7.5]
     assert table.model.tolist()[0].startswith("Gold-YOLO-") and len(table) == 2
     assert bench_suite.display_table(bench_suite.speed_table([])).empty

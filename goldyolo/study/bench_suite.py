@@ -44,32 +44,26 @@ def suite_jobs(models: Sequence[str], img_size: int, batches: Sequence[int],
     return [BenchJob(name, int(img_size), tuple(batches)) for name in models] + [train_job(train)]
 
 
-def bench_command(job: BenchJob, out: Path, runs: int, official: Optional[Path] = None,
-                  plot: bool = True) -> List[str]:
+def bench_command(job: BenchJob, out: Path, runs: int, plot: bool = True) -> List[str]:
     """The ``python -m goldyolo bench`` command line of ``job`` writing ``out``."""
     command = [sys.executable, "-m", "goldyolo", "bench", "--model", job.model, "--img-size", str(job.img_size),
                "--fused", "--batch", ",".join(map(str, job.batches)), "--warmup", str(WARMUP), "--runs", str(runs),
                "--out", str(out)]
     command += ["--plot"] if plot else []
-    command += ["--train-step", "--profile-ops"] if job.train_step else []
-    return command + (["--torch-reference", str(official)] if official else [])
-
-
-def official_checkout(path: Optional[str]) -> Optional[Path]:
-    """``path`` when it is a folder (the official code, timed beside ours), else None."""
-    return Path(path) if path and Path(path).is_dir() else None
+    return command + (["--train-step", "--profile-ops"] if job.train_step else [])
 
 
 def run_suite(jobs: Sequence[BenchJob], bench_dir: Path, runs: int, timeout_s: float,
-              official: Optional[Path] = None, run: Runner = run_watched) -> Tuple[List[dict], List[Path]]:
+              run: Runner = run_watched) -> Tuple[List[dict], List[Path]]:
     """Run each job in a fresh process; returns the reports and plots. Only a failed child's error tail is
-    printed (the tables of the json say the rest).
+    printed (the tables of the json say the rest). Jittor alone: a framework ratio from one pass each is
+    not a comparison on a machine whose speed drifts between processes (``speed-ab`` interleaves them).
 
     A job whose child fails still has its json read: a missing file then raises FileNotFoundError."""
     reports, plots = [], []
     for job in jobs:
         out = Path(bench_dir) / f"{job.name}.json"
-        done = run(bench_command(job, out, runs, official), timeout_s)
+        done = run(bench_command(job, out, runs), timeout_s)
         if done.returncode != 0:
             print(f"{job.name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         reports.append(json.loads(out.read_text()))
@@ -95,17 +89,17 @@ def speed_table(reports: Sequence[dict]) -> pd.DataFrame:
 
 
 def display_table(speed: pd.DataFrame) -> pd.DataFrame:
-    """``speed_table`` in columns that fit a printed page: the spread beside the median, numbers rounded."""
+    """``speed_table``'s Jittor columns in a form that fits a printed page: the spread beside the median,
+    numbers rounded."""
     if not len(speed):
         return speed
     return pd.DataFrame({
         "model": speed.model.map(model_label),
         "px": speed["size"], "batch": speed.batch, "form": speed.form.str.replace("_", " "),
-        "Jittor ms, median (p10-p90)": [f"{m:.1f} ({a:.1f}-{b:.1f})" for m, a, b in
-                                        zip(speed["median ms"], speed["p10 ms"], speed["p90 ms"])],
-        "images/s": speed["images/s"].round(1), "peak RSS MiB": speed["peak RSS MiB"].round(0).astype(int),
-        "PyTorch ms, median": speed["PyTorch median ms"].round(1),
-        "Jittor / PyTorch": speed["Jittor / PyTorch"].round(2)})
+        "ms, median (p10-p90)": [f"{m:.1f} ({a:.1f}-{b:.1f})" for m, a, b in
+                                 zip(speed["median ms"], speed["p10 ms"], speed["p90 ms"])],
+        "ms per image": speed["ms per image"].round(1), "images/s": speed["images/s"].round(1),
+        "peak RSS MiB": speed["peak RSS MiB"].round(0).astype(int)})
 
 
 def recorded_comparisons(reports: Sequence[dict]) -> Tuple[dict, List[dict]]:
@@ -115,12 +109,21 @@ def recorded_comparisons(reports: Sequence[dict]) -> Tuple[dict, List[dict]]:
 
 
 def recorded_table(comparisons: Sequence[dict]) -> pd.DataFrame:
-    """``recorded_comparisons``' rows for the page: the setting, both medians, their ratio and the note."""
+    """``recorded_comparisons``' rows for the page: the setting, both medians and the note. No ratio: the two
+    come from different runs (``invocation_drift`` says how far one setting moves between runs)."""
     return pd.DataFrame([{"setting": _setting_name(row),
                           "recorded PyTorch ms": round(row["torch_median_ms"], 1),
                           "Jittor ms (this run)": round(row["jittor_median_ms"], 1),
-                          "Jittor / recorded PyTorch": round(row["ratio_jittor_over_torch"], 2),
                           "note": row.get("note") or ""} for row in comparisons])
+
+
+def invocation_drift(result: dict) -> Optional[Tuple[float, str, str]]:
+    """The largest move of one setting's median between ``speed-ab`` invocations, for either framework:
+    (highest / lowest invocation median - 1, the setting, the framework); None without two invocations."""
+    moves = [(max(ms) / min(ms) - 1, _setting_name(s), label)
+             for s in result.get("settings", []) for key, label in (("jittor", "Jittor"), ("torch", "PyTorch"))
+             for ms in [[inv[key] for inv in s.get("invocation_medians_ms", [])]] if len(ms) > 1]
+    return max(moves) if moves else None
 
 
 def run_composed_bn(train: Dict[str, object], bench_dir: Path, runs: int, timeout_s: float,

@@ -27,8 +27,6 @@ FULL_CPU: Dict[str, object] = {
     "BENCH_TIMEOUT_S": 5400,
     # the training step is timed where the recorded official timing was made: gold_yolo-n, 320 px, batch 8
     "BENCH_TRAIN": {"model": "gold_yolo-n", "img_size": 320, "batch": 8},
-    # the official code (Detection/Gold-YOLO of huawei-noah/Efficient-Computing), timed in the same run when present
-    "OFFICIAL_CODE": "../official/Gold-YOLO",
     # the committed runs beside the official trainer (compare-train, compare-steps) and the long run, read by
     # notebook 03 in every profile: they take CPU-hours and are not remade by the report build
     "REFERENCE_RUNS": "report/full",
