@@ -59,10 +59,10 @@ def test_jobs_and_commands():
 def test_run_suite_reads_each_childs_json(tmp_path, capsys):
     fake = FakeBench()
     jobs = bench_suite.suite_jobs(["gold_yolo-n"], 128, [1, 2], CI_TRAIN)
-    reports, plots = bench_suite.run_suite(jobs, tmp_path, 2, 60.0, run=fake)
+    reports = bench_suite.run_suite(jobs, tmp_path, 2, 60.0, run=fake)
+    assert all("--plot" not in call[0] for call in fake.calls)  # the document shows the table, not the bars
     assert [call[1] for call in fake.calls] == [60.0, 60.0]
     assert [len(r["measurements"]) for r in reports] == [2, 1]
-    assert plots == [tmp_path / "gold_yolo-n_128.png", tmp_path / "gold_yolo-n_128_train.png"]
     assert capsys.readouterr().out == ""  # the document shows the json's tables, not the children's output
     reference, comparisons = bench_suite.recorded_comparisons(reports)
     assert reference["file"] == "ref.json"
@@ -146,10 +146,10 @@ def test_kernel_table_sums_kinds_per_column(tmp_path):
 @pytest.mark.slow
 def test_run_suite_times_a_real_bench_child(tmp_path):
     job = BenchJob("gold_yolo-n", 64, (1,))
-    reports, _ = bench_suite.run_suite([job], tmp_path, 1, 600.0)
+    reports = bench_suite.run_suite([job], tmp_path, 1, 600.0)
     table = bench_suite.speed_table(reports)
     assert table[["model", "size", "batch", "form"]].values.tolist() == [["gold_yolo-n", 64, 1, "deploy"]]
-    assert table["median ms"].iloc[0] > 0 and (tmp_path / "gold_yolo-n_64.png").exists()
+    assert table["median ms"].iloc[0] > 0 and (tmp_path / "gold_yolo-n_64.json").exists()
 
 
 def test_display_table_fits_a_page():

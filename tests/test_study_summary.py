@@ -65,6 +65,20 @@ def test_commands_cover_each_part():
     assert any("03" in p for p in parts) and any("speed" in p for p in parts) and parts[-1] == "whole report"
 
 
+def test_commands_are_the_ones_that_made_the_numbers():
+    ab = {"config": {"settings": "gold_yolo-n:640:1:deploy,gold_yolo-s:640:1:deploy", "runs": 20, "warmup": 3,
+                     "invocations": 3, "device": "cpu"}}
+    table = summary.commands_table({"speed_ab": ab}).set_index("part").command
+    assert table["speed, interleaved (04)"] == (
+        "python -m goldyolo speed-ab --torch-reference PATH --settings "
+        "gold_yolo-n:640:1:deploy,gold_yolo-s:640:1:deploy --runs 20 --warmup 3 --invocations 3 "
+        "--out report/full/speed_ab/speed_ab.json")
+    train = table["training (03)"]
+    assert train.startswith("python -m goldyolo train --model gold_yolo-n ") and "--seed 0" in train
+    assert "--epochs 30" in train and "--val-images" in train and train.endswith("--out report/full/train")
+    assert summary.commands_table()["command"].str.len().min() > 0
+
+
 def test_parity_row_reports_the_worst_size():
     parity = {"n": {"deploy_box_px": 1e-3, "deploy_score": 1e-6, "train_cls_vs_official": 2e-5,
                     "train_reg_vs_official": 1e-4},

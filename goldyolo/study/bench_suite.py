@@ -54,21 +54,20 @@ def bench_command(job: BenchJob, out: Path, runs: int, plot: bool = True) -> Lis
 
 
 def run_suite(jobs: Sequence[BenchJob], bench_dir: Path, runs: int, timeout_s: float,
-              run: Runner = run_watched) -> Tuple[List[dict], List[Path]]:
-    """Run each job in a fresh process; returns the reports and plots. Only a failed child's error tail is
-    printed (the tables of the json say the rest). Jittor alone: a framework ratio from one pass each is
-    not a comparison on a machine whose speed drifts between processes (``speed-ab`` interleaves them).
+              run: Runner = run_watched) -> List[dict]:
+    """Run each job in a fresh process; returns the reports. Only a failed child's error tail is printed
+    (the tables of the json say the rest). Jittor alone: a framework ratio from one pass each is not a
+    comparison on a machine whose speed drifts between processes (``speed-ab`` interleaves them).
 
     A job whose child fails still has its json read: a missing file then raises FileNotFoundError."""
-    reports, plots = [], []
+    reports = []
     for job in jobs:
         out = Path(bench_dir) / f"{job.name}.json"
-        done = run(bench_command(job, out, runs), timeout_s)
+        done = run(bench_command(job, out, runs, plot=False), timeout_s)
         if done.returncode != 0:
             print(f"{job.name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         reports.append(json.loads(out.read_text()))
-        plots.append(out.with_suffix(".png"))
-    return reports, plots
+    return reports
 
 
 def speed_table(reports: Sequence[dict]) -> pd.DataFrame:

@@ -2,11 +2,12 @@
 (``evidence.gather``) and the executed notebooks' run records, never typed in."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pandas as pd
 
 from .bench_suite import ab_verdict
+from .profiles import parameters, training_command
 
 NOT_YET = "not in this build"
 
@@ -102,23 +103,31 @@ COMMANDS: List[tuple] = [
     ("dataset split (01)", "python -m goldyolo data split --ann ../shared/coco_subset/instances.json "
                            "--out data/splits"),
     ("loss anomaly (02)", "python -m goldyolo report --profile full --only 02 --no-train"),
-    ("training (03)", "python -m goldyolo train --model gold_yolo-n --data data/splits/train.json --images "
-                      "../shared/coco_subset/images --val-data data/splits/test.json --img-size 320 --epochs 30 "
-                      "--batch-size 16 --out report/full/train"),
+    ("training (03)", ""),
     ("beside the official trainer (03)", "python -m goldyolo compare-train --torch-reference PATH --out RUN_DIR "
                                          "--records report/full/compare_train"),
     ("step parity (03)", "python -m goldyolo compare-steps --torch-reference PATH"),
     ("evaluation parity", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
     ("model parity (04)", "python -m goldyolo parity-report --out report/full/parity/parity.json"),
-    ("speed, interleaved (04)", "python -m goldyolo speed-ab --torch-reference PATH --out report/full/speed_ab/"
-                                "speed_ab.json"),
+    ("speed, interleaved (04)", ""),
     ("whole report", "python -m goldyolo report --profile full"),
 ]
 
 
-def commands_table() -> pd.DataFrame:
-    """Appendix: the command behind each part of the report (PATH: Detection/Gold-YOLO of the official code)."""
-    return pd.DataFrame(COMMANDS, columns=["part", "command"])
+def speed_ab_command(result: Dict) -> str:
+    """The ``speed-ab`` command that made ``result`` (its json), from the configuration it records."""
+    cfg = result.get("config", {})
+    options = "".join(f" --{name} {cfg[name]}" for name in ("settings", "runs", "warmup", "invocations") if name in cfg)
+    return f"python -m goldyolo speed-ab --torch-reference PATH{options} --out report/full/speed_ab/speed_ab.json"
+
+
+def commands_table(evidence: Optional[Dict] = None) -> pd.DataFrame:
+    """Appendix: the command behind each part of the report (PATH: Detection/Gold-YOLO of the official code);
+    the training command is the full CPU profile's, the interleaved timing's the one its json records."""
+    train = ["python"] + training_command(parameters("full", False), resume=False)[1:]
+    made = {"training (03)": " ".join(train), "speed, interleaved (04)": speed_ab_command((evidence or {}).get(
+        "speed_ab", {}))}
+    return pd.DataFrame([(part, made.get(part, command)) for part, command in COMMANDS], columns=["part", "command"])
 
 
 def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
