@@ -40,7 +40,8 @@ def test_unfinished_comparison_and_single_run_speed_are_said_as_such():
 
 
 def test_conclusion_sorts_findings_by_the_evidence():
-    evidence = {"train": TRAIN, "long": dict(TRAIN, epochs=100, AP=0.0199), "compare": COMPARE,
+    evidence = {"train": dict(TRAIN, lr_first=0.00049), "long": dict(TRAIN, epochs=100, AP=0.0199, lr_first=0.00098),
+                "compare": COMPARE,
                 "step_parity": {"steps": 60, "model": "gold_yolo-n",
                                 "goldyolo": {"loss_max": 5.5e-3, "weights_rel_l2": 3.9e-3},
                                 "control": {"loss_max": 5.4e-3, "weights_rel_l2": 3.8e-3}}}
@@ -48,8 +49,15 @@ def test_conclusion_sorts_findings_by_the_evidence():
     text = "\n".join(lines)
     held = text[text.index("What held"):text.index("What did not")]
     assert "over 60 steps" in held and "less than the largest seed-to-seed spread (0.0003)" in held
-    assert "AP 0.0013 after 30 epochs and 0.0199 after 100 (at twice" in text[text.index("What did not"):]
-    assert "The 100-epoch run again with the official learning rate" in text[text.index("What is left"):]
+    assert "AP 0.0013 after 30 epochs and 0.0199 after 100 (at 2 times the study run's learning rate" in text
+    assert "The 100-epoch run again with the study run's" in text[text.index("What is left"):]
+    same = dict(evidence, long=dict(evidence["long"], lr_first=0.00049))
+    text = "\n".join(summary.conclusion_lines(same, claims.register(same, S_DEPLOY)))
+    assert "0.0199 after 100: far from" in text and "run again" not in text
+    table = summary.headline_table(evidence, S_DEPLOY).set_index("result")["where"]
+    assert table["Trained longer"] == ("03: the long run (at 2 times the study run's learning rate, an earlier "
+                                       "trainer's recipe: report/full/long_n320/README.md)")
+    assert summary.headline_table(same, S_DEPLOY).set_index("result")["where"]["Trained longer"] == "03: the long run"
     assert "GPU" in text[text.index("What is left"):]
     loss = {"goldyolo_minus_official": -0.012, "largest_seed_spread": 0.02, "exceeds_seed_spread": False}
     text = "\n".join(summary.conclusion_lines(dict(evidence, compare=dict(COMPARE, difference_loss=loss)),

@@ -36,10 +36,13 @@ def _json(path: Path) -> dict:
 
 
 def training_summary(epochs: List[dict]) -> Dict[str, object]:
-    """First/last loss, the last and the best evaluated AP (with AP50 and epoch) of a run's epoch records."""
+    """First/last loss, the last and the best evaluated AP (with AP50 and epoch) of a run's epoch records, and
+    the learning rate after the first epoch where recorded."""
     evaluated = [e for e in epochs if "AP" in e]
     summary: Dict[str, object] = {"epochs": len(epochs), "loss_first": epochs[0]["loss"],
                                   "loss_last": epochs[-1]["loss"]}
+    if epochs[0].get("lr"):
+        summary["lr_first"] = epochs[0]["lr"][0]  # the first group's rate after epoch 0 (warm-up)
     if evaluated:
         last, best = evaluated[-1], max(evaluated, key=lambda e: e["AP"])
         summary.update(AP=last["AP"], AP50=last["AP50"], last_eval_epoch=last["epoch"],

@@ -46,6 +46,16 @@ def eval_parity_text(mode: str, entry: Dict) -> str:
     return f"{mode}: " + ", ".join(parts)
 
 
+def long_lr_note(evidence: Dict) -> str:
+    """How the long run's learning rate compares with the study run's (same model, batch and warm-up, so the
+    rate after epoch 0 differs only with the recipe); empty when they agree or either is unrecorded."""
+    first, long_first = evidence.get("train", {}).get("lr_first"), evidence.get("long", {}).get("lr_first")
+    if not first or not long_first or abs(long_first / first - 1) < 0.01:
+        return ""
+    return (f"at {long_first / first:.2g} times the study run's learning rate, an earlier trainer's recipe: "
+            "report/full/long_n320/README.md")
+
+
 def speed_text(evidence: Dict) -> str:
     """Jittor/PyTorch time ratios, interleaved with intervals where measured."""
     ab = evidence.get("speed_ab", {}).get("settings", [])
@@ -85,7 +95,7 @@ def headline_table(evidence: Dict, s_deploy) -> pd.DataFrame:
                           + _ap(train) + f" (best {_ap(train, 'best_')}, epoch {train['best_epoch']})")
          if "AP" in train else NOT_YET, "03, 04: the 200 test images, pycocotools"),
         ("Trained longer", f"{long['epochs']} epochs: {_ap(long)}" if "AP" in long else NOT_YET,
-         "03: the long run (made before Q18, at twice the official learning rate)"),
+         "03: the long run" + (f" ({long_lr_note(evidence)})" if long_lr_note(evidence) else "")),
         ("Beside the official trainer", compare_text(evidence.get("compare", {})), "03: compare-train"),
         ("Speed, Jittor / PyTorch time", speed_text(evidence), "04: below 1 favours Jittor"),
         ("Peak process memory, batch 1", "; ".join(f"{r['model']} {r['size']} px: {r['peak RSS MiB']:.0f} MiB"
@@ -171,14 +181,14 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
     if "AP" in train and "AP" in long:
         failed.append(f"From scratch on 800 images, {train['model']} at {train['img_size']} px reaches AP "
                       f"{train['AP']:.4f} after {train['epochs']} epochs and {long['AP']:.4f} after "
-                      f"{long['epochs']} (at twice the official learning rate, a run made before quirk Q18 was "
-                      "found): far from the paper's COCO numbers, which come from 118,000 training images, "
+                      f"{long['epochs']}" + (f" ({long_lr_note(evidence)})" if long_lr_note(evidence) else "")
+                      + ": far from the paper's COCO numbers, which come from 118,000 training images, "
                       "300 epochs at 640 px and distillation.")
     if "gpu" not in evidence:
         left.append("Training on a GPU (the earlier report's own protocol, Gold-YOLO-S at 640 px): it needs a lent "
                     "GPU; goldyolo's CUDA set-up is tested on the CPU only.")
-    if "AP" in long:
-        left.append(f"The {long['epochs']}-epoch run again with the official learning rate.")
+    if "AP" in long and long_lr_note(evidence):
+        left.append(f"The {long['epochs']}-epoch run again with the study run's (the official) learning rate.")
     left.append("The paper's COCO AP with the official weights: they cannot be downloaded on this machine; "
                 "`goldyolo convert` imports them where they can.")
     return (["**What held**", ""] + [f"- {line}" for line in held] + ["", "**What did not**", ""]
