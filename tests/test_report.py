@@ -76,6 +76,7 @@ def test_html_is_one_self_contained_file(built):
     text = html.read_text()
     assert html.name == "index.html" and html.parent.name == "out"
     assert TITLE in text and "Profile:" in text and "First notebook" in text and "Second notebook" in text
+    assert "What:" in text and "For:</strong> researchers and students" in text
     assert "N = 1" in text and "N = 7" in text  # outputs are shown
     # code, prompts, parameter cells and stderr are not
     for hidden in ("import matplotlib", "plt.subplots", "print(f", "In&nbsp;[", "In [", "N = {N}",

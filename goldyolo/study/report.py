@@ -40,6 +40,10 @@ from ..runtime import tolerate_child_deaths
 from .profiles import PROFILE_CHANGES, has_gpu, parameters, run_training
 
 TITLE = "Gold-YOLO in Jittor: reproduction report"
+ABOUT = ("- **What:** the study of an earlier student report on Gold-YOLO in Jittor, rebuilt with the exact model, "
+         "the official recipe and measured numbers; each section below is a notebook of the goldyolo repository, "
+         "executed for this build", "- **For:** researchers and students who want to know which of the earlier "
+         "numbers hold, and who want to train and evaluate Gold-YOLO in Jittor themselves")
 CELL_TIMEOUT_S = {"full": 3 * 3600, "quick": 20 * 60, "ci": 20 * 60}
 PDF_TIMEOUT_S = 300
 # JupyterLab's template without its CDN scripts (require.js, MathJax, mermaid): nothing is fetched when the
@@ -169,7 +173,7 @@ def git_commit(root: Path) -> str:
 
 def software_versions() -> Dict[str, str]:
     """Versions of what the notebooks ran on: Python, Jittor, PyTorch, oneDNN (Debian's, which goldyolo links),
-    and the NVIDIA driver where a GPU is present; what is not installed is left out."""
+    and the NVIDIA driver and its CUDA version where a GPU is present; what is not installed is left out."""
     import platform
     from importlib import metadata
     found = {"Python": platform.python_version()}
@@ -186,6 +190,9 @@ def software_versions() -> Dict[str, str]:
         driver = command_output(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
         if driver:
             found["NVIDIA driver"] = driver.splitlines()[0]
+        cuda = re.search(r"CUDA Version: *([\d.]+)", command_output(["nvidia-smi"]) or "")
+        if cuda:
+            found["CUDA"] = cuda.group(1)
     return found
 
 
@@ -204,7 +211,7 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
     contents), then each notebook's cells after an anchor that starts a new printed page, and an appendix cell
     with the same table and the environment."""
     notebooks = [nbformat.read(path, as_version=4) for path in paths]
-    title = [f"# {TITLE}", "", f"- **Profile:** `{profile}`",
+    title = [f"# {TITLE}", "", *ABOUT, f"- **Profile:** `{profile}`",
              f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} at commit `{git_commit(root)}`",
              f"- **Machine:** {machine_description()}",
              "- **Software:** " + ", ".join(f"{k} {v}" for k, v in software_versions().items()), "",
