@@ -27,7 +27,7 @@ COMMANDS: Dict[str, Command] = {
         ("model", "model name", {"positional": True, "choices": MODELS}),
         ("img_size", "square input size for GFLOPs"), ("num_classes", "number of classes"),
         ("depth", "module depth of the layer summary"), ("layers", "the layer summary")]),
-    "table": Command("goldyolo.models.info:model_table", "markdown table of all models (README)",
+    "table": Command("goldyolo.models.info:model_table", "markdown table of the models' counts beside the paper's",
                      [("img_size", "square input size for GFLOPs")]),
     "convert": Command("goldyolo.models.official:convert", "official PyTorch .pt -> Jittor weights file", [
         ("source", "official checkpoint (.pt)", {"positional": True}),

@@ -44,11 +44,13 @@ def test_convert_reports_missing_file(tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
 
 
-def test_readme_model_table_is_generated_by_the_code():
-
+def test_table_command_prints_the_model_table(capsys):
     from goldyolo.models.info import model_table
-    readme = (ROOT / "README.md").read_text()
-    assert model_table(640) in readme
+    main(["table"])
+    table = model_table(640)
+    assert table in capsys.readouterr().out
+    assert "| gold_yolo-s | 21.54 | 46.14 | 23.20 | 21.5 | 46.0 | 46.4 |" in table
+    assert "python -m goldyolo table" in (ROOT / "README.md").read_text()  # the README points to it
 
 
 LIGHT = ("import sys; from goldyolo.cli import main\n"
