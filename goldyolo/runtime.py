@@ -154,6 +154,8 @@ def import_jittor():
     import jittor
     if _tolerate_child_deaths or in_jupyter_kernel():
         tolerate_child_deaths()
+    else:
+        ignore_stopped_children()
     if jittor.has_cuda and getattr(jittor, "cudnn", None) is not None:
         from .setup.command import setup_record
         record = setup_record()
@@ -213,6 +215,36 @@ def tolerate_child_deaths() -> None:
     global _tolerate_child_deaths
     _tolerate_child_deaths = True
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+class _Sigaction(ctypes.Structure):
+    """glibc's ``struct sigaction`` on 64-bit Linux (x86_64, aarch64)."""
+    _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16), ("flags", ctypes.c_int),
+                ("restorer", ctypes.c_void_p)]
+
+
+SA_NOCLDSTOP = 1
+
+
+def ignore_stopped_children() -> bool:
+    """Keep Jittor's SIGCHLD handler, but only for children that end (``SA_NOCLDSTOP``); True when set.
+
+    Jittor's handler quick-exits on every SIGCHLD, and the kernel sends one when a child is merely stopped:
+    Ctrl-Z in a terminal (or ``kill -STOP`` of the process group) stops the data-loader workers and so ended
+    a training run ("Caught SIGCHLD. Maybe out of memory", exit status 1). With the flag a stopped or
+    continued child sends nothing, and a worker that dies still ends the run as Jittor intends. The handler
+    is set again through libc with its own address, mask and flags, the flag added (Python's
+    ``signal.getsignal`` does not see a handler set by C code); nothing is done where the handler is the
+    default or ignored, or off 64-bit Linux."""
+    import signal
+    if not sys.platform.startswith("linux") or ctypes.sizeof(ctypes.c_void_p) != 8:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    action = _Sigaction()
+    if libc.sigaction(signal.SIGCHLD, None, ctypes.byref(action)) != 0 or (action.handler or 0) <= 1:
+        return False
+    action.flags |= SA_NOCLDSTOP
+    return libc.sigaction(signal.SIGCHLD, ctypes.byref(action), None) == 0
 
 
 def __getattr__(name: str):

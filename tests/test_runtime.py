@@ -1,6 +1,7 @@
 """The runtime module: oneDNN wiring, the CPU fallback without a CUDA driver, and the result."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -84,6 +85,35 @@ def test_a_killed_child_ends_the_process_only_without_tolerate_child_deaths(mode
     if mode == "tolerate":
         assert "alive, child exit -9" in done.stdout
     else:  # Jittor's own SIGCHLD handler: quick exit, documented in runtime.tolerate_child_deaths
+        assert "alive" not in done.stdout and "Caught SIGCHLD" in done.stderr
+
+
+STOP_A_CHILD = """
+import os, signal, subprocess, sys, time
+import goldyolo.runtime as runtime
+runtime.jt  # loads Jittor, which installs its SIGCHLD handler
+child = subprocess.Popen(["sleep", "2"])
+time.sleep(0.3)
+os.kill(child.pid, signal.SIGSTOP)   # what Ctrl-Z does to a training run's data-loader workers
+time.sleep(0.3)
+os.kill(child.pid, signal.SIGCONT)
+if sys.argv[1] == "then-kill":
+    child.send_signal(signal.SIGKILL)
+child.wait()
+time.sleep(0.5)
+print("alive, child exit", child.returncode, flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["stop-continue", "then-kill"])
+def test_a_stopped_child_does_not_end_the_process_but_a_killed_one_still_does(mode):
+    env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}
+    done = subprocess.run([sys.executable, "-c", STOP_A_CHILD, mode], capture_output=True, text=True, timeout=300,
+                          env=env)
+    if mode == "stop-continue":
+        assert "alive, child exit 0" in done.stdout, done.stderr[-2000:]
+        assert "Caught SIGCHLD" not in done.stderr
+    else:  # Jittor's handler still ends the process when a worker dies
         assert "alive" not in done.stdout and "Caught SIGCHLD" in done.stderr
 
 
