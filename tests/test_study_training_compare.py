@@ -75,6 +75,12 @@ def test_warmup_and_long_run_from_the_committed_runs():
     assert lines[1].startswith("conv-weight learning rate: peak 0.0183 at the end of epoch 19")
     table = tc.long_run_table(long_run)
     assert list(table.index) == list(range(4, 100, 5)) and table.AP.iloc[-1] == pytest.approx(0.0199, abs=1e-4)
+    study = runs.load_training(ROOT / "report" / "full" / "train")
+    ratio = long_run.history.lr.iloc[0][1] / study.history.lr.iloc[0][1]
+    line = tc.recipe_line(long_run, study)
+    assert line.startswith("conv-weight learning rate after epoch 0: ")
+    assert line.endswith("the same recipe") == (abs(ratio - 1) < 0.01)
+    assert tc.recipe_line(study, study).endswith(": the same recipe")
     fig = plots.schedule_and_ap(long_run.history, 20.0, "long run")
     assert fig.axes[0].get_ylabel() == "learning rate" and fig.axes[1].get_ylabel() == "AP on the test images"
 

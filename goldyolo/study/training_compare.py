@@ -112,6 +112,17 @@ def warmup_lines(run: TrainingRun) -> List[str]:
     return lines
 
 
+def recipe_line(run: TrainingRun, study: TrainingRun) -> str:
+    """``run``'s conv-weight learning rate after epoch 0 against ``study``'s: with the same model, batch and
+    warm-up the two agree exactly when the recipe is the same."""
+    rate, study_rate = run.history.lr.iloc[0][1], study.history.lr.iloc[0][1]
+    ratio = rate / study_rate
+    verdict = ("the same recipe" if abs(ratio - 1) < 0.01 else
+               f"{ratio:.2g} times the study run's: a different recipe (the run's README says which)")
+    return (f"conv-weight learning rate after epoch 0: {rate:.3g}, against {study_rate:.3g} in the study run "
+            f"above: {verdict}")
+
+
 def long_run_table(run: TrainingRun) -> pd.DataFrame:
     """The evaluated epochs of a long run: AP, AP50 and the conv-weight learning rate."""
     rows = run.history.dropna(subset=["AP"])
