@@ -77,11 +77,17 @@ print("alive, child exit", child.returncode, flush=True)
 """
 
 
+def run_script(code: str, mode: str, kernel: bool = False) -> subprocess.CompletedProcess:
+    """``code`` in a fresh Python with ``mode`` as its argument; ``kernel``: as in a Jupyter kernel."""
+    env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}
+    if kernel:   # what jupyter_client sets in the kernels it starts: its own pid
+        env["JPY_PARENT_PID"] = str(os.getpid())
+    return subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=300, env=env)
+
+
 @pytest.mark.parametrize("mode", ["tolerate", "jittor-default"])
 def test_a_killed_child_ends_the_process_only_without_tolerate_child_deaths(mode):
-    import subprocess
-    import sys
-    done = subprocess.run([sys.executable, "-c", CHILD_KILLER, mode], capture_output=True, text=True, timeout=300)
+    done = run_script(CHILD_KILLER, mode)
     if mode == "tolerate":
         assert "alive, child exit -9" in done.stdout
     else:  # Jittor's own SIGCHLD handler: quick exit, documented in runtime.tolerate_child_deaths
@@ -107,9 +113,7 @@ print("alive, child exit", child.returncode, flush=True)
 
 @pytest.mark.parametrize("mode", ["stop-continue", "then-kill"])
 def test_a_stopped_child_does_not_end_the_process_but_a_killed_one_still_does(mode):
-    env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}
-    done = subprocess.run([sys.executable, "-c", STOP_A_CHILD, mode], capture_output=True, text=True, timeout=300,
-                          env=env)
+    done = run_script(STOP_A_CHILD, mode)
     if mode == "stop-continue":
         assert "alive, child exit 0" in done.stdout, done.stderr[-2000:]
         assert "Caught SIGCHLD" not in done.stderr
@@ -135,13 +139,7 @@ print("alive, child exit", child.returncode, flush=True)
 
 @pytest.mark.parametrize("mode", ["tolerate-first", "jupyter-kernel"])
 def test_jittor_loaded_later_or_in_a_kernel_does_not_end_the_process_with_its_child(mode):
-    import os
-    env = dict(os.environ)
-    env.pop("JPY_PARENT_PID", None)
-    if mode == "jupyter-kernel":   # what jupyter_client sets in the kernels it starts: its own pid
-        env["JPY_PARENT_PID"] = str(os.getpid())
-    done = subprocess.run([sys.executable, "-c", KILL_A_CHILD, mode], capture_output=True, text=True, timeout=300,
-                          env=env)
+    done = run_script(KILL_A_CHILD, mode, kernel=mode == "jupyter-kernel")
     assert "alive, child exit -9" in done.stdout, done.stderr[-2000:]
 
 
