@@ -73,11 +73,24 @@ COMMANDS: Dict[str, Command] = {
                              "same batches and weights, loss per step and final weights, with a control run", [
         ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),
         ("model", "model name", {"choices": MODELS}), ("data", "COCO json"), ("images", "its images"),
-        ("init", "initial weights .npz (default: the official initialisation)"), ("img_size", "square input size"),
+        ("init", "initial weights .npz (default: the official initialisation, moved by --control)"),
+        ("img_size", "square input size"),
         ("batch_size", "images per step"), ("steps", "steps"), ("steps_per_epoch", "steps per epoch"),
-        ("epochs", "epochs of the schedule"), ("control", "weight change of the control run"), ("out", "folder"),
+        ("epochs", "epochs of the schedule"), ("warmup_steps", "warm-up steps of both trainers (0: their own)"),
+        ("ema_start_updates", "both EMAs start as after this many updates"),
+        ("lr_scale", "both trainers' lr0 and warm-up bias lr times this"),
+        ("augment", "batches through the training augmentation (mosaic included)"),
+        ("control", "weight change of the control run"), ("out", "folder"),
         ("fixture", "also write the official side's compact results to this .npz (tests)")],
         config="goldyolo.compare.step_parity:StepParityConfig"),
+    "compare-data": Command("goldyolo.compare.data_parity:data_parity", "goldyolo's training pipeline and the "
+                            "official one over the same images: what reaches the loss, as distributions", [
+        ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),
+        ("model", "model name (its augmentation settings)", {"choices": MODELS}), ("data", "COCO json"),
+        ("images", "its images"), ("img_size", "square input size"), ("passes", "passes over the images"),
+        ("mosaic", "the mosaic phase (default: the last epochs' phase, without mosaic)"), ("seed", "seed"),
+        ("out", "output folder")],
+        config="goldyolo.compare.data_parity:DataParityConfig"),
     "compare-eval": Command("goldyolo.compare.eval_parity:eval_parity", "goldyolo's evaluator and the official "
                             "tools/eval.py on the same weights in each evaluation mode", [
         ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),

@@ -10,7 +10,8 @@ Paths (import them: ``from conftest import SAMPLE``):
 * ``COCO_SUBSET``: ``SHARED/coco_subset``: 1,000 COCO images and their annotations.
 * ``SAMPLE``: ``data/sample``, the committed 32-image sample (always present).
 * ``FIXTURES``: ``tests/fixtures``, committed outputs of the official model (always present).
-* ``OFFICIAL_CODE``: ``$GOLDYOLO_OFFICIAL_CODE``, a checkout of the official Gold-YOLO code, or None.
+* ``OFFICIAL_CODE``: ``$GOLDYOLO_OFFICIAL_CODE``, else ``SHARED/official/Gold-YOLO``: the official Gold-YOLO code
+  (commit 225ddd2), run as the oracle.
 
 Guards: a test (or a module, through ``pytestmark``) marked with one of these is skipped, with the reason
 saying what is missing and how to get it, where that is absent:
@@ -18,7 +19,7 @@ saying what is missing and how to get it, where that is absent:
 * ``@pytest.mark.needs_reference("models.json", ...)``: the reference folder (``README.md``) or the files named;
 * ``@pytest.mark.needs_coco_subset``: ``COCO_SUBSET`` (annotations and images);
 * ``@pytest.mark.needs_torch``: PyTorch;
-* ``@pytest.mark.needs_official_code``: PyTorch and ``$GOLDYOLO_OFFICIAL_CODE``;
+* ``@pytest.mark.needs_official_code``: PyTorch and ``OFFICIAL_CODE``;
 * ``@pytest.mark.needs_mpi``: Open MPI's ``mpirun`` and ``mpicc``;
 * ``@pytest.mark.needs_chromium``, ``@pytest.mark.needs_pdftotext``: the programs.
 
@@ -54,7 +55,7 @@ REFERENCE = Path(os.environ.get("GOLDYOLO_REFERENCE", SHARED / "reference"))
 COCO_SUBSET = SHARED / "coco_subset"
 SAMPLE = ROOT / "data" / "sample"
 FIXTURES = ROOT / "tests" / "fixtures"
-OFFICIAL_CODE = Path(os.environ["GOLDYOLO_OFFICIAL_CODE"]) if os.environ.get("GOLDYOLO_OFFICIAL_CODE") else None
+OFFICIAL_CODE = Path(os.environ.get("GOLDYOLO_OFFICIAL_CODE") or SHARED / "official" / "Gold-YOLO")
 
 SIZES = ("n", "s", "m", "l")
 CONV_GAIN = {"n": 0.65, "s": 0.65, "m": 0.6, "l": 1.0}  # weights.py docstring
@@ -86,8 +87,9 @@ def _missing_torch() -> Optional[str]:
 
 
 def _missing_official_code() -> Optional[str]:
-    code = None if OFFICIAL_CODE else ("official Gold-YOLO code not given (set GOLDYOLO_OFFICIAL_CODE="
-                                       "<checkout of huawei-noah/Efficient-Computing>/Detection/Gold-YOLO)")
+    code = None if (OFFICIAL_CODE / "tools" / "train.py").is_file() else (
+        f"official Gold-YOLO code not found at {OFFICIAL_CODE} ({GET_SHARED}, or set GOLDYOLO_OFFICIAL_CODE="
+        "<checkout of huawei-noah/Efficient-Computing>/Detection/Gold-YOLO)")
     return "; ".join(filter(None, (_missing_torch(), code))) or None
 
 
@@ -133,7 +135,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "needs_reference(*files): skipped without the official reference data")
     config.addinivalue_line("markers", "needs_coco_subset: skipped without ../shared/coco_subset")
     config.addinivalue_line("markers", "needs_torch: skipped without PyTorch")
-    config.addinivalue_line("markers", "needs_official_code: skipped without PyTorch and $GOLDYOLO_OFFICIAL_CODE")
+    config.addinivalue_line("markers", "needs_official_code: skipped without PyTorch and the official code")
     config.addinivalue_line("markers", "needs_mpi: skipped without Open MPI (mpirun, mpicc)")
     config.addinivalue_line("markers", "needs_chromium: skipped without chromium")
     config.addinivalue_line("markers", "needs_pdftotext: skipped without pdftotext")

@@ -113,7 +113,7 @@ def test_comparison_commands_fill_their_configs():
     assert isinstance(cfg, CompareConfig) and cfg.seeds == [3, 4] and cfg.frameworks == ["goldyolo"]
     assert (cfg.model, cfg.img_size, cfg.epochs, cfg.batch_size) == ("gold_yolo-n", 320, 30, 16)
     steps = build_parser(["compare-steps"]).parse_args(["compare-steps", "--torch-reference", "P"])
-    assert (steps.steps, steps.steps_per_epoch, steps.control) == (StepParityConfig.steps, 30, 1e-7)
+    assert (steps.steps, steps.steps_per_epoch, steps.control, steps.augment) == (StepParityConfig.steps, 6, 1e-7, True)
     bad = ["compare-train", "--torch-reference", "P", "--frameworks", "pytorch"]
     with pytest.raises(SystemExit):
         build_parser(bad).parse_args(bad)

@@ -130,10 +130,17 @@ def test_official_trainer_resumes_exactly(tmp_path):
     assert all(np.array_equal(whole[k], cut[k]) for k in whole.files)
     lines = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [0, 1, 2, 3]
+    assert [x["mosaic"] for x in lines] == [True, True, False, False]  # off from epoch 4 - 2, also when resumed
     assert lines[0]["lr"][2] == pytest.approx(0.1 + (0.005 - 0.1) * 2 / 1000)
     assert lines == [dict(x, time_s=y["time_s"], images_per_s=y["images_per_s"], eval_time_s=y["eval_time_s"])
                      for x, y in zip([json.loads(x) for x in (tmp_path / "whole" / "metrics.jsonl").read_text()
                                       .splitlines()], lines)]  # the same losses and learning rates
+    # a run shorter than stop_aug_last_n_epoch keeps mosaic on throughout, resumed or not (the official rule)
+    short = dict(train_spec, epochs=2, stop_aug_last_n_epoch=15, save_ema_epochs=[])
+    assert child(**short, out=str(tmp_path / "short"), stop_after_epoch=0) == 75
+    assert child(**short, out=str(tmp_path / "short")) == 0
+    lines = [json.loads(x) for x in (tmp_path / "short" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["mosaic"] for x in lines] == [True, True]
 
 
 @pytest.mark.needs_official_code

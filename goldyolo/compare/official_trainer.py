@@ -21,13 +21,15 @@ What is changed around the official code, and why (nothing inside it is edited o
   epoch's learning rate. Each epoch therefore also writes ``weights/resume.pt`` (float32 model and EMA,
   optimizer, random states, accumulation position), and a resumed run continues from it as the
   uninterrupted run would (exactly on the CPU with ``workers`` 0), with mosaic still off when it resumes
-  within the last ``stop_aug_last_n_epoch`` epochs (the official resume turns it back on).
+  after the epoch that switched it off (the official resume turns it back on).
 
 Modes (``spec["mode"]``): ``init`` writes the official initialisation of the model to ``spec["init"]``;
 ``train`` trains (continuing from ``weights/resume.pt`` when the output holds one); ``steps`` runs the
 official Trainer's own step (``train_in_steps``: forward, loss, backward, warm-up, accumulation, SGD,
-EMA) on given batches and records each step (:mod:`goldyolo.compare.step_parity`); ``eval`` runs the
-official ``tools/eval.py`` on given weights (:mod:`goldyolo.compare.eval_parity`).
+EMA) on given batches, its ``prepare_for_steps`` at each epoch (schedule step, mosaic switch), and records
+each step (:mod:`goldyolo.compare.step_parity`); ``eval`` runs the
+official ``tools/eval.py`` on given weights (:mod:`goldyolo.compare.eval_parity`); ``data`` draws samples from the
+official training dataset (:mod:`goldyolo.compare.data_parity`).
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
+
+from ..data.augment import mosaic_in_epoch
 
 STOPPED = 75  # exit status of a run stopped by ``stop_after_epoch``
 STAND_IN_MAX_KEEP = 1000  # the most detections the official code keeps after torchvision's NMS
@@ -166,9 +170,10 @@ def patch_trainer(spec: Dict, out: Path) -> Dict:
         before_loop(self)
         saved = getattr(self, "ckpt", {}).get("harness")
         if saved:
-            if self.start_epoch > self.max_epoch - self.args.stop_aug_last_n_epoch:
+            if not mosaic_in_epoch(self.start_epoch - 1, self.max_epoch, self.args.stop_aug_last_n_epoch):
                 # prepare_for_steps switches mosaic and mixup off only at that epoch itself: a run resumed
-                # after it would train with them again (the official resume does)
+                # after it would train with them again (the official resume does); a run shorter than
+                # stop_aug_last_n_epoch never switches them off
                 self.cfg.data_aug.mosaic, self.cfg.data_aug.mixup = 0.0, 0.0
                 self.train_loader, self.val_loader = self.get_data_loader(self.args, self.cfg, self.data_dict)
             torch.set_rng_state(saved["torch_rng"])
@@ -214,6 +219,7 @@ def patch_trainer(spec: Dict, out: Path) -> Dict:
         line = {"epoch": epoch, "iou_loss": loss[0], "dfl_loss": loss[1], "cls_loss": loss[2], "loss": sum(loss),
                 "lr": [float(g["lr"]) for g in self.optimizer.param_groups], "time_s": train_s,
                 "images_per_s": len(self.train_loader.dataset) / train_s, "step_errors": state["step_errors"],
+                "mosaic": self.cfg.data_aug.mosaic > 0,
                 "eval_time_s": time.time() - state["start"] - train_s}
         if state["ap"] is not None:
             line.update(official_AP50=state["ap"][0], official_AP=state["ap"][1])
@@ -286,9 +292,14 @@ def run_steps(spec: Dict) -> None:
     args = train_tool.get_args_parser().parse_args(official_args(dict(spec, out=str(out))))
     args.local_rank, args.rank, args.world_size = get_envs()
     cfg, device, args = train_tool.check_and_init(args)
+    cfg.solver.lr0 *= spec.get("lr_scale", 1.0)  # before the Trainer rescales lr0 by the batch size
+    cfg.solver.warmup_bias_lr *= spec.get("lr_scale", 1.0)
     trainer = Trainer(args, cfg, device)
     trainer.max_stepnum = spec["steps_per_epoch"]  # the schedule of an epoch of this many steps
     trainer.train_before_loop()
+    if spec.get("warmup_steps"):  # a short warm-up, so that a few steps reach the cosine schedule
+        trainer.warmup_stepnum = spec["warmup_steps"]
+    trainer.ema.updates = spec.get("ema_start_updates", 0)  # an EMA as far into training as this many updates
     batches = np.load(spec["batches"])
     records = []
     for step in range(spec["steps"]):
@@ -301,7 +312,9 @@ def run_steps(spec: Dict) -> None:
         records.append({"step": step, "items": [float(v) for v in trainer.loss_items],
                         "lr": [float(g["lr"]) for g in trainer.optimizer.param_groups],
                         "momentum": [float(g["momentum"]) for g in trainer.optimizer.param_groups],
-                        "optimizer_step": trainer.last_opt_step == step, "ema_updates": trainer.ema.updates})
+                        "optimizer_step": trainer.last_opt_step == step, "ema_updates": trainer.ema.updates,
+                        "ema_decay": float(trainer.ema.decay(trainer.ema.updates)),
+                        "mosaic": trainer.cfg.data_aug.mosaic > 0})
     (out / "steps.json").write_text(json.dumps(records))
     np.savez(out / "model.npz", **float_state(trainer.model))
     np.savez(out / "ema.npz", **float_state(trainer.ema.ema))
@@ -352,6 +365,30 @@ def run_eval(spec: Dict) -> None:
                                                "predictions": str(saved), "args": vars(args)}, default=str))
 
 
+def run_data(spec: Dict) -> None:
+    """The official training dataset (``TrainValDataset`` as ``get_data_loader`` builds it, augmentation on,
+    mosaic and mixup as ``spec["mosaic"]`` says) over every image ``spec["passes"]`` times, each sample drawn
+    after seeding ``random`` and numpy with (seed, pass, index); writes what reaches the loss to
+    ``spec["out"]`` (:func:`goldyolo.compare.data_parity.sample_records`)."""
+    import yaml
+    from yolov6.data.datasets import TrainValDataset
+
+    from .data_parity import sample_records
+    data_dict = yaml.safe_load(Path(spec["data_yaml"]).read_text())
+    hyp = dict(spec["hyp"], mosaic=1.0 if spec["mosaic"] else 0.0,
+               mixup=spec["hyp"]["mixup"] if spec["mosaic"] else 0.0)
+    dataset = TrainValDataset(data_dict["train"], spec["img_size"], spec["batch_size"], augment=True, hyp=hyp,
+                              rect=False, check_images=False, check_labels=False, stride=32, pad=0.0, rank=-1,
+                              data_dict=data_dict, task="train")
+
+    def draw(pass_index, index):
+        random.seed(f"{spec['seed']}/{pass_index}/{index}")
+        np.random.seed([spec["seed"], pass_index, index])
+        image, labels, path, _ = dataset[index]
+        return image.numpy(), labels.numpy()[:, 1:], Path(path).name
+    np.savez(spec["out"], **sample_records(draw, len(dataset), spec["passes"]))
+
+
 def main(argv: List[str]) -> None:
     import warnings
     # the official code's deprecated torch.cuda.amp calls warn at every step
@@ -367,7 +404,7 @@ def main(argv: List[str]) -> None:
         official_nms.time = types.SimpleNamespace(time=lambda: 0.0)
         shims.append("no NMS time limit")
     print(f"official trainer in {spec['root']}; stand-ins: {', '.join(shims) or 'none'}", flush=True)
-    {"init": write_init, "train": train, "steps": run_steps, "eval": run_eval}[spec["mode"]](spec)
+    {"init": write_init, "train": train, "steps": run_steps, "eval": run_eval, "data": run_data}[spec["mode"]](spec)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,16 @@ import numpy as np
 PAD_COLOR = (114, 114, 114)
 
 
+def mosaic_in_epoch(epoch: int, epochs: int, stop_aug_last_n_epoch: int) -> bool:
+    """Whether mosaic (and mixup) are on in ``epoch`` of a run of ``epochs``, as the official trainer decides.
+
+    The official ``Trainer.prepare_for_steps`` switches them off when ``epoch == epochs - stop_aug_last_n_epoch``
+    and never back on, so a run of fewer than ``stop_aug_last_n_epoch`` epochs never reaches that epoch and
+    keeps mosaic on throughout (docs/quirks.md, Q24)."""
+    switch = epochs - stop_aug_last_n_epoch
+    return not 0 <= switch <= epoch
+
+
 def letterbox(image: np.ndarray, new_shape: Tuple[int, int], scaleup: bool = True):
     """Resize keeping the aspect ratio and pad with gray to ``new_shape`` (h, w) (``auto=False``).
 

@@ -1,12 +1,12 @@
 """The trainer: the official training loop in Jittor, with checkpoints that survive a kill.
 
 Per epoch: the cosine lr factor, mosaic switched off for the last ``stop_aug_last_n_epoch``
-epochs, then steps with warm-up, gradient accumulation to a nominal batch of 64, EMA updates,
-a guard against non-finite losses, a progress bar, a metrics line (``metrics.jsonl``) and
-atomic ``last.pkl`` / ``best.pkl`` checkpoints. ``resume`` restores model, EMA, optimizer,
-schedule position, epoch and the loss scale; data order and augmentation depend only on (seed,
-epoch, index), so a resumed run continues the uninterrupted one. Mixed precision (:mod:`goldyolo.engine.amp`)
-is on by default for CUDA and off for the CPU, as in the official trainer.
+epochs (kept on throughout a shorter run, as the official trainer does), then steps with warm-up,
+gradient accumulation to a nominal batch of 64, EMA updates, a guard against non-finite losses, a
+progress bar, a metrics line (``metrics.jsonl``) and atomic ``last.pkl`` / ``best.pkl`` checkpoints.
+``resume`` restores model, EMA, optimizer, schedule position, epoch and the loss scale; data order and
+augmentation depend only on (seed, epoch, index), so a resumed run continues the uninterrupted one.
+Mixed precision (:mod:`goldyolo.engine.amp`) is on by default for CUDA and off for the CPU, as in the official trainer.
 
 Under ``mpirun -np N`` the N processes train one model on slices of each global batch of
 ``batch_size`` images (see :mod:`goldyolo.distributed`) and take the 1-process run's steps;
@@ -27,6 +27,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from ..data import DetectionDataset
+from ..data.augment import mosaic_in_epoch
 from ..data.sources import has_split, open_source
 from ..distributed import is_main_process, sum_over_processes, world_size
 from ..errors import GoldYoloError, InputError
@@ -312,7 +313,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] * scheduled
         self.optimizer.zero_grad()  # Q20: gradients still accumulating at the end of an epoch are dropped
-        self.dataset.set_epoch(epoch, use_mosaic=epoch < cfg.epochs - cfg.stop_aug_last_n_epoch)
+        self.dataset.set_epoch(epoch, use_mosaic=mosaic_in_epoch(epoch, cfg.epochs, cfg.stop_aug_last_n_epoch))
         self.model.train()
 
     def train_step(self, images: np.ndarray, targets: np.ndarray, epoch: int, step: int) -> Optional[np.ndarray]:
@@ -380,7 +381,8 @@ class Trainer:
         extra = {"cwd_loss": float(mean[3])} if len(mean) > 3 else {}
         return {"epoch": epoch, "iou_loss": float(mean[0]), "dfl_loss": float(mean[1]), "cls_loss": float(mean[2]),
                 **extra, "loss": float(mean.sum()), "lr": [float(g["lr"]) for g in self.optimizer.param_groups],
-                "time_s": elapsed, "images_per_s": count * cfg.batch_size / elapsed if elapsed else 0.0,
+                "mosaic": self.dataset.use_mosaic, "time_s": elapsed,
+                "images_per_s": count * cfg.batch_size / elapsed if elapsed else 0.0,
                 "skipped_steps": self.skipped_steps, **self._amp_metrics()}
 
     def _amp_metrics(self) -> Dict:
