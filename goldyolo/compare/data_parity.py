@@ -6,7 +6,8 @@ index), the official code from the global ``random`` and numpy states), so singl
 matched; each is seeded per sample and run over every image several times, and the statistics of what
 reaches the loss are set side by side with their standard errors: boxes per image, box sizes and
 positions, boxes clipped at the border, and the image content (mean and spread of each channel, share
-of gray pixels, which the padding is). ``mosaic`` chooses the phase compared (the official trainer's last 15 epochs run without it).
+of gray pixels, which the padding is). ``mosaic`` chooses the phase compared (the official trainer's last
+15 epochs run without it).
 """
 from __future__ import annotations
 
@@ -88,7 +89,8 @@ def statistics(records: Dict[str, np.ndarray], img_size: int) -> Dict[str, Tuple
     stats = records["image_stats"]
     result = {"boxes per image": summary(records["box_counts"]), "images without boxes":
               summary(records["box_counts"] == 0)}
-    for i, name in enumerate(("mean R", "mean G", "mean B", "spread R", "spread G", "spread B", "gray share (padding)")):
+    names = ("mean R", "mean G", "mean B", "spread R", "spread G", "spread B", "gray share (padding)")
+    for i, name in enumerate(names):
         result[name] = summary(stats[:, i])
     result.update({"box width (px)": summary(boxes[:, 3] * img_size),
                    "box height (px)": summary(boxes[:, 4] * img_size),
@@ -116,7 +118,7 @@ def data_parity(cfg: DataParityConfig) -> str:
     from ..config import get_config
     from ..data import CocoSource
     from ..data.yolo_format import write_yolo_dataset
-    from .train_compare import check_official, run_official
+    from .train_compare import check_official, portable_path, run_official
     if cfg.passes < 1:
         raise InputError("--passes must be positive")
     root = check_official(cfg.torch_reference, cfg.model)
@@ -135,7 +137,9 @@ def data_parity(cfg: DataParityConfig) -> str:
     if sorted(official["names"].tolist()) != sorted(gold["names"].tolist()):
         raise InputError(f"the two pipelines read different images from {cfg.data}")
     rows = compare(statistics(gold, cfg.img_size), statistics(official, cfg.img_size))
-    result = {"config": asdict(cfg), "environment": environment(), "samples": int(len(gold["names"])),
+    config = dict(asdict(cfg), torch_reference=portable_path(cfg.torch_reference), out=portable_path(cfg.out),
+                  images=portable_path(cfg.images))
+    result = {"config": config, "environment": environment(), "samples": int(len(gold["names"])),
               "boxes": {"goldyolo": int(len(gold["boxes"])), "official": int(len(official["boxes"]))},
               "statistics": rows}
     (out / "data_parity.json").write_text(json.dumps(result, indent=1))

@@ -277,7 +277,7 @@ def step_parity(cfg: StepParityConfig) -> str:
     from ..config import get_config
     from ..data import CocoSource
     from ..data.yolo_format import write_yolo_dataset
-    from .train_compare import check_official, run_official
+    from .train_compare import check_official, portable_path, run_official
     if cfg.steps < 1 or cfg.steps_per_epoch < 1:
         raise InputError("--steps and --steps-per-epoch must be positive")
     root = check_official(cfg.torch_reference, cfg.model)
@@ -317,7 +317,9 @@ def step_parity(cfg: StepParityConfig) -> str:
     inits = {"official": sample(init_state), "goldyolo": sample(init_state),
              "control": sample(dict(read_state_dict(control_init)))}
     packed = {name: compact(*run) for name, run in runs.items()}
-    result = {"config": asdict(cfg), "environment": environment(), "official_code": str(root),
+    config = dict(asdict(cfg), torch_reference=portable_path(cfg.torch_reference), out=portable_path(cfg.out),
+                  **({"init": portable_path(cfg.init)} if cfg.init else {}))
+    result = {"config": config, "environment": environment(), "official_code": portable_path(root),
               "steps": {name: steps for name, (steps, _) in runs.items()}}
     for name in ("goldyolo", "control"):
         steps, state = runs[name]

@@ -80,6 +80,13 @@ def check_official(path: str, model: str) -> Path:
     return root.resolve()
 
 
+def portable_path(path) -> str:
+    """``path`` as a record should keep it: relative to the working directory when it lies beside it (the
+    repository, ../shared), else as given; a machine's absolute paths mean nothing on another."""
+    relative = os.path.relpath(Path(path).resolve())
+    return str(path) if relative.startswith(os.path.join(os.pardir, os.pardir)) else relative
+
+
 # settings a run folder's results depend on: continuing it with others would mix two comparisons
 FIXED = ("model", "data", "images", "val_data", "val_images", "img_size", "epochs", "batch_size", "eval_interval")
 
