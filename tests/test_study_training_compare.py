@@ -55,15 +55,39 @@ def test_one_seed_is_not_a_verdict():
     assert tc.comparison_lines(comparison(seeds=(0,)))[-1].startswith("NOT FINISHED")
 
 
-def test_parity_table_from_the_committed_run():
+def test_phase_offsets_split_the_comparison_where_mosaic_stops():
+    result = comparison()
+    result["config"]["epochs"] = 2
+    table = tc.phase_offsets(result, stop_aug_last_n_epoch=1)  # epoch 0 with mosaic, epoch 1 without
+    row = table.loc[("cls_loss", "without mosaic")]
+    # cls at epoch 1 is 1.8 + AP: goldyolo 1.810 / 1.812 against official 1.811 / 1.815
+    assert row["goldyolo - official, mean per seed"] == "-0.0010, -0.0030" and row["goldyolo lower"] == "2 of 2"
+    assert row["official: seed 0 - seed 1"] == "-0.0040 (1 of 1 lower)"
+    assert table.loc[("iou_loss", "with mosaic"), "goldyolo lower"] == "0 of 2"
+
+
+def test_parity_table_and_measures_from_the_committed_run():
     parity = tc.read_json(ROOT / "report" / "full" / "step_parity" / "step_parity.json")
     table = tc.parity_table(parity)
     assert list(table.index) == ["goldyolo", "control"] and (table["schedule equal"] == "yes").all()
-    gold, control = table.loc["goldyolo"], table.loc["control"]
-    assert gold["final weights, rel. L2"] <= 3 * control["final weights, rel. L2"]
-    assert tc.parity_line(parity).startswith("gold_yolo-n, 128 px, batch 4, 60 steps in epochs of 30, 47 of them")
+    measures = tc.parity_measures(parity)
+    assert (measures["goldyolo / control"] <= 3).all() and "ema_gap/weight" in measures.index
+    line = tc.parity_line(parity)
+    assert line.startswith("gold_yolo-n, 128 px, batch 16, 60 steps in epochs of 6, 17 of them optimizer steps")
+    assert "warm-up 12 steps" in line and line.endswith("Verdict: passed (schedule equal, every measure within 3 x "
+                                                        "the control's)")
     assert len(plots.parity_curves(parity).axes) == 2
     assert tc.read_json(ROOT / "no such file.json") is None
+    assert tc.parity_measures({"goldyolo": {}}) is None  # a run made before the measures
+
+
+def test_data_parity_from_the_committed_run():
+    result = tc.read_json(ROOT / "report" / "full" / "data_parity" / "data_parity.json")
+    table = tc.data_parity_table(result)
+    assert {"boxes per image", "box area (px^2)", "gray share (padding)"} <= set(table.index)
+    assert (table["z"].abs() < 3).all()  # the committed finding: no quantity differs beyond chance
+    assert tc.data_parity_line(result).startswith("Both training pipelines without mosaic (the last epochs' phase), "
+                                                  "320 px, 9600 samples (12 passes")
 
 
 def test_warmup_and_long_run_from_the_committed_runs():

@@ -62,8 +62,52 @@ def comparison_lines(result: dict) -> List[str]:
     return lines
 
 
+def phase_offsets(result: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame:
+    """Per loss item and phase (with mosaic, without it): goldyolo minus official, per seed (mean over the
+    phase's epochs, and in how many seed-epochs goldyolo is lower), beside the same for two seeds of one
+    trainer (seed a minus seed b), which shows how far and how persistently two runs differ by their seed."""
+    runs = {(r["framework"], r["seed"]): {e["epoch"]: e for e in r["epochs"]} for r in result["runs"]}
+    seeds = sorted({seed for _, seed in runs})
+    epochs = result["config"]["epochs"]
+    switch = max(epochs - stop_aug_last_n_epoch, 0)
+    rows = []
+    for item in ("iou_loss", "cls_loss", "loss"):
+        for phase, span in (("with mosaic", range(0, switch)), ("without mosaic", range(switch, epochs))):
+            def diffs(a, b, item=item, span=span):
+                return [runs[a][e][item] - runs[b][e][item] for e in span if e in runs[a] and e in runs[b]]
+            framework = [diffs(("goldyolo", s), ("official", s)) for s in seeds]
+            count = sum(len(d) for d in framework)
+            if not count:
+                continue
+            row = {"loss": item, "phase": phase,
+                   "goldyolo - official, mean per seed": ", ".join(f"{sum(d) / len(d):+.4f}" for d in framework),
+                   "goldyolo lower": f"{sum(v < 0 for d in framework for v in d)} of {count}"}
+            for name in ("goldyolo", "official"):
+                within = diffs((name, seeds[0]), (name, seeds[-1])) if len(seeds) > 1 else []
+                row[f"{name}: seed {seeds[0]} - seed {seeds[-1]}"] = (
+                    f"{sum(within) / len(within):+.4f} ({sum(v < 0 for v in within)} of {len(within)} lower)"
+                    if within else "")
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["loss", "phase"])
+
+
+def data_parity_table(result: dict) -> pd.DataFrame:
+    """compare-data: each quantity's mean in both pipelines, the difference and its z (standard errors)."""
+    return pd.DataFrame(result["statistics"]).T[["goldyolo", "official", "difference", "z"]]
+
+
+def data_parity_line(result: dict) -> str:
+    cfg = result["config"]
+    phase = "with mosaic" if cfg["mosaic"] else "without mosaic (the last epochs' phase)"
+    return (f"Both training pipelines {phase}, {cfg['img_size']} px, {result['samples']} samples ({cfg['passes']} "
+            f"passes over the training images), {result['boxes']['goldyolo']} and {result['boxes']['official']} "
+            f"boxes; z: the difference in standard errors (per box for box quantities, so boxes of one image are "
+            f"counted as independent); machine: {result['environment']['hardware']['cpu_model']}")
+
+
 def parity_table(result: dict) -> pd.DataFrame:
-    """goldyolo and the control against the official trainer: schedule, loss per step, final weights."""
+    """goldyolo and the control against the official trainer: schedule, loss per step, final weights, and
+    (runs with measures) the largest measure against the control's."""
     rows = {}
     for name in ("goldyolo", "control"):
         r = result[name]
@@ -75,13 +119,35 @@ def parity_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def parity_measures(result: dict) -> Optional[pd.DataFrame]:
+    """Each measure of goldyolo and of the control against the official run, and their ratio (None for runs
+    made before the measures existed)."""
+    if "measures" not in result.get("goldyolo", {}):
+        return None
+    gold, control = result["goldyolo"]["measures"], result["control"]["measures"]
+    rows = [{"measure": name, "goldyolo": gold[name], "control": control[name],
+             "goldyolo / control": gold[name] / control[name] if control[name] else None}
+            for name in gold if gold[name] or control[name]]
+    return pd.DataFrame(rows).set_index("measure")
+
+
 def parity_line(result: dict) -> str:
     cfg = result["config"]
     steps = result["steps"]["official"]
     updates = sum(s["optimizer_step"] for s in steps)
-    return (f"{cfg['model']}, {cfg['img_size']} px, batch {cfg['batch_size']}, {cfg['steps']} steps in epochs of "
-            f"{cfg['steps_per_epoch']}, {updates} of them optimizer steps (the others accumulate); control: "
-            f"initial weights moved by {cfg['control']:g}; machine: {result['environment']['hardware']['cpu_model']}")
+    line = (f"{cfg['model']}, {cfg['img_size']} px, batch {cfg['batch_size']}, {cfg['steps']} steps in epochs of "
+            f"{cfg['steps_per_epoch']}, {updates} of them optimizer steps (the others accumulate)")
+    if cfg.get("warmup_steps"):
+        line += (f"; warm-up {cfg['warmup_steps']} steps, cosine over {cfg['epochs']} epochs, learning rates "
+                 f"x{cfg['lr_scale']:g}, EMA started as after {cfg['ema_start_updates']} updates, "
+                 + ("augmented batches (mosaic)" if cfg.get("augment") else "batches without augmentation"))
+    line += (f"; control: initial weights moved by {cfg['control']:g}; machine: "
+             f"{result['environment']['hardware']['cpu_model']}")
+    verdict = result.get("verdict")
+    if verdict:
+        line += (f". Verdict: {'passed' if verdict['passed'] else 'failed'} (schedule equal, every measure within "
+                 f"{verdict['tolerance']:g} x the control's)")
+    return line
 
 
 def warmup_length(run: TrainingRun) -> tuple:
