@@ -71,7 +71,7 @@ def test_parity_table_and_measures_from_the_committed_run():
     table = tc.parity_table(parity)
     assert list(table.index) == ["goldyolo", "control"] and (table["schedule equal"] == "yes").all()
     measures = tc.parity_measures(parity)
-    assert (measures["goldyolo / control"] <= 3).all() and "ema_gap/weight" in measures.index
+    assert (measures["goldyolo / control"] <= 3).all() and "other weights: EMA minus model" in measures.index
     line = tc.parity_line(parity)
     assert line.startswith("gold_yolo-n, 128 px, batch 16, 60 steps in epochs of 6, 17 of them optimizer steps")
     assert "warm-up 12 steps" in line and line.endswith("Verdict: passed (schedule equal, every measure within 3 x "

@@ -119,13 +119,20 @@ def parity_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+KINDS = {"weight": "other weights", "bn_weight": "BN weights", "bias": "biases", "bn_stat": "BN statistics"}
+MEASURE_NAMES = {"loss/iou": "IoU loss: largest step difference", "loss/dfl": "DFL loss: largest step difference",
+                 "loss/cls": "class loss: largest step difference",
+                 **{f"model/{k}": f"{v}: change of the final weights" for k, v in KINDS.items()},
+                 **{f"ema_gap/{k}": f"{v}: EMA minus model" for k, v in KINDS.items()}}
+
+
 def parity_measures(result: dict) -> Optional[pd.DataFrame]:
     """Each measure of goldyolo and of the control against the official run, and their ratio (None for runs
     made before the measures existed)."""
     if "measures" not in result.get("goldyolo", {}):
         return None
     gold, control = result["goldyolo"]["measures"], result["control"]["measures"]
-    rows = [{"measure": name, "goldyolo": gold[name], "control": control[name],
+    rows = [{"measure": MEASURE_NAMES.get(name, name), "goldyolo": gold[name], "control": control[name],
              "goldyolo / control": gold[name] / control[name] if control[name] else None}
             for name in gold if gold[name] or control[name]]
     return pd.DataFrame(rows).set_index("measure")
