@@ -42,13 +42,14 @@ def test_unfinished_comparison_and_single_run_speed_are_said_as_such():
 def test_conclusion_sorts_findings_by_the_evidence():
     evidence = {"train": dict(TRAIN, lr_first=0.00049), "long": dict(TRAIN, epochs=100, AP=0.0199, lr_first=0.00098),
                 "compare": COMPARE,
-                "step_parity": {"steps": 60, "model": "gold_yolo-n",
+                "step_parity": {"steps": 60, "model": "gold_yolo-n", "warmup_steps": 12, "lr_scale": 0.02,
                                 "goldyolo": {"loss_max": 5.5e-3, "weights_rel_l2": 3.9e-3},
                                 "control": {"loss_max": 5.4e-3, "weights_rel_l2": 3.8e-3}}}
     lines = summary.conclusion_lines(evidence, claims.register(evidence, S_DEPLOY))
     text = "\n".join(lines)
     held = text[text.index("What held"):text.index("What did not")]
     assert "over 60 steps" in held and "less than the largest seed-to-seed spread (0.0003)" in held
+    assert "12 of them warm-up, at learning rates x0.02 on both sides" in held
     assert "AP 0.0013 after 30 epochs and 0.0199 after 100 (at 2 times the study run's learning rate" in text
     assert "The 100-epoch run again with the study run's" in text[text.index("What is left"):]
     same = dict(evidence, long=dict(evidence["long"], lr_first=0.00049))

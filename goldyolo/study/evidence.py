@@ -70,6 +70,9 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None) -> Dic
     steps = _json(reference / "step_parity" / "step_parity.json")
     if steps:
         found["step_parity"] = {"steps": steps["config"]["steps"], "model": steps["config"]["model"],
+                                "warmup_steps": steps["config"].get("warmup_steps", 0),
+                                "lr_scale": steps["config"].get("lr_scale", 1.0),
+                                "passed": steps.get("verdict", {}).get("passed"),
                                 **{name: {"loss_max": max(steps[name]["step_differences"]["total_loss"]),
                                           "weights_rel_l2": steps[name]["weights"]["model"]["relative_l2"]}
                                    for name in ("goldyolo", "control")}}

@@ -147,11 +147,15 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
         held.append("The model is Gold-YOLO: " + parity_text(evidence["parity"]) + ".")
     steps = evidence.get("step_parity")
     if steps:
-        held.append(f"One training step at a time, goldyolo's trainer follows the official one: over {steps['steps']} "
-                    f"steps of {steps['model']} the loss differs by at most {steps['goldyolo']['loss_max']:.1e} "
-                    f"(relative) and the final weights by {steps['goldyolo']['weights_rel_l2']:.1e} (relative L2), "
-                    f"as far as the official trainer differs from itself when its initial weights move by 1e-7 "
-                    f"({steps['control']['loss_max']:.1e}, {steps['control']['weights_rel_l2']:.1e}).")
+        scope = (f", {steps['warmup_steps']} of them warm-up, at learning rates x{steps['lr_scale']:g} on both sides"
+                 if steps.get("warmup_steps") else " inside the warm-up")
+        held.append(f"One training step at a time, goldyolo's optimizer, schedule and EMA follow the official "
+                    f"trainer's: over {steps['steps']} steps of {steps['model']}{scope}, the loss differs by at most "
+                    f"{steps['goldyolo']['loss_max']:.1e} (relative) and the final weights by "
+                    f"{steps['goldyolo']['weights_rel_l2']:.1e} (relative L2), as far as the official trainer differs "
+                    f"from itself when its initial weights move by 1e-7 ({steps['control']['loss_max']:.1e}, "
+                    f"{steps['control']['weights_rel_l2']:.1e}); whole runs are compared only against the seed "
+                    f"spread (notebook 03).")
     evals = evidence.get("eval_parity")
     if evals:
         held.append("goldyolo's evaluator gives the official evaluator's results on the same trained weights, in "
