@@ -64,19 +64,21 @@ class StepParityConfig:
     warmup_steps: int = 12    # 0: each trainer's own warm-up (at least 1,000 steps); else this many, on both sides
     ema_start_updates: int = 2000  # both EMAs start as after this many updates
     lr_scale: float = 0.02    # both trainers' lr0 and warm-up bias lr times this
-    augment: bool = True      # the batches through goldyolo's training augmentation (mosaic included)
+    augment: bool = True      # the batches through goldyolo's training augmentation
+    mosaic: bool = True       # ... with mosaic (off: as in the last epochs)
     control: float = 1e-7
     out: str = "runs/step_parity"
     fixture: str = ""         # also write the official side's compact results here (for the default test suite)
 
 
 def make_batches(source, img_size: int, batch_size: int, steps: int, augment: bool = False,
-                 steps_per_epoch: int = 1, hyp: Optional[dict] = None) -> Dict[str, np.ndarray]:
+                 steps_per_epoch: int = 1, hyp: Optional[dict] = None, mosaic: bool = True) -> Dict[str, np.ndarray]:
     """``images`` (steps, B, 3, S, S) uint8 RGB and ``targets`` (n, 7) [step, image, class, cx, cy, w, h]:
-    the records in order, cycled; letterboxed, or with ``augment`` augmented as in training with mosaic on
-    (``hyp``: the model config's augmentation), the draws of epoch ``step // steps_per_epoch``."""
+    the records in order, cycled; letterboxed, or with ``augment`` augmented as in training, with mosaic or
+    without (``hyp``: the model config's augmentation), the draws of epoch ``step // steps_per_epoch``."""
     from ..data import DetectionDataset
     dataset = DetectionDataset(source, img_size, augment=augment, hyp=hyp, batch_size=batch_size)
+    dataset.set_epoch(0, use_mosaic=mosaic)
     count = len(source.records)
     images, targets = [], []
     for step in range(steps):
@@ -231,7 +233,7 @@ def step_differences(records: List[Dict], reference: List[Dict]) -> Dict[str, Li
 
 
 FIXTURE_SETTINGS = ("model", "img_size", "batch_size", "steps", "steps_per_epoch", "epochs", "warmup_steps",
-                    "ema_start_updates", "lr_scale", "augment", "control")
+                    "ema_start_updates", "lr_scale", "augment", "mosaic", "control")
 
 
 def write_fixture(path: Path, cfg: StepParityConfig, init: Dict[str, np.ndarray], official: Dict,
@@ -286,7 +288,7 @@ def step_parity(cfg: StepParityConfig) -> str:
     source = CocoSource(Path(cfg.data), Path(cfg.images))
     data_yaml = write_yolo_dataset(source, source, out / "data")
     np.savez(out / "batches.npz", **make_batches(source, cfg.img_size, cfg.batch_size, cfg.steps, cfg.augment,
-                                                 cfg.steps_per_epoch, get_config(cfg.model).augment))
+                                                 cfg.steps_per_epoch, get_config(cfg.model).augment, cfg.mosaic))
     batches = dict(np.load(out / "batches.npz"))
     common = {"num_classes": source.num_classes, "seed": 0, "data_yaml": str(data_yaml.resolve()),
               "img_size": cfg.img_size, "batch_size": cfg.batch_size, "epochs": cfg.epochs, "workers": 0,

@@ -147,7 +147,8 @@ def parity_line(result: dict) -> str:
     if cfg.get("warmup_steps"):
         line += (f"; warm-up {cfg['warmup_steps']} steps, cosine over {cfg['epochs']} epochs, learning rates "
                  f"x{cfg['lr_scale']:g}, EMA started as after {cfg['ema_start_updates']} updates, "
-                 + ("augmented batches (mosaic)" if cfg.get("augment") else "batches without augmentation"))
+                 + (("augmented batches" + (" (mosaic)" if cfg.get("mosaic", True) else " without mosaic"))
+                    if cfg.get("augment") else "batches without augmentation"))
     line += (f"; control: initial weights moved by {cfg['control']:g}; machine: "
              f"{result['environment']['hardware']['cpu_model']}")
     verdict = result.get("verdict")
