@@ -18,14 +18,14 @@ rounding. Float32 differences (summation order in convolutions and reductions) g
 training steps, and a box that flips between candidates in the task-aligned assignment changes a
 loss term at once; the control shows how much of that the official code does to itself.
 
-:func:`measures` reduces a run to numbers that the control bounds: each loss item's largest relative
+:func:`measures` reduces a run to numbers that the control bounds: each loss item's median relative
 difference over the steps, and for the final model and EMA, per parameter kind (BN weights, other weights,
 biases, BN statistics), the difference from the official run relative to the official run's own change
 from the initial weights, read on fixed coordinates of every tensor. The schedule (learning rate and
 momentum of each group, which steps update, EMA updates and decay) must be equal. :func:`check` accepts a
-run whose measures are within ``TOLERANCE`` times the control's; the tests plant changes in goldyolo's
-trainer (EMA decay x0.9, weight decay x1.1, weight decay on BN weights, IoU loss weight 2.75, the cosine
-schedule one epoch late) and require each to be rejected.
+run whose measures are within ``TOLERANCE`` times the control's (the loss items' at least ``LOSS_FLOOR``);
+the tests plant changes in goldyolo's trainer (EMA decay x0.9, weight decay x1.1, weight decay on BN
+weights, IoU loss weight 2.75, the cosine schedule one epoch late) and require each to be rejected.
 """
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ from ..errors import InputError
 from ..models.checkpoint import read_state_dict
 
 TOLERANCE = 3.0   # a run passes when each measure is at most this many times the control's
+# The control differs from the official run only by its weights: its loss is summed in the same order, so at
+# the first steps its loss items can agree to 1e-8, below what two frameworks' float32 reductions over
+# thousands of anchors can (their orders differ): 16 units in the last place is the least a loss measure's
+# limit is taken from.
+LOSS_FLOOR = 16 * float(np.finfo(np.float32).eps)
 SAMPLES = 64      # coordinates read from each tensor
 ITEMS = ("iou", "dfl", "cls")
 SCHEDULE = ("lr", "momentum", "optimizer_step", "ema_updates", "ema_decay")
@@ -174,15 +179,19 @@ def _relative(run: Dict[str, np.ndarray], ref: Dict[str, np.ndarray], keys) -> f
 def measures(run: Dict, ref: Dict, run_init: Dict[str, np.ndarray], ref_init: Dict[str, np.ndarray],
              kinds: Dict[str, str]) -> Dict[str, float]:
     """How far ``run`` is from ``ref`` (both :func:`compact`; ``run_init``, ``ref_init``: their sampled initial
-    weights; ``kinds``: key -> :func:`kind`). ``loss/<item>``: the largest relative difference of that loss
-    item over the steps; ``model/<kind>``, ``ema/<kind>``: ||change_run - change_ref|| / ||change_ref||, where
-    a change is final minus initial weights of that kind; ``ema_gap``: the same for EMA minus model."""
+    weights; ``kinds``: key -> :func:`kind`).
+
+    ``loss/<item>``: the median over the steps of that loss item's relative difference (the typical drift; a
+    box that changes its anchors in one run and not in the other moves one step's loss by 1e-4 to 1e-3, in
+    the control as well, at random steps). ``model/<kind>``: ||change_run - change_ref|| / ||change_ref||,
+    where a change is final minus initial weights of that kind; ``ema_gap/<kind>``: the same for EMA minus
+    model."""
     result = {}
     items = np.array([s["items"] for s in run["steps"]])
     ref_items = np.array([s["items"] for s in ref["steps"]])
     for i, name in enumerate(ITEMS):
         scale = np.where(ref_items[:, i] != 0, np.abs(ref_items[:, i]), 1.0)
-        result[f"loss/{name}"] = float((np.abs(items[:, i] - ref_items[:, i]) / scale).max())
+        result[f"loss/{name}"] = float(np.median(np.abs(items[:, i] - ref_items[:, i]) / scale))
     change = {k: run["model"][k] - run_init[k] for k in kinds}
     ref_change = {k: ref["model"][k] - ref_init[k] for k in kinds}
     gap = {k: run["ema"][k] - run["model"][k] for k in kinds}
@@ -207,12 +216,13 @@ def schedule_differences(run: List[Dict], ref: List[Dict]) -> List[str]:
 
 def check(run_measures: Dict[str, float], control_measures: Dict[str, float], schedule: List[str],
           tolerance: float = TOLERANCE) -> List[str]:
-    """What fails: schedule differences, and each measure above ``tolerance`` x the control's."""
+    """What fails: schedule differences, and each measure above ``tolerance`` x the control's (for the loss
+    items, x the larger of the control's and ``LOSS_FLOOR``)."""
     failed = [f"schedule: {s}" for s in schedule]
     for name, value in run_measures.items():
-        limit = tolerance * control_measures[name]
-        if not value <= limit:
-            failed.append(f"{name}: {value:.3g} > {tolerance:g} x control {control_measures[name]:.3g}")
+        base = max(control_measures[name], LOSS_FLOOR) if name.startswith("loss/") else control_measures[name]
+        if not value <= tolerance * base:
+            failed.append(f"{name}: {value:.3g} > {tolerance:g} x control {base:.3g}")
     return failed
 
 

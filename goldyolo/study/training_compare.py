@@ -120,8 +120,8 @@ def parity_table(result: dict) -> pd.DataFrame:
 
 
 KINDS = {"weight": "other weights", "bn_weight": "BN weights", "bias": "biases", "bn_stat": "BN statistics"}
-MEASURE_NAMES = {"loss/iou": "IoU loss: largest step difference", "loss/dfl": "DFL loss: largest step difference",
-                 "loss/cls": "class loss: largest step difference",
+MEASURE_NAMES = {"loss/iou": "IoU loss: median step difference", "loss/dfl": "DFL loss: median step difference",
+                 "loss/cls": "class loss: median step difference",
                  **{f"model/{k}": f"{v}: change of the final weights" for k, v in KINDS.items()},
                  **{f"ema_gap/{k}": f"{v}: EMA minus model" for k, v in KINDS.items()}}
 
