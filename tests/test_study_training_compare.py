@@ -71,7 +71,9 @@ def test_parity_table_and_measures_from_the_committed_run():
     table = tc.parity_table(parity)
     assert list(table.index) == ["goldyolo", "control"] and (table["schedule equal"] == "yes").all()
     measures = tc.parity_measures(parity)
-    assert (measures["goldyolo / control"] <= 3).all() and "other weights: EMA minus model" in measures.index
+    assert (measures["within"] == "yes").all() and "other weights: EMA minus model" in measures.index
+    weights = measures.loc["other weights: change of the final weights"]
+    assert weights["limit"] == pytest.approx(3 * weights["control"])
     line = tc.parity_line(parity)
     assert line.startswith("gold_yolo-n, 128 px, batch 16, 60 steps in epochs of 6, 17 of them optimizer steps")
     assert "warm-up 12 steps" in line and line.endswith("Verdict: passed (schedule equal, every measure within 3 x "
@@ -79,6 +81,12 @@ def test_parity_table_and_measures_from_the_committed_run():
     assert len(plots.parity_curves(parity).axes) == 2
     assert tc.read_json(ROOT / "no such file.json") is None
     assert tc.parity_measures({"goldyolo": {}}) is None  # a run made before the measures
+
+
+def test_no_mosaic_step_parity_from_the_committed_run():
+    result = tc.read_json(ROOT / "report" / "full" / "step_parity" / "no_mosaic_320" / "step_parity.json")
+    assert result["config"]["img_size"] == 320 and result["config"]["mosaic"] is False
+    assert "augmented batches without mosaic" in tc.parity_line(result) and result["verdict"]["passed"]
 
 
 def test_data_parity_from_the_committed_run():
