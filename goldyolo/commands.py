@@ -174,6 +174,12 @@ COMMANDS: Dict[str, Command] = {
         ("ann", "COCO json to split (e.g. ../shared/coco_subset/instances.json)", {"required": True}),
         ("out", "output folder"), ("test", "number of test images"), ("seed", "random seed"),
         ("any_source", "draw test images from all images, not only those with official annotations")]),
+    "data classes": Command("goldyolo.data.classes:classes_command", "a COCO json restricted to some categories "
+                            "(e.g. person alone): a smaller task", [
+        ("ann", "COCO json (e.g. data/splits/train.json)", {"required": True}),
+        ("classes", "category names, in the class order wanted", {"nargs": "+", "required": True, "type": str}),
+        ("out", "output json", {"required": True}),
+        ("keep_empty", "keep the images without a chosen category (they train as background)")]),
     "data sample": Command("goldyolo.data.sample:sample_command", "small train/test sample (data/sample) of a split", [
         ("train", "training split json"), ("test", "test split json"),
         ("images", "image folder of the splits", {"required": True}), ("out", "output folder"),

@@ -16,9 +16,9 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("command", [[], ["info"], ["table"], ["convert"], ["train"], ["eval"], ["predict"],
-                                     ["overfit"], ["data", "coco"], ["data", "sample"], ["data", "split"], ["bench"],
-                                     ["soak"], ["report"], ["compare-train"], ["compare-steps"], ["compare-data"],
-                                     ["setup", "cuda"]])
+                                     ["overfit"], ["data", "coco"], ["data", "sample"], ["data", "split"],
+                                     ["data", "classes"], ["bench"], ["soak"], ["report"], ["compare-train"],
+                                     ["compare-steps"], ["compare-data"], ["setup", "cuda"]])
 def test_help(command):
     done = run(*command, "--help")
     assert done.returncode == 0
