@@ -24,7 +24,7 @@ from ..eval.evaluate import evaluate, max_stride
 from ..eval.modes import eval_mode
 from ..models import build_model
 from ..models.checkpoint import load_weights
-from .train_compare import check_official, run_official
+from .train_compare import check_official, portable_path, run_official
 
 MODES = ("square", "rect", "reproduce_640")
 TOLERANCE_AP = 0.001  # 0.1 AP point
@@ -91,7 +91,8 @@ def eval_parity(cfg: EvalParityConfig) -> str:
     source = open_source(cfg.data, cfg.images, "val")
     data_yaml = write_yolo_dataset(source, source, out / "data")
     net = load_weights(build_model(cfg.model, num_classes=source.num_classes), cfg.weights)
-    result: Dict = {"config": asdict(cfg), "modes": {}}
+    result: Dict = {"config": dict(asdict(cfg), torch_reference=portable_path(cfg.torch_reference),
+                                   out=portable_path(cfg.out)), "modes": {}}
     for name in cfg.modes:
         folder = out / name
         spec = {"mode": "eval", "weights": str(Path(cfg.weights).resolve()), "num_classes": source.num_classes,

@@ -310,7 +310,8 @@ def write_results(cfg: CompareConfig, root: Path) -> Dict:
     from ..bench.machine import environment
     out = Path(cfg.out)
     result = collect(cfg)
-    result.update(config=asdict(cfg), official_code=str(root), environment=environment(),
+    config = dict(asdict(cfg), torch_reference=portable_path(cfg.torch_reference), out=portable_path(cfg.out))
+    result.update(config=config, official_code=portable_path(root), environment=environment(),
                   invocations=read_lines(out / "invocations.jsonl"), summary=summarize(result["runs"], cfg.epochs))
     (out / "compare.json").write_text(json.dumps(result, indent=1))
     if result["runs"]:
