@@ -7,8 +7,9 @@ device tool), within the 64 MiB that travel with the working tree.
   numpy 2), pycocotools, astunparse and addict, for CPython 3.12 on x86-64 (``pip download``: needs PyPI).
 * ``.gpu/reference``: the official reference's ``weights.py`` and ``keys_{n,s,m,l}.json``, which with the
   committed ``tests/fixtures/official_outputs.npz`` make the parity tests that run there.
-* ``.gpu/official``: the .py and .yaml files of the official code (``--official``, Detection/Gold-YOLO of a
-  huawei-noah/Efficient-Computing checkout), for the PyTorch side of the speed comparison there.
+* ``.gpu/official``: the .py and .yaml files of the official code (``--official``, default
+  ``../shared/official/Gold-YOLO``: Detection/Gold-YOLO of huawei-noah/Efficient-Computing at 225ddd2), for the
+  PyTorch side of the speed comparison there.
 * ``.gpu/coco``: the 800/200 split (``data/splits``) with its 1,000 images re-encoded as JPEG at the highest
   quality that keeps the whole carried tree (tracked files + .gpu) under the budget. Sizes are unchanged, so
   the annotations hold; the quality used is written to ``.gpu/coco/README.txt`` and must be reported with
@@ -68,7 +69,7 @@ def main() -> None:
     parser.add_argument("--split", default=str(ROOT / "data" / "splits"))
     parser.add_argument("--images", default=str(ROOT.parent / "shared" / "coco_subset" / "images"))
     parser.add_argument("--reference", default=str(ROOT.parent / "shared" / "reference"))
-    parser.add_argument("--official", default=str(ROOT.parent / "official" / "Detection" / "Gold-YOLO"))
+    parser.add_argument("--official", default=str(ROOT.parent / "shared" / "official" / "Gold-YOLO"))
     parser.add_argument("--budget-mib", type=float, default=62.0)
     args = parser.parse_args()
     out = Path(args.out)
