@@ -1,5 +1,5 @@
-"""Pack what scripts/gpu_check.sh needs on a bare GPU machine into .gpu/ (ignored by git, carried by the
-device tool), within the 64 MiB that travel with the working tree.
+"""Pack what scripts/gpu_check.sh needs on a bare GPU machine without network into .gpu/ (ignored by git, sent
+with the working tree), within the 64 MiB that may travel with the job.
 
     python scripts/gpu_pack.py [--budget-mib 62]
 
@@ -101,7 +101,7 @@ def main() -> None:
         if size <= budget:
             (out / "coco" / "README.txt").write_text(
                 f"The 800/200 split of shared/coco_subset, images re-encoded as JPEG quality {quality} (OpenCV) to "
-                f"fit the device tool's 64 MiB; sizes and annotations unchanged. Report this with any result.\n")
+                f"fit the job's 64 MiB; sizes and annotations unchanged. Report this with any result.\n")
             print(f"packed {out}: {size / 2**20:.1f} MiB with the tracked files (budget {args.budget_mib} MiB)")
             return
     sys.exit(f"the tracked files and wheels alone leave no room under {args.budget_mib} MiB")
