@@ -214,13 +214,18 @@ def schedule_differences(run: List[Dict], ref: List[Dict]) -> List[str]:
     return found
 
 
+def limit_base(name: str, control_value: float) -> float:
+    """What ``TOLERANCE`` multiplies for measure ``name``: the control's value (for the loss items, at least
+    ``LOSS_FLOOR``)."""
+    return max(control_value, LOSS_FLOOR) if name.startswith("loss/") else control_value
+
+
 def check(run_measures: Dict[str, float], control_measures: Dict[str, float], schedule: List[str],
           tolerance: float = TOLERANCE) -> List[str]:
-    """What fails: schedule differences, and each measure above ``tolerance`` x the control's (for the loss
-    items, x the larger of the control's and ``LOSS_FLOOR``)."""
+    """What fails: schedule differences, and each measure above ``tolerance`` x :func:`limit_base`."""
     failed = [f"schedule: {s}" for s in schedule]
     for name, value in run_measures.items():
-        base = max(control_measures[name], LOSS_FLOOR) if name.startswith("loss/") else control_measures[name]
+        base = limit_base(name, control_measures[name])
         if not value <= tolerance * base:
             failed.append(f"{name}: {value:.3g} > {tolerance:g} x control {base:.3g}")
     return failed
@@ -326,8 +331,8 @@ def step_parity(cfg: StepParityConfig) -> str:
     runs["goldyolo"] = goldyolo_steps(cfg, init, batches, out / "goldyolo")
     official_steps, official_state = runs["official"]
     kinds = {k: kind(k, v) for k, v in official_state["model"].items() if kind(k, v)}
-    inits = {"official": sample(init_state), "goldyolo": sample(init_state),
-             "control": sample(dict(read_state_dict(control_init)))}
+    shared_init = sample(init_state)
+    inits = {"official": shared_init, "goldyolo": shared_init, "control": sample(dict(read_state_dict(control_init)))}
     packed = {name: compact(*run) for name, run in runs.items()}
     config = dict(asdict(cfg), torch_reference=portable_path(cfg.torch_reference), out=portable_path(cfg.out),
                   **({"init": portable_path(cfg.init)} if cfg.init else {}))
@@ -335,9 +340,9 @@ def step_parity(cfg: StepParityConfig) -> str:
               "steps": {name: steps for name, (steps, _) in runs.items()}}
     for name in ("goldyolo", "control"):
         steps, state = runs[name]
+        schedule = schedule_differences(steps, official_steps)
         result[name] = {"step_differences": step_differences(steps, official_steps),
-                        "schedule_equal": not schedule_differences(steps, official_steps),
-                        "schedule_differences": schedule_differences(steps, official_steps),
+                        "schedule_equal": not schedule, "schedule_differences": schedule,
                         "weights": {part: state_difference(state[part], official_state[part])
                                     for part in ("model", "ema")},
                         "measures": measures(packed[name], packed["official"], inits[name], inits["official"],

@@ -130,7 +130,7 @@ def parity_measures(result: dict) -> Optional[pd.DataFrame]:
     """Each measure of goldyolo and of the control against the official run, the limit the verdict applies
     (``compare.step_parity.check``) and whether goldyolo is within it (None for runs made before the measures
     existed)."""
-    from ..compare.step_parity import LOSS_FLOOR, TOLERANCE
+    from ..compare.step_parity import TOLERANCE, limit_base
     if "measures" not in result.get("goldyolo", {}):
         return None
     gold, control = result["goldyolo"]["measures"], result["control"]["measures"]
@@ -139,7 +139,7 @@ def parity_measures(result: dict) -> Optional[pd.DataFrame]:
     for name in gold:
         if not (gold[name] or control[name]):
             continue
-        limit = tolerance * (max(control[name], LOSS_FLOOR) if name.startswith("loss/") else control[name])
+        limit = tolerance * limit_base(name, control[name])
         rows.append({"measure": MEASURE_NAMES.get(name, name), "goldyolo": gold[name], "control": control[name],
                      "limit": limit, "within": "yes" if gold[name] <= limit else "no"})
     return pd.DataFrame(rows).set_index("measure")
