@@ -162,6 +162,40 @@ def test_compare_train_runs_both_trainers_from_the_same_weights(tmp_path):
     assert init["backbone.stem.rbr_dense.conv.weight"].dtype == np.float32
 
 
+@pytest.mark.needs_official_code
+def test_forked_runs_start_from_one_official_state_with_their_own_randomness(tmp_path):
+    from goldyolo.engine.solver import build_optimizer
+    from goldyolo.models import build_model
+    cfg = CompareConfig(torch_reference=str(OFFICIAL_CODE), data=str(SAMPLE / "train.json"),
+                        images=str(SAMPLE / "images"), val_data=str(SAMPLE / "test.json"),
+                        val_images=str(SAMPLE / "images"), img_size=96, epochs=3, batch_size=8, seeds=(0, 1),
+                        eval_interval=0, out=str(tmp_path), fork_at=2, fork_seed=5)
+    compare_train(cfg)
+    base = [json.loads(x) for x in (tmp_path / "fork_base" / "official" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in base] == [0, 1]
+    runs = {(r["framework"], r["seed"]): r["epochs"] for r in json.loads((tmp_path / "compare.json").read_text())["runs"]}
+    assert len(runs) == 4
+    for lines in runs.values():
+        assert [x["epoch"] for x in lines] == [0, 1, 2] and [x.get("fork_base") for x in lines] == [True, True, None]
+        assert [dict(x, fork_base=None) for x in lines[:2]] == [dict(x, fork_base=None) for x in base]
+    for framework in ("goldyolo", "official"):  # the same state, but each seed its own batches
+        assert runs[framework, 0][2]["iou_loss"] != runs[framework, 1][2]["iou_loss"]
+    for seed in (0, 1):  # the schedule goes on from the same position in both trainers
+        assert runs["goldyolo", seed][2]["lr"] == pytest.approx(runs["official", seed][2]["lr"], rel=1e-9)
+        assert abs(runs["goldyolo", seed][2]["loss"] / runs["official", seed][2]["loss"] - 1) < 0.3
+    state = np.load(tmp_path / "fork_base" / "state.npz")
+    assert int(state["epoch"]) == 1 and int(state["ema_updates"]) > 0 and int(state["last_opt_step"]) > 0
+    model = build_model("gold_yolo-n", num_classes=80)
+    named = dict(model.named_parameters())
+    optimized = [p for g in build_optimizer(model, {"lr0": 0.01, "momentum": 0.9}, 5e-4).param_groups
+                 for p in g["params"]]
+    momentum = {k[9:]: v for k, v in state.items() if k.startswith("momentum/")}
+    assert sorted(momentum) == sorted(n for n, p in named.items() if any(p is q for q in optimized))
+    assert all(momentum[n].shape == tuple(named[n].shape) for n in momentum)
+    assert np.mean([np.abs(v).max() > 0 for v in momentum.values()]) > 0.9
+    assert not np.array_equal(state["model/detect.cls_preds.0.weight"], state["ema/detect.cls_preds.0.weight"])
+
+
 def test_official_arguments_are_the_plain_recipe_on_the_chosen_device():
     from goldyolo.compare.official_trainer import official_args
     spec = {"data_yaml": "d.yaml", "model": "gold_yolo-s", "img_size": 640, "batch_size": 32, "epochs": 30,

@@ -29,7 +29,9 @@ official Trainer's own step (``train_in_steps``: forward, loss, backward, warm-u
 EMA) on given batches, its ``prepare_for_steps`` at each epoch (schedule step, mosaic switch), and records
 each step (:mod:`goldyolo.compare.step_parity`); ``eval`` runs the
 official ``tools/eval.py`` on given weights (:mod:`goldyolo.compare.eval_parity`); ``data`` draws samples from the
-official training dataset (:mod:`goldyolo.compare.data_parity`).
+official training dataset (:mod:`goldyolo.compare.data_parity`); ``fork`` hands one run's state after an epoch
+to several runs (``compare-train --fork-at``): the state by name for goldyolo, and a copy of ``resume.pt`` with
+each run's own random generators for the official trainer.
 """
 from __future__ import annotations
 
@@ -389,6 +391,47 @@ def run_data(spec: Dict) -> None:
     np.savez(spec["out"], **sample_records(draw, len(dataset), spec["passes"]))
 
 
+def fork_state(snapshot: Dict) -> Dict[str, np.ndarray]:
+    """A harness ``resume.pt`` as flat arrays by name: ``model/``, ``ema/``, SGD's ``momentum/`` buffers, and the
+    counters (``epoch``, ``ema_updates``, ``last_opt_step``)."""
+    from yolov6.solver.build import build_optimizer
+    model = snapshot["model"]
+    names = {id(p): n for n, p in model.named_parameters()}
+    solver = types.SimpleNamespace(optim="SGD", lr0=0.01, momentum=0.9, weight_decay=0.0)
+    ordered = [p for g in build_optimizer(types.SimpleNamespace(solver=solver), model).param_groups for p in g["params"]]
+    state = {f"model/{k}": v for k, v in float_state(model).items()}
+    state.update({f"ema/{k}": v for k, v in float_state(snapshot["ema"]).items()})
+    for index, entry in snapshot["optimizer"]["state"].items():  # indices follow build_optimizer's order
+        state[f"momentum/{names[id(ordered[index])]}"] = entry["momentum_buffer"].float().numpy()
+    state.update(epoch=np.array(snapshot["epoch"]), ema_updates=np.array(snapshot["updates"]),
+                 last_opt_step=np.array(snapshot["harness"]["last_opt_step"]))
+    return state
+
+
+def run_fork(spec: Dict) -> None:
+    """From the base run's ``resume.pt``: ``spec["state"]`` (:func:`fork_state`), and for each target run a
+    ``resume.pt`` whose random generators are seeded with the target's seed, beside the base's metrics lines."""
+    import torch
+    base = Path(spec["base"]).resolve()
+    snapshot = torch.load(base / "official" / "weights" / "resume.pt", map_location="cpu")
+    if not Path(spec["state"]).is_file():
+        np.savez(spec["state"], **fork_state(snapshot))
+    lines = (base / "metrics.jsonl").read_text().splitlines()[:snapshot["epoch"] + 1]
+    for target in spec["targets"]:
+        out = Path(target["out"]).resolve()
+        if (out / "metrics.jsonl").is_file():
+            continue
+        torch.manual_seed(target["seed"])
+        np.random.seed(target["seed"])
+        random.seed(target["seed"])
+        harness = dict(snapshot["harness"], torch_rng=torch.get_rng_state(), numpy_rng=np.random.get_state(),
+                       python_rng=random.getstate())
+        (out / "official" / "weights").mkdir(parents=True, exist_ok=True)
+        torch.save(dict(snapshot, harness=harness), out / "official" / "weights" / "resume.pt")
+        marked = [json.dumps(dict(json.loads(line), fork_base=True)) for line in lines]
+        (out / "metrics.jsonl").write_text("".join(line + "\n" for line in marked))
+
+
 def main(argv: List[str]) -> None:
     import warnings
     # the official code's deprecated torch.cuda.amp calls warn at every step
@@ -404,7 +447,8 @@ def main(argv: List[str]) -> None:
         official_nms.time = types.SimpleNamespace(time=lambda: 0.0)
         shims.append("no NMS time limit")
     print(f"official trainer in {spec['root']}; stand-ins: {', '.join(shims) or 'none'}", flush=True)
-    {"init": write_init, "train": train, "steps": run_steps, "eval": run_eval, "data": run_data}[spec["mode"]](spec)
+    {"init": write_init, "train": train, "steps": run_steps, "eval": run_eval, "data": run_data,
+     "fork": run_fork}[spec["mode"]](spec)
 
 
 if __name__ == "__main__":

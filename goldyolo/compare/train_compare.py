@@ -27,7 +27,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -61,6 +61,8 @@ class CompareConfig:
     eval_interval: int = 5
     out: str = "runs/compare_train"
     records: str = ""
+    fork_at: int = 0
+    fork_seed: int = 0
 
 
 class ChildFailedError(GoldYoloError, RuntimeError):
@@ -88,7 +90,8 @@ def portable_path(path) -> str:
 
 
 # settings a run folder's results depend on: continuing it with others would mix two comparisons
-FIXED = ("model", "data", "images", "val_data", "val_images", "img_size", "epochs", "batch_size", "eval_interval")
+FIXED = ("model", "data", "images", "val_data", "val_images", "img_size", "epochs", "batch_size", "eval_interval",
+         "fork_at", "fork_seed")
 
 
 def check_same_settings(cfg: CompareConfig, path: Path) -> None:
@@ -97,8 +100,8 @@ def check_same_settings(cfg: CompareConfig, path: Path) -> None:
     if not path.is_file():
         path.write_text(json.dumps(mine, indent=1))
         return
-    saved = json.loads(path.read_text())
-    changed = [f"--{k.replace('_', '-')} {saved.get(k)!r} -> {v!r}" for k, v in mine.items() if saved.get(k) != v]
+    saved = dict({k: getattr(CompareConfig, k) for k in FIXED}, **json.loads(path.read_text()))
+    changed = [f"--{k.replace('_', '-')} {saved[k]!r} -> {v!r}" for k, v in mine.items() if saved[k] != v]
     if changed:
         raise InputError(f"{path.parent} holds a comparison made with other settings ({'; '.join(changed)}): "
                          "use another --out, or the same settings to continue it")
@@ -137,8 +140,8 @@ def eval_epochs(epochs: int, interval: int) -> List[int]:
     return [e for e in range(epochs) if e == epochs - 1 or (interval > 0 and (e + 1) % interval == 0)]
 
 
-def run_official(cfg: CompareConfig, root: Path, spec: Dict, log: Path) -> None:
-    """Run the official child with ``spec``; its output goes to ``log``."""
+def run_official(cfg: CompareConfig, root: Path, spec: Dict, log: Path, ok: Sequence[int] = (0,)) -> None:
+    """Run the official child with ``spec``; its output goes to ``log``; an exit status not in ``ok`` fails."""
     from ..bench.torch_side import jittor_threads
     spec = dict(spec, root=str(root), model=cfg.model, threads=jittor_threads())
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +152,7 @@ def run_official(cfg: CompareConfig, root: Path, spec: Dict, log: Path) -> None:
     with open(log, "a") as handle:
         done = subprocess.run([sys.executable, "-m", "goldyolo.compare.official_trainer", str(spec_file)],
                               stdout=handle, stderr=subprocess.STDOUT, env=env)
-    if done.returncode != 0:
+    if done.returncode not in ok:
         tail = "".join(log.read_text(errors="replace").splitlines(True)[-15:])
         raise ChildFailedError(f"the official trainer failed (exit status {done.returncode}); log {log}:\n{tail}")
 
@@ -173,20 +176,68 @@ def evaluate_official(cfg: CompareConfig, folder: Path, num_classes: int, val_so
     return cache
 
 
-def run_seed(cfg: CompareConfig, root: Path, seed: int, data_yaml: Path, sources) -> None:
-    """Both trainers of one seed, each skipped when complete and resumed when interrupted."""
+def train_spec(cfg: CompareConfig, data_yaml: Path, out: Path, save_ema_epochs: Sequence[int]) -> Dict:
+    """The official child's ``train`` settings (besides seed, classes and init)."""
+    return dict(mode="train", data_yaml=str(data_yaml.resolve()), img_size=cfg.img_size, batch_size=cfg.batch_size,
+                epochs=cfg.epochs, workers=cfg.workers, device=cfg.device, out=str(out.resolve()),
+                save_ema_epochs=list(save_ema_epochs))
+
+
+def prepare_fork(cfg: CompareConfig, root: Path, data_yaml: Path, num_classes: int) -> Path:
+    """The state every run starts from with ``fork_at``: the official trainer of ``fork_seed`` trained from its
+    initialisation up to epoch ``fork_at - 1`` (``fork_base/``), handed to the official runs of every seed (each
+    with its own random generators) and written by name to ``fork_base/state.npz`` for goldyolo's. Returns it."""
+    from .official_trainer import STOPPED
+    base = Path(cfg.out) / "fork_base"
+    init, state = base / "init.npz", base / "state.npz"
+    common = {"num_classes": num_classes, "seed": cfg.fork_seed, "init": str(init.resolve())}
+    if not init.is_file():
+        run_official(cfg, root, dict(common, mode="init"), base / "init.log")
+    if len(read_lines(base / "official" / "metrics.jsonl")) < cfg.fork_at:
+        run_official(cfg, root, dict(common, **train_spec(cfg, data_yaml, base / "official", []),
+                                     stop_after_epoch=cfg.fork_at - 1),
+                     base / "official" / "stdout.log", ok=(0, STOPPED))
+    targets = [{"seed": seed, "out": str((Path(cfg.out) / f"seed_{seed}" / "official").resolve())}
+               for seed in cfg.seeds if "official" in cfg.frameworks]
+    run_official(cfg, root, dict(common, mode="fork", base=str((base / "official").resolve()),
+                                 state=str(state.resolve()), targets=targets), base / "fork.log")
+    return state
+
+
+def fork_goldyolo(trainer, state_file: Path, base_lines: Sequence[Dict]) -> None:
+    """Put the fork's state (model, EMA, momentum, counters) into a new goldyolo ``trainer`` and give its run
+    the base's metrics lines, so that it continues after the base's last epoch as a resumed run would."""
+    import jittor as jt
+
+    from ..models.checkpoint import load_state_dict_strict
+    with np.load(state_file) as archive:
+        state = {k: archive[k] for k in archive.files}
+    load_state_dict_strict(trainer.model, {k[6:]: v for k, v in state.items() if k.startswith("model/")})
+    load_state_dict_strict(trainer.ema.ema, {k[4:]: v for k, v in state.items() if k.startswith("ema/")})
+    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    for group in trainer.optimizer.param_groups:
+        for param, value in zip(group["params"], group["values"]):
+            value.update(jt.array(state[f"momentum/{names[id(param)]}"]))
+    trainer.ema.updates = int(state["ema_updates"])
+    trainer.last_opt_step = int(state["last_opt_step"])
+    trainer.start_epoch = int(state["epoch"]) + 1
+    with open(trainer.out / "metrics.jsonl", "w") as handle:
+        handle.write("".join(json.dumps(dict(line, fork_base=True)) + "\n" for line in base_lines))
+
+
+def run_seed(cfg: CompareConfig, root: Path, seed: int, data_yaml: Path, sources, fork: Optional[Path] = None) -> None:
+    """Both trainers of one seed, each skipped when complete and resumed when interrupted; with ``fork``,
+    both start from that state (:func:`prepare_fork`) instead of the seed's initialisation."""
     from ..engine.trainer import TrainConfig, Trainer
     train_source, val_source = sources
     folder = Path(cfg.out) / f"seed_{seed}"
     init = folder / "init.npz"
     common = {"num_classes": train_source.num_classes, "seed": seed, "init": str(init.resolve())}
-    if not init.is_file():
+    if fork is None and not init.is_file():
         run_official(cfg, root, dict(common, mode="init"), folder / "init.log")
     if "official" in cfg.frameworks:
-        run_official(cfg, root, dict(common, mode="train", data_yaml=str(data_yaml.resolve()), img_size=cfg.img_size,
-                                     batch_size=cfg.batch_size, epochs=cfg.epochs, workers=cfg.workers,
-                                     device=cfg.device, out=str((folder / "official").resolve()),
-                                     save_ema_epochs=eval_epochs(cfg.epochs, cfg.eval_interval)),
+        run_official(cfg, root, dict(common, **train_spec(cfg, data_yaml, folder / "official",
+                                                          eval_epochs(cfg.epochs, cfg.eval_interval))),
                      folder / "official" / "stdout.log")
         evaluate_official(cfg, folder / "official", train_source.num_classes, val_source)
     if "goldyolo" in cfg.frameworks:
@@ -195,8 +246,15 @@ def run_seed(cfg: CompareConfig, root: Path, seed: int, data_yaml: Path, sources
             config = TrainConfig(model=cfg.model, data=cfg.data, images=cfg.images, val_data=cfg.val_data,
                                  val_images=cfg.val_images, out=str(out), img_size=cfg.img_size, epochs=cfg.epochs,
                                  batch_size=cfg.batch_size, workers=cfg.workers, seed=seed, device=cfg.device,
-                                 eval_interval=cfg.eval_interval, init_weights=str(init))
-            Trainer(config, resume=(out / "last.pkl").is_file()).run()
+                                 eval_interval=cfg.eval_interval, init_weights="" if fork else str(init))
+            resume = (out / "last.pkl").is_file()
+            if fork is not None and not resume and (out / "metrics.jsonl").is_file():
+                (out / "metrics.jsonl").unlink()  # a fork stopped before its first epoch ended starts again
+            trainer = Trainer(config, resume=resume)
+            if fork is not None and not resume:
+                fork_goldyolo(trainer, fork, read_lines(Path(cfg.out) / "fork_base" / "official" / "metrics.jsonl")
+                              [:cfg.fork_at])
+            trainer.run()
 
 
 def collect(cfg: CompareConfig) -> Dict:
@@ -293,8 +351,11 @@ def compare_train(cfg: CompareConfig) -> str:
     data_yaml = write_yolo_dataset(*sources, out / "data")
     with open(out / "invocations.jsonl", "a") as handle:  # each start (and resume): date, machine, commit
         handle.write(json.dumps(environment()) + "\n")
+    if cfg.fork_at and not 0 < cfg.fork_at < cfg.epochs:
+        raise InputError(f"--fork-at {cfg.fork_at}: give an epoch after the first and before the last ({cfg.epochs})")
+    fork = prepare_fork(cfg, root, data_yaml, sources[0].num_classes) if cfg.fork_at else None
     for seed in cfg.seeds:
-        run_seed(cfg, root, seed, data_yaml, sources)
+        run_seed(cfg, root, seed, data_yaml, sources, fork)
     result = write_results(cfg, root)
     if records is not None:
         records.mkdir(parents=True, exist_ok=True)
