@@ -40,7 +40,7 @@ import numpy as np
 import pytest
 
 # The notebook and several-process tests run training and benchmark processes beside this one: OpenMP threads
-# that spin while waiting would slow them down many times on a small machine (README, "Set up and test").
+# that spin while waiting would slow them down many times on a small machine (docs/install.md).
 # Set before Jittor (and its OpenMP runtime) loads; the children inherit it. An explicit setting is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 # On a GPU machine, GOLDYOLO_TEST_DEVICE=cuda runs the tests' Jittor work on the GPU (after python -m goldyolo

@@ -51,7 +51,7 @@ def test_table_command_prints_the_model_table(capsys):
     table = model_table(640)
     assert table in capsys.readouterr().out
     assert "| gold_yolo-s | 21.54 | 46.14 | 23.20 | 21.5 | 46.0 | 46.4 |" in table
-    assert "python -m goldyolo table" in (ROOT / "README.md").read_text()  # the README points to it
+    assert "python -m goldyolo table" in (ROOT / "docs" / "models.md").read_text()  # the docs point to it
 
 
 LIGHT = ("import sys; from goldyolo.cli import main\n"

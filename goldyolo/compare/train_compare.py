@@ -109,6 +109,7 @@ def check_same_settings(cfg: CompareConfig, path: Path) -> None:
 
 # the small files a finished run's results are made of (its weights are not needed once it is finished)
 RUN_RECORDS = ("metrics.jsonl", "goldyolo_eval.json")
+FORK_BASE_RECORD = "fork_base/official/metrics.jsonl"  # the run a forked comparison's runs start from
 
 
 def finished_runs(folder: Path, cfg: CompareConfig) -> List[Path]:
@@ -129,8 +130,9 @@ def copy_records(source: Path, dest: Path, cfg: CompareConfig, replace: bool) ->
             if (source / run / name).is_file():
                 shutil.copyfile(source / run / name, dest / run / name)
         copied.append(str(run))
-    for name in ("settings.json", "invocations.jsonl"):
+    for name in ("settings.json", "invocations.jsonl", FORK_BASE_RECORD):
         if (source / name).is_file() and (replace or not (dest / name).is_file()):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source / name, dest / name)
     return copied
 
@@ -353,7 +355,8 @@ def compare_train(cfg: CompareConfig) -> str:
         handle.write(json.dumps(environment()) + "\n")
     if cfg.fork_at and not 0 < cfg.fork_at < cfg.epochs:
         raise InputError(f"--fork-at {cfg.fork_at}: give an epoch after the first and before the last ({cfg.epochs})")
-    fork = prepare_fork(cfg, root, data_yaml, sources[0].num_classes) if cfg.fork_at else None
+    unfinished = len(finished_runs(out, cfg)) < len(cfg.seeds) * len(cfg.frameworks)
+    fork = prepare_fork(cfg, root, data_yaml, sources[0].num_classes) if cfg.fork_at and unfinished else None
     for seed in cfg.seeds:
         run_seed(cfg, root, seed, data_yaml, sources, fork)
     result = write_results(cfg, root)

@@ -65,8 +65,11 @@ def comparison_lines(result: dict) -> List[str]:
 def phase_offsets(result: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame:
     """Per loss item and phase (with mosaic, without it): goldyolo minus official, per seed (mean over the
     phase's epochs, and in how many seed-epochs goldyolo is lower), beside the same for two seeds of one
-    trainer (seed a minus seed b), which shows how far and how persistently two runs differ by their seed."""
-    runs = {(r["framework"], r["seed"]): {e["epoch"]: e for e in r["epochs"]} for r in result["runs"]}
+    trainer (seed a minus seed b), which shows how far and how persistently two runs differ by their seed.
+    The epochs of a forked comparison's base run (``fork_base``) are left out."""
+    # a forked comparison's first epochs are the one run all forks start from: not a comparison
+    runs = {(r["framework"], r["seed"]): {e["epoch"]: e for e in r["epochs"] if not e.get("fork_base")}
+            for r in result["runs"]}
     seeds = sorted({seed for _, seed in runs})
     epochs = result["config"]["epochs"]
     switch = max(epochs - stop_aug_last_n_epoch, 0)
