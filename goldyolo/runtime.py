@@ -171,7 +171,8 @@ def use_cuda() -> None:
     jt = import_jittor()
     if not jt.has_cuda:
         hint = ("no CUDA driver on this machine" if not cuda_driver_available() else
-                "run python -m goldyolo setup cuda once (Jittor 1.3.11 needs fixes for CUDA 13 / cuDNN 9; docs/install.md)")
+                "run python -m goldyolo setup cuda once (Jittor 1.3.11 needs fixes for CUDA 13 / cuDNN 9: "
+                "docs/install.md)")
         raise InputError(f"--device cuda: Jittor has no CUDA here: {hint}")
     jt.flags.use_cuda = 1
 

@@ -173,7 +173,8 @@ def test_forked_runs_start_from_one_official_state_with_their_own_randomness(tmp
     compare_train(cfg)
     base = [json.loads(x) for x in (tmp_path / "fork_base" / "official" / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in base] == [0, 1]
-    runs = {(r["framework"], r["seed"]): r["epochs"] for r in json.loads((tmp_path / "compare.json").read_text())["runs"]}
+    result = json.loads((tmp_path / "compare.json").read_text())
+    runs = {(r["framework"], r["seed"]): r["epochs"] for r in result["runs"]}
     assert len(runs) == 4
     for lines in runs.values():
         assert [x["epoch"] for x in lines] == [0, 1, 2] and [x.get("fork_base") for x in lines] == [True, True, None]

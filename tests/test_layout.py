@@ -9,8 +9,9 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "goldyolo"
 # a module may import its own layer and the layers below it
-LAYERS = {"errors": 0, "config": 0, "runtime": 0, "distributed": 0, "setup": 0, "models": 1, "data": 2, "eval": 3,
-          "engine": 4, "bench": 5, "compare": 5, "study": 6, "commands": 7, "cli": 7, "__main__": 8, "__init__": 8}
+LAYERS = {"errors": 0, "config": 0, "runtime": 0, "distributed": 0, "setup": 0, "ops": 0, "models": 1, "data": 2,
+          "eval": 3, "engine": 4, "bench": 5, "compare": 5, "study": 6, "commands": 7, "cli": 7, "__main__": 8,
+          "__init__": 8}
 
 
 def module_name(path: Path) -> str:

@@ -398,7 +398,8 @@ def fork_state(snapshot: Dict) -> Dict[str, np.ndarray]:
     model = snapshot["model"]
     names = {id(p): n for n, p in model.named_parameters()}
     solver = types.SimpleNamespace(optim="SGD", lr0=0.01, momentum=0.9, weight_decay=0.0)
-    ordered = [p for g in build_optimizer(types.SimpleNamespace(solver=solver), model).param_groups for p in g["params"]]
+    groups = build_optimizer(types.SimpleNamespace(solver=solver), model).param_groups
+    ordered = [p for g in groups for p in g["params"]]
     state = {f"model/{k}": v for k, v in float_state(model).items()}
     state.update({f"ema/{k}": v for k, v in float_state(snapshot["ema"]).items()})
     for index, entry in snapshot["optimizer"]["state"].items():  # indices follow build_optimizer's order

@@ -10,6 +10,7 @@ import numpy as np
 from jittor import nn
 
 from .. import distributed
+from ..ops.conv import Conv2d
 from ..runtime import jt
 from .bn_kernels import batch_norm_train, parallel_kernels_apply
 
@@ -137,7 +138,7 @@ class Conv(nn.Module):
                  groups: int = 1, bias: bool = False, padding: Optional[int] = None, act: str = "silu"):
         if padding is None:
             padding = kernel_size // 2
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+        self.conv = Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                               groups=groups, bias=bias)
         self.bn = plain_bn(out_channels)
         self.act_name = act
@@ -187,7 +188,7 @@ class ConvBNBranch(nn.Module):
     """``conv_bn``: the Sequential(conv, bn) branch of a RepVGG block."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, groups=1):
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+        self.conv = Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                               groups=groups, bias=False)
         self.bn = plain_bn(out_channels)
 
@@ -263,7 +264,7 @@ def _conv_like(conv: nn.Conv2d, weight: np.ndarray, bias: np.ndarray, trainable:
     RepVGG ``rbr_reparam`` tensors are detached.
     """
     out_channels, _, kh, _ = weight.shape
-    fused = nn.Conv2d(conv.in_channels, out_channels, kh, stride=conv.stride, padding=conv.padding,
+    fused = Conv2d(conv.in_channels, out_channels, kh, stride=conv.stride, padding=conv.padding,
                       groups=conv.groups, bias=True)
     fused.weight = jt.array(weight)
     fused.bias = jt.array(bias)

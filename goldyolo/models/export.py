@@ -16,6 +16,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..ops.conv import Conv2d
 from ..runtime import jt
 
 OPSET = 13
@@ -303,6 +304,7 @@ def tracing():
     saved.append((common.ACTIVATIONS, "relu", common.ACTIVATIONS["relu"]))
     common.ACTIVATIONS["relu"] = lambda x: relu(x)  # the table holds the function itself: call the wrapped one
     patch(nn.Conv2d, "execute", conv_execute)
+    patch(Conv2d, "execute", conv_execute)  # the model's convolutions (oneDNN's path or Jittor's)
     for name, reflected in (("__add__", "__radd__"), ("__sub__", "__rsub__"), ("__mul__", "__rmul__"),
                             ("__truediv__", "__rtruediv__"), ("__matmul__", "__rmatmul__")):
         patch(jt.Var, name, var_operator(name, reflected))

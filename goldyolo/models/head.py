@@ -7,6 +7,7 @@ from typing import Sequence, Tuple
 import numpy as np
 from jittor import nn
 
+from ..ops.conv import Conv2d
 from ..runtime import jt
 from .anchors import anchor_points_eval
 from .common import Conv
@@ -34,13 +35,13 @@ class Detect(nn.Module):
         self.grid_cell_size = 5.0
         bins = np.arange(self.reg_max + 1, dtype=np.float32)
         self.proj = jt.array(bins).stop_grad()
-        self.proj_conv = nn.Conv2d(self.reg_max + 1, 1, 1, bias=False)
+        self.proj_conv = Conv2d(self.reg_max + 1, 1, 1, bias=False)
         self.proj_conv.weight = jt.array(bins.reshape(1, -1, 1, 1)).stop_grad()
         self.stems = nn.ModuleList([Conv(c, c, 1, 1) for c in channels])
         self.cls_convs = nn.ModuleList([Conv(c, c, 3, 1) for c in channels])
         self.reg_convs = nn.ModuleList([Conv(c, c, 3, 1) for c in channels])
-        self.cls_preds = nn.ModuleList([nn.Conv2d(c, num_classes, 1) for c in channels])
-        self.reg_preds = nn.ModuleList([nn.Conv2d(c, 4 * (reg_max + 1), 1) for c in channels])
+        self.cls_preds = nn.ModuleList([Conv2d(c, num_classes, 1) for c in channels])
+        self.reg_preds = nn.ModuleList([Conv2d(c, 4 * (reg_max + 1), 1) for c in channels])
         self._anchor_cache = {}
 
     def _branches(self, i: int, x: jt.Var) -> Tuple[jt.Var, jt.Var, jt.Var]:
@@ -117,10 +118,10 @@ class FuseABDetect(Detect):
         super().__init__(num_classes, channels, reg_max, use_dfl, strides)
         self.na = 3
         del self.cls_preds, self.reg_preds
-        self.cls_preds_af = nn.ModuleList([nn.Conv2d(c, num_classes, 1) for c in channels])
-        self.reg_preds_af = nn.ModuleList([nn.Conv2d(c, 4 * (reg_max + 1), 1) for c in channels])
-        self.cls_preds_ab = nn.ModuleList([nn.Conv2d(c, self.na * num_classes, 1) for c in channels])
-        self.reg_preds_ab = nn.ModuleList([nn.Conv2d(c, self.na * 4, 1) for c in channels])
+        self.cls_preds_af = nn.ModuleList([Conv2d(c, num_classes, 1) for c in channels])
+        self.reg_preds_af = nn.ModuleList([Conv2d(c, 4 * (reg_max + 1), 1) for c in channels])
+        self.cls_preds_ab = nn.ModuleList([Conv2d(c, self.na * num_classes, 1) for c in channels])
+        self.reg_preds_ab = nn.ModuleList([Conv2d(c, self.na * 4, 1) for c in channels])
         self._anchor_sizes = (np.array(ANCHORS_INIT, np.float32).reshape(3, 3, 2)
                               / np.array(self.strides, np.float32)[:, None, None])
 
@@ -157,7 +158,7 @@ class DistillNSDetect(Detect):
     def __init__(self, num_classes: int, channels: Sequence[int], reg_max: int, use_dfl: bool,
                  strides: Sequence[int] = (8, 16, 32)):
         super().__init__(num_classes, channels, reg_max, use_dfl, strides)
-        self.reg_preds_lrtb = nn.ModuleList([nn.Conv2d(c, 4, 1) for c in channels])
+        self.reg_preds_lrtb = nn.ModuleList([Conv2d(c, 4, 1) for c in channels])
 
     def _branches(self, i: int, x: jt.Var) -> Tuple[jt.Var, jt.Var, jt.Var]:
         feat = self.stems[i](x)

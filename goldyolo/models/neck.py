@@ -6,6 +6,7 @@ from typing import List, Sequence
 from jittor import nn
 
 from ..config import NeckExtra
+from ..ops.conv import Conv2d
 from ..runtime import jt
 from .common import BepC3, GDConv, RepBlock, SimConv
 from .resample import adaptive_avg_pool2d, resize_bilinear
@@ -77,7 +78,7 @@ class GDNeck(nn.Module):
         self.high_FAM = PyramidPoolAgg(stride=extra.c2t_stride)
         self.high_IFM = TopBasicLayer(extra.depths, extra.embed_dim_n, extra.key_dim, extra.num_heads,
                                       extra.mlp_ratio, extra.attn_ratio, extra.drop_path_rate)
-        self.conv_1x1_n = nn.Conv2d(extra.embed_dim_n, sum(self.trans_channels[2:4]), 1, stride=1, padding=0)
+        self.conv_1x1_n = Conv2d(extra.embed_dim_n, sum(self.trans_channels[2:4]), 1, stride=1, padding=0)
 
         self.LAF_n4 = AdvPoolFusion()
         self.Inject_n4 = InjectionMultiSum_Auto_pool(channels[8], channels[8])

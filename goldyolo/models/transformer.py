@@ -7,6 +7,7 @@ import numpy as np
 from jittor import nn
 
 from .. import distributed
+from ..ops.conv import Conv2d
 from ..runtime import jt
 from .common import relu6, sync_bn
 from .resample import adaptive_avg_pool2d, resize_bilinear
@@ -17,7 +18,7 @@ class Conv2d_BN(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
                  padding: int = 0, groups: int = 1, bn_weight_init: float = 1.0):
-        self.c = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+        self.c = Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                            groups=groups, bias=False)
         self.bn = sync_bn(out_channels)
         self.bn_weight_init = bn_weight_init
@@ -30,7 +31,7 @@ class ConvModule(nn.Module):
     """mmcv ``ConvModule(k=1, norm_cfg=SyncBN, act_cfg=None)``: conv without bias + SyncBN."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1):
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.conv = Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
         self.bn = sync_bn(out_channels)
 
     def execute(self, x: jt.Var) -> jt.Var:
@@ -67,7 +68,7 @@ class Mlp(nn.Module):
 
     def __init__(self, dim: int, hidden: int):
         self.fc1 = Conv2d_BN(dim, hidden)
-        self.dwconv = nn.Conv2d(hidden, hidden, 3, stride=1, padding=1, groups=hidden, bias=True)
+        self.dwconv = Conv2d(hidden, hidden, 3, stride=1, padding=1, groups=hidden, bias=True)
         self.fc2 = Conv2d_BN(hidden, dim)
 
     def execute(self, x: jt.Var) -> jt.Var:

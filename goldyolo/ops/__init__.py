@@ -1,0 +1,1 @@
+"""Operators goldyolo runs its own way: oneDNN convolutions (:mod:`goldyolo.ops.conv`)."""

@@ -1,0 +1,114 @@
+"""2-D convolution through oneDNN with primitives kept per shape (:mod:`goldyolo.ops.onednn_source`), as a
+Jittor operator with its own backward; :class:`Conv2d` uses it when the backend is ``onednn`` (the default
+on the CPU) and Jittor's own convolution otherwise (``GOLDYOLO_CONV=jittor``, or :func:`use_backend`)."""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator, Optional, Tuple
+
+from jittor import nn
+
+from ..runtime import jt
+from .onednn_source import GEOMETRY, HEADER
+
+BACKENDS = ("onednn", "jittor")
+_state = {"backend": os.environ.get("GOLDYOLO_CONV", "onednn")}
+FLAGS = {"FLAGS: -ldnnl ": 1}  # the operators link Debian's (or conda's) oneDNN, the one Jittor loads
+
+
+def backend() -> str:
+    """The convolution backend in use: ``onednn`` or ``jittor``."""
+    if _state["backend"] not in BACKENDS:
+        raise ValueError(f"GOLDYOLO_CONV={_state['backend']!r}: choose from {list(BACKENDS)}")
+    return _state["backend"]
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Run the block with convolutions through ``name`` (``onednn`` or ``jittor``)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown convolution backend {name!r}: choose from {list(BACKENDS)}")
+    previous, _state["backend"] = _state["backend"], name
+    try:
+        yield
+    finally:
+        _state["backend"] = previous
+
+
+def _pair(v) -> Tuple[int, int]:
+    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+
+
+def _geometry(x_shape, w_shape, stride, padding, dilation, groups: int) -> dict:
+    n, c, h, w = x_shape
+    oc, _, kh, kw = w_shape
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    return dict(n=n, c=c, h=h, w=w, oc=oc, kh=kh, kw=kw, sh=sh, sw=sw, ph=ph, pw=pw, dh=dh, dw=dw, groups=groups)
+
+
+def _code(shapes, dtypes, inputs, call: str, data: dict):
+    source = GEOMETRY.replace("BF16", "false") + call
+    outputs = jt.code(shapes, dtypes, inputs, cpu_header=HEADER, cpu_src=source, data=data)
+    for out in outputs:
+        out.compile_options = FLAGS
+    return outputs
+
+
+def output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class OneDNNConv(jt.Function):
+    """y = conv(x, w) + b with oneDNN; gradients for x, w and b by its backward primitives.
+
+    Args:
+        x: (N, C, H, W) float32.
+        weight: (OC, C / groups, KH, KW) float32.
+        bias: (OC,) float32 or None.
+    Returns:
+        (N, OC, OH, OW) float32.
+    """
+
+    def execute(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        self.data = _geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+        self.saved = (x, weight, bias)
+        d = self.data
+        shape = (d["n"], d["oc"], output_size(d["h"], d["kh"], d["sh"], d["ph"], d["dh"]),
+                 output_size(d["w"], d["kw"], d["sw"], d["pw"], d["dw"]))
+        training = "true" if jt.flags.no_grad == 0 else "false"
+        if bias is None:
+            call = f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, nullptr, out0_p, {training});"
+            return _code([shape], [x.dtype], [x, weight], call, self.data)[0]
+        call = f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, in2_p, out0_p, {training});"
+        return _code([shape], [x.dtype], [x, weight, bias], call, self.data)[0]
+
+    def grad(self, grad_out):
+        x, weight, bias = self.saved
+        grad_x = _code([x.shape], [x.dtype], [grad_out, weight],
+                       "goldyolo_dnnl::conv_backward_data(g, in0_p, in1_p, out0_p);", self.data)[0]
+        if bias is None:
+            grad_w = _code([weight.shape], [weight.dtype], [x, grad_out],
+                           "goldyolo_dnnl::conv_backward_weights(g, in0_p, in1_p, out0_p, nullptr);", self.data)[0]
+            return grad_x, grad_w, None
+        grad_w, grad_b = _code([weight.shape, bias.shape], [weight.dtype, bias.dtype], [x, grad_out],
+                               "goldyolo_dnnl::conv_backward_weights(g, in0_p, in1_p, out0_p, out1_p);", self.data)
+        return grad_x, grad_w, grad_b
+
+
+def conv2d(x, weight, bias: Optional[jt.Var] = None, stride=1, padding=0, dilation=1, groups: int = 1):
+    """``jt.nn.conv2d`` through the backend in use (oneDNN's only for float32 on the CPU)."""
+    if backend() == "onednn" and not jt.flags.use_cuda and x.dtype == "float32" and weight.dtype == "float32":
+        return OneDNNConv.apply(x, weight, bias, stride, padding, dilation, groups)
+    return nn.conv2d(x, weight, bias, stride, padding, dilation, groups)
+
+
+class Conv2d(nn.Conv2d):
+    """``jt.nn.Conv2d`` (same parameters and names) whose convolution goes through :func:`conv2d`."""
+
+    def execute(self, x):
+        if backend() == "onednn" and not jt.flags.use_cuda and x.dtype == "float32" \
+                and self.weight.dtype == "float32":
+            return OneDNNConv.apply(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                    self.groups)
+        return super().execute(x)

@@ -1,0 +1,211 @@
+"""The C++ side of :mod:`goldyolo.ops.conv`: oneDNN convolutions with their primitives kept per shape.
+
+Jittor's own oneDNN path builds a new convolution primitive (and its reorders) at every call. Here each
+geometry (shapes, stride, padding, dilation, groups, data type, with or without bias) gets its forward,
+backward-data and backward-weights primitives once, chosen by oneDNN with ``format_tag::any`` (its blocked
+layouts), with the reorders between Jittor's plain NCHW / OIHW arrays and those layouts; the blocked copies
+share three buffers that grow to the largest convolution. Bias is computed inside the forward convolution and
+in backward-weights.
+Jittor's executor runs one operator at a time, so the buffers are never used by two calls at once.
+"""
+
+HEADER = r"""
+#include <dnnl.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace goldyolo_dnnl {
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+static engine& eng() { static engine e(engine::kind::cpu, 0); return e; }
+static stream& strm() { static stream s(eng()); return s; }
+
+struct Geometry {
+    memory::dims src, wei, bias, dst, strides, dilates, pad_l, pad_r;
+    int groups;
+    dt type;
+    std::string key;
+    Geometry(long n, long c, long h, long w, long oc, long kh, long kw, long sh, long sw, long ph, long pw,
+             long dh, long dw, long g, bool bf16) {
+        long oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1, ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+        src = {n, c, h, w};
+        dst = {n, oc, oh, ow};
+        wei = g == 1 ? memory::dims{oc, c, kh, kw} : memory::dims{g, oc / g, c / g, kh, kw};
+        bias = {oc};
+        strides = {sh, sw};
+        dilates = {dh - 1, dw - 1};
+        pad_l = {ph, pw};
+        pad_r = {ph, pw};
+        groups = (int)g;
+        type = bf16 ? dt::bf16 : dt::f32;
+        for (long v : {n, c, h, w, oc, kh, kw, sh, sw, ph, pw, dh, dw, g}) key += std::to_string(v) + ",";
+        key += bf16 ? "bf16" : "f32";
+    }
+    memory::desc plain_src() const { return {src, type, tag::nchw}; }
+    memory::desc plain_dst() const { return {dst, type, tag::nchw}; }
+    memory::desc plain_wei() const { return {wei, type, groups == 1 ? tag::oihw : tag::goihw}; }
+    memory::desc plain_bias() const { return {bias, dt::f32, tag::x}; }
+    memory::desc any(const memory::dims& d) const { return {d, type, tag::any}; }
+};
+
+// Blocked copies live in three arenas (by role: first input, second input, output) that grow to the largest
+// size asked for; the operators run one at a time, so every geometry shares them and the memory they take is
+// that of the largest convolution, not of every shape seen.
+static void* arena(int role, size_t bytes) {
+    static std::vector<std::pair<size_t, std::unique_ptr<char[]>>> arenas(3);
+    auto& a = arenas[role];
+    if (a.first < bytes) {
+        a.second.reset(new char[bytes + 64]);
+        a.first = bytes;
+    }
+    return (void*)(((uintptr_t)a.second.get() + 63) & ~(uintptr_t)63);
+}
+
+// A plain array seen in the layout a primitive wants: the array itself when the layouts agree, else a copy in
+// an arena and the reorder into it (for an output, the reorder back).
+struct Slot {
+    memory plain, inner;
+    std::unique_ptr<reorder> move;
+    bool same = true;
+    int role = 0;
+    void init(const memory::desc& plain_desc, const memory::desc& wanted, int role_, bool to_plain) {
+        plain = memory(plain_desc, eng(), nullptr);
+        role = role_;
+        same = plain_desc == wanted;
+        if (same) return;
+        inner = memory(wanted, eng(), nullptr);
+        move.reset(to_plain ? new reorder(inner, plain) : new reorder(plain, inner));
+    }
+    memory& in(const void* p) {  // an input: reordered into the arena when needed
+        plain.set_data_handle(const_cast<void*>(p));
+        if (same) return plain;
+        inner.set_data_handle(arena(role, inner.get_desc().get_size()));
+        move->execute(strm(), plain, inner);
+        return inner;
+    }
+    memory& out(void* p) {  // an output: the primitive writes here, then ``finish`` reorders
+        plain.set_data_handle(p);
+        if (same) return plain;
+        inner.set_data_handle(arena(role, inner.get_desc().get_size()));
+        return inner;
+    }
+    void finish() { if (!same) move->execute(strm(), inner, plain); }
+};
+
+struct Forward {
+    convolution_forward::primitive_desc pd;
+    std::unique_ptr<convolution_forward> prim;
+    Slot src, wei, dst;
+    memory bias;
+    bool has_bias;
+};
+
+static std::shared_ptr<Forward> forward(const Geometry& g, bool has_bias, bool training) {
+    static std::unordered_map<std::string, std::shared_ptr<Forward>> cache;
+    std::string key = g.key + (has_bias ? "+b" : "") + (training ? "+t" : "+i");
+    auto found = cache.find(key);
+    if (found != cache.end()) return found->second;
+    auto f = std::make_shared<Forward>();
+    auto kind = training ? prop_kind::forward_training : prop_kind::forward_inference;
+    auto d = has_bias
+        ? convolution_forward::desc(kind, algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
+                                    g.plain_bias(), g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r)
+        : convolution_forward::desc(kind, algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
+                                    g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
+    f->pd = convolution_forward::primitive_desc(d, eng());
+    f->prim.reset(new convolution_forward(f->pd));
+    f->src.init(g.plain_src(), f->pd.src_desc(), 0, false);
+    f->wei.init(g.plain_wei(), f->pd.weights_desc(), 1, false);
+    f->dst.init(g.plain_dst(), f->pd.dst_desc(), 2, true);
+    f->bias = memory(g.plain_bias(), eng(), nullptr);
+    f->has_bias = has_bias;
+    cache[key] = f;
+    return f;
+}
+
+static void conv_forward(const Geometry& g, const void* x, const void* w, const float* b, void* y, bool training) {
+    auto f = forward(g, b != nullptr, training);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, f->src.in(x)}, {DNNL_ARG_WEIGHTS, f->wei.in(w)},
+                                         {DNNL_ARG_DST, f->dst.out(y)}};
+    if (b) {
+        f->bias.set_data_handle(const_cast<float*>(b));
+        args[DNNL_ARG_BIAS] = f->bias;
+    }
+    f->prim->execute(strm(), args);
+    f->dst.finish();
+    strm().wait();
+}
+
+struct BackwardData {
+    std::unique_ptr<convolution_backward_data> prim;
+    Slot diff_dst, wei, diff_src;
+};
+
+static void conv_backward_data(const Geometry& g, const void* gy, const void* w, void* gx) {
+    static std::unordered_map<std::string, std::shared_ptr<BackwardData>> cache;
+    auto& b = cache[g.key];
+    if (!b) {
+        b = std::make_shared<BackwardData>();
+        auto hint = forward(g, false, true)->pd;
+        auto d = convolution_backward_data::desc(algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
+                                                 g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
+        auto pd = convolution_backward_data::primitive_desc(d, eng(), hint);
+        b->prim.reset(new convolution_backward_data(pd));
+        b->diff_dst.init(g.plain_dst(), pd.diff_dst_desc(), 0, false);
+        b->wei.init(g.plain_wei(), pd.weights_desc(), 1, false);
+        b->diff_src.init(g.plain_src(), pd.diff_src_desc(), 2, true);
+    }
+    b->prim->execute(strm(), {{DNNL_ARG_DIFF_DST, b->diff_dst.in(gy)}, {DNNL_ARG_WEIGHTS, b->wei.in(w)},
+                              {DNNL_ARG_DIFF_SRC, b->diff_src.out(gx)}});
+    b->diff_src.finish();
+    strm().wait();
+}
+
+struct BackwardWeights {
+    std::unique_ptr<convolution_backward_weights> prim;
+    Slot src, diff_dst, diff_wei;
+    memory diff_bias;
+};
+
+static void conv_backward_weights(const Geometry& g, const void* x, const void* gy, void* gw, float* gb) {
+    static std::unordered_map<std::string, std::shared_ptr<BackwardWeights>> cache;
+    auto& b = cache[g.key + (gb ? "+b" : "")];
+    if (!b) {
+        b = std::make_shared<BackwardWeights>();
+        auto hint = forward(g, gb != nullptr, true)->pd;
+        auto d = gb
+            ? convolution_backward_weights::desc(algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
+                                                 g.plain_bias(), g.any(g.dst), g.strides, g.dilates, g.pad_l,
+                                                 g.pad_r)
+            : convolution_backward_weights::desc(algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
+                                                 g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
+        auto pd = convolution_backward_weights::primitive_desc(d, eng(), hint);
+        b->prim.reset(new convolution_backward_weights(pd));
+        b->src.init(g.plain_src(), pd.src_desc(), 0, false);
+        b->diff_dst.init(g.plain_dst(), pd.diff_dst_desc(), 1, false);
+        b->diff_wei.init(g.plain_wei(), pd.diff_weights_desc(), 2, true);
+        b->diff_bias = memory(g.plain_bias(), eng(), nullptr);
+    }
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, b->src.in(x)}, {DNNL_ARG_DIFF_DST, b->diff_dst.in(gy)},
+                                         {DNNL_ARG_DIFF_WEIGHTS, b->diff_wei.out(gw)}};
+    if (gb) {
+        b->diff_bias.set_data_handle(gb);
+        args[DNNL_ARG_DIFF_BIAS] = b->diff_bias;
+    }
+    b->prim->execute(strm(), args);
+    b->diff_wei.finish();
+    strm().wait();
+}
+}  // namespace goldyolo_dnnl
+"""
+
+# the geometry, from the call's ``data`` (one compiled operator serves every shape)
+GEOMETRY = """goldyolo_dnnl::Geometry g((long)data["n"], (long)data["c"], (long)data["h"], (long)data["w"],
+    (long)data["oc"], (long)data["kh"], (long)data["kw"], (long)data["sh"], (long)data["sw"], (long)data["ph"],
+    (long)data["pw"], (long)data["dh"], (long)data["dw"], (long)data["groups"], BF16);
+"""
