@@ -4,24 +4,35 @@ on the CPU) and Jittor's own convolution otherwise (``GOLDYOLO_CONV=jittor``, or
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from typing import Iterator, Optional, Tuple
 
 from jittor import nn
 
-from ..runtime import jt
+from ..runtime import dnnl_target_dir, jt
 from .onednn_source import GEOMETRY, HEADER
 
 BACKENDS = ("onednn", "jittor")
 _state = {"backend": os.environ.get("GOLDYOLO_CONV", "onednn")}
-FLAGS = {"FLAGS: -ldnnl ": 1}  # the operators link Debian's (or conda's) oneDNN, the one Jittor loads
+
+
+@functools.lru_cache(maxsize=None)
+def _flags() -> Optional[dict]:
+    """Compiler flags that link the oneDNN Jittor loads (the one :func:`goldyolo.runtime.ensure_onednn` put
+    where Jittor looks, or Jittor's own download); None when Jittor runs without oneDNN."""
+    folder = dnnl_target_dir()
+    if os.environ.get("use_mkl", "1") != "1" or not (folder / "lib" / "libmkldnn.so").exists():
+        return None
+    include, lib = (folder / "include").resolve(), (folder / "lib").resolve()
+    return {f"FLAGS: -I{include} -L{lib} -lmkldnn -Wl,-rpath,{lib} ": 1}
 
 
 def backend() -> str:
-    """The convolution backend in use: ``onednn`` or ``jittor``."""
+    """The convolution backend in use: ``onednn`` (when Jittor has oneDNN) or ``jittor``."""
     if _state["backend"] not in BACKENDS:
         raise ValueError(f"GOLDYOLO_CONV={_state['backend']!r}: choose from {list(BACKENDS)}")
-    return _state["backend"]
+    return _state["backend"] if _flags() is not None else "jittor"
 
 
 @contextlib.contextmanager
@@ -51,7 +62,7 @@ def _code(shapes, dtypes, inputs, call: str, data: dict):
     source = GEOMETRY.replace("BF16", "false") + call
     outputs = jt.code(shapes, dtypes, inputs, cpu_header=HEADER, cpu_src=source, data=data)
     for out in outputs:
-        out.compile_options = FLAGS
+        out.compile_options = _flags()
     return outputs
 
 

@@ -1,0 +1,72 @@
+"""oneDNN convolutions (goldyolo.ops.conv) against Jittor's own: outputs and the three gradients."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from goldyolo.ops import conv as conv_module
+from goldyolo.ops.conv import Conv2d, conv2d, use_backend
+from goldyolo.runtime import jt
+
+# (n, c, h, w, oc, k, stride, padding, dilation, groups, bias): the model's kinds (3x3, 1x1, stride 2,
+# depthwise, grouped) and odd sizes
+CASES = [(2, 16, 20, 20, 32, 3, 1, 1, 1, 1, True), (2, 16, 21, 19, 32, 3, 2, 1, 1, 1, False),
+         (1, 32, 10, 12, 32, 3, 1, 1, 1, 32, True), (2, 8, 9, 9, 16, 1, 1, 0, 1, 1, True),
+         (1, 12, 11, 11, 24, 3, 1, 2, 2, 3, False), (3, 3, 17, 15, 8, 5, 2, 2, 1, 1, True)]
+
+
+def run(backend, x, w, b, stride, padding, dilation, groups):
+    with use_backend(backend):
+        y = conv2d(x, w, b, stride, padding, dilation, groups)
+        loss = (y * y.detach().sin()).sum()  # a gradient that varies over the output
+        grads = jt.grad(loss, [x, w] + ([b] if b is not None else []))
+        return [y.numpy()] + [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_onednn_convolution_equals_jittors_with_gradients(case):
+    n, c, h, w, oc, k, stride, padding, dilation, groups, bias = case
+    rng = np.random.default_rng(sum(case[:6]))
+    x = jt.array(rng.standard_normal((n, c, h, w)).astype(np.float32))
+    weight = jt.array(rng.standard_normal((oc, c // groups, k, k)).astype(np.float32))
+    b = jt.array(rng.standard_normal(oc).astype(np.float32)) if bias else None
+    ours = run("onednn", x, weight, b, stride, padding, dilation, groups)
+    theirs = run("jittor", x, weight, b, stride, padding, dilation, groups)
+    assert ours[0].shape == theirs[0].shape
+    for name, a, e in zip(("output", "grad x", "grad weight", "grad bias"), ours, theirs):
+        assert np.abs(a - e).max() <= 1e-5 * np.abs(e).max(), name
+        assert np.abs(e).max() > 0
+
+
+def test_the_module_keeps_jittors_parameters_and_switches_backend(monkeypatch):
+    layer = Conv2d(4, 6, 3, padding=1)
+    assert sorted(dict(layer.named_parameters())) == ["bias", "weight"]
+    x = jt.array(np.random.default_rng(1).standard_normal((1, 4, 8, 8)).astype(np.float32))
+    calls = []
+    monkeypatch.setattr(conv_module.OneDNNConv, "apply",
+                        classmethod(lambda cls, *args: calls.append(args) or jt.zeros((1, 6, 8, 8))))
+    with use_backend("jittor"):
+        layer(x)
+    assert not calls
+    layer(x)
+    assert len(calls) == 1 and calls[0][3:] == ((1, 1), (1, 1), (1, 1), 1)
+
+
+def test_an_unknown_backend_is_refused(monkeypatch):
+    with pytest.raises(ValueError, match="unknown convolution backend"):
+        with use_backend("mkl"):
+            pass
+    monkeypatch.setitem(conv_module._state, "backend", "cudnn")
+    with pytest.raises(ValueError, match="GOLDYOLO_CONV='cudnn'"):
+        conv_module.backend()
+
+
+def test_without_onednn_the_convolutions_are_jittors(monkeypatch):
+    monkeypatch.setenv("use_mkl", "0")
+    conv_module._flags.cache_clear()
+    try:
+        assert conv_module.backend() == "jittor"
+    finally:
+        monkeypatch.undo()
+        conv_module._flags.cache_clear()
+    assert conv_module.backend() == "onednn"
