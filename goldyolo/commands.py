@@ -132,7 +132,9 @@ COMMANDS: Dict[str, Command] = {
         ("eval_profile", "profile of --reproduce-640-eval (default: the weights file's name, else 'default')"),
         ("test_load_size", "long side images are loaded at (default: 640 with --rect, as the official "
                            "tools/eval.py; else --img-size)"),
-        ("force_no_pad", "--rect without the half-stride pad")]),
+        ("force_no_pad", "--rect without the half-stride pad"),
+        ("precision", "precision of the CPU convolutions (bf16: products in bf16, sums in float32)",
+         {"choices": ["float32", "bf16"]})]),
     "export": Command("goldyolo.models.export:export_command", "the deploy model as ONNX, checked with onnxruntime", [
         ("weights", "training checkpoint (.pkl) or plain weights (with --model)", {"positional": True}),
         ("out", "ONNX file to write (default: beside the weights)"), ("model", "model of plain weights files",
@@ -144,7 +146,9 @@ COMMANDS: Dict[str, Command] = {
         ("images", "image files", {"positional": True, "nargs": "+"}), ("out", "output folder", {"required": True}),
         ("model", "model of plain weights files", {"choices": MODELS}), ("img_size", "square input size"),
         ("conf_thres", "score threshold"), ("iou_thres", "NMS IoU threshold"),
-        ("data", "data.yaml or COCO json whose class names label the boxes (default: the checkpoint's)")]),
+        ("data", "data.yaml or COCO json whose class names label the boxes (default: the checkpoint's)"),
+        ("precision", "precision of the CPU convolutions (bf16: products in bf16, sums in float32)",
+         {"choices": ["float32", "bf16"]})]),
     "overfit": Command("goldyolo.engine.overfit:overfit_command", "over-fit proof: gold_yolo-n on 16 images", [
         ("data", "COCO annotation json", {"required": True}), IMAGES, ("out", "run folder"), ("epochs", "epochs"),
         ("num_images", "images trained and evaluated on"), ("img_size", "square input size"), ("seed", "random seed")]),
@@ -158,6 +162,9 @@ COMMANDS: Dict[str, Command] = {
         ("model", "model name", {"choices": MODELS}), ("img_size", "square input size"),
         ("batch", "batch sizes, comma-separated"), ("device", "device", {"choices": DEVICES}),
         ("fused", "time the deploy form (goldyolo.fuse)"), ("fp16", "half precision / mixed-precision train step"),
+        ("conv", "convolution backend on the CPU", {"choices": ["onednn", "jittor"]}),
+        ("precision", "precision of the CPU convolutions (bf16: products in bf16, sums in float32)",
+         {"choices": ["float32", "bf16"]}),
         ("train_step", "also time a full training step"), ("warmup", "untimed runs first"), ("runs", "timed runs"),
         ("out", "results json (default runs/bench/MODEL_SIZE.json)"), ("plot", "bar chart (PNG) beside the json"),
         ("profile_layers", "per-module forward times"), ("profile_ops", "kernel time by kind"),

@@ -70,3 +70,33 @@ def test_without_onednn_the_convolutions_are_jittors(monkeypatch):
         monkeypatch.undo()
         conv_module._flags.cache_clear()
     assert conv_module.backend() == "onednn"
+
+
+@pytest.mark.skipif(not conv_module.cpu_has_bf16(), reason="this CPU has no bf16 instructions (AVX-512 BF16 or AMX)")
+@pytest.mark.parametrize("case", CASES[:4])
+def test_bf16_convolution_is_float32_within_bf16_rounding(case):
+    n, c, h, w, oc, k, stride, padding, dilation, groups, bias = case
+    rng = np.random.default_rng(7)
+    x = jt.array(rng.standard_normal((n, c, h, w)).astype(np.float32))
+    weight = jt.array(rng.standard_normal((oc, c // groups, k, k)).astype(np.float32))
+    b = jt.array(rng.standard_normal(oc).astype(np.float32)) if bias else None
+    results = {}
+    for name in ("float32", "bf16"):
+        with conv_module.use_precision(name):
+            y = conv2d(x, weight, b, stride, padding, dilation, groups)
+            upstream = jt.array(np.cos(np.arange(y.numel())).reshape(y.shape).astype(np.float32))
+            grads = jt.grad((y * upstream).sum(), [x, weight])  # bias: a sum of rounded values, not compared
+            results[name] = [y.numpy()] + [g.numpy() for g in grads]
+    for name, exact, rounded in zip(("output", "grad x", "grad weight"), results["float32"], results["bf16"]):
+        error = np.abs(rounded - exact).max() / np.abs(exact).max()
+        assert 1e-5 < error < 1e-2, (name, error)  # bf16 keeps 8 bits: about 4e-3 per rounded input
+
+
+def test_bf16_without_the_instructions_stays_float32(monkeypatch):
+    monkeypatch.setattr(conv_module, "cpu_has_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="no bf16 instructions"):
+        with conv_module.use_precision("bf16"):
+            assert conv_module.precision() == "float32"
+    with pytest.raises(ValueError, match="unknown precision"):
+        with conv_module.use_precision("fp8"):
+            pass

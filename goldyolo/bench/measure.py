@@ -7,9 +7,11 @@ the shape), then ``runs`` timed runs, each between two full syncs. Modes: ``eval
 eval mode, no gradients), ``deploy`` (the same after :func:`goldyolo.fuse`) and ``train_step``
 (train-mode forward, ``ComputeLoss``, backward and SGD step). ``--fp16`` times half precision:
 the model and input in float16 for ``eval``/``deploy`` (the official evaluator's ``--half``), the
-official mixed-precision recipe (:mod:`goldyolo.engine.amp`) for ``train_step``. With ``--torch-reference PATH`` each
-setting is then timed for the official PyTorch model too (:mod:`goldyolo.bench.torch_side`, in a
-``--single-torch`` process) and the ratio of the medians is reported.
+official mixed-precision recipe (:mod:`goldyolo.engine.amp`) for ``train_step``. ``--conv`` picks the
+convolution backend (:mod:`goldyolo.ops.conv`: oneDNN with kept primitives, or Jittor's own) and
+``--precision bf16`` computes the oneDNN convolutions in bf16 (float32 everywhere else). With
+``--torch-reference PATH`` each setting is then timed for the official PyTorch model too
+(:mod:`goldyolo.bench.torch_side`, in a ``--single-torch`` process) and the ratio of the medians is reported.
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ class BenchConfig:
     device: str = "cpu"
     fused: bool = False          # time the deploy form
     fp16: bool = False
+    conv: str = "onednn"         # convolution backend: onednn or jittor (goldyolo.ops.conv)
+    precision: str = "float32"   # the oneDNN convolutions' precision: float32 or bf16
     train_step: bool = False
     warmup: int = 3              # untimed runs first: they compile the kernels
     runs: int = 10
@@ -87,8 +91,18 @@ def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.V
 
 
 def measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, runs: int,
-            device: str = "cpu", profile: bool = False, fp16: bool = False, profile_ops: bool = False) -> Dict:
+            device: str = "cpu", profile: bool = False, fp16: bool = False, profile_ops: bool = False,
+            conv: str = "onednn", precision: str = "float32") -> Dict:
     """Time one setting in this process; returns the times, their summary and the memory."""
+    from ..ops.conv import backend, use_backend, use_precision
+    with use_backend(conv), use_precision(precision):
+        result = _measure(model_name, img_size, batch, mode, warmup, runs, device, profile, fp16, profile_ops)
+        result.update(conv=backend(), conv_precision=precision)
+    return result
+
+
+def _measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int, runs: int,
+             device: str, profile: bool, fp16: bool, profile_ops: bool) -> Dict:
     from ..models import build_model
     from ..models.fuse import fuse
     if mode not in MODES:
@@ -145,6 +159,8 @@ def run_child(args: BenchConfig, batch: int, mode: str, official: bool = False) 
         command = [sys.executable, "-m", "goldyolo", "bench", "--single-torch" if official else "--single", mode,
                    "--model", args.model, "--img-size", str(args.img_size), "--batch", str(batch),
                    "--warmup", str(args.warmup), "--runs", str(args.runs), "--device", args.device, "--out", str(out)]
+        if not official:
+            command += ["--conv", args.conv, "--precision", args.precision]
         if args.fp16:
             command.append("--fp16")
         if official:
@@ -176,7 +192,7 @@ def bench_command(args: BenchConfig) -> int:
                                    args.warmup, args.runs, args.device, args.fp16)
         else:
             result = measure(args.model, args.img_size, batches[0], args.single, args.warmup, args.runs,
-                             args.device, args.profile_layers, args.fp16, args.profile_ops)
+                             args.device, args.profile_layers, args.fp16, args.profile_ops, args.conv, args.precision)
         Path(args.out).write_text(json.dumps(result, indent=1))
         return 0
     if args.torch_reference:
@@ -194,9 +210,9 @@ def bench_command(args: BenchConfig) -> int:
             print(f"timing the official PyTorch {args.model} {args.img_size}px batch {batch} {mode} ...", flush=True)
             measurement = with_torch(measurement, run_child(args, batch, mode, official=True))
         measurements.append(measurement)
-    report = {"settings": {k: getattr(args, k) for k in ("model", "img_size", "device", "fused", "fp16", "train_step",
-                                                          "warmup", "runs", "profile_layers", "profile_ops",
-                                                          "torch_reference")},
+    report = {"settings": {k: getattr(args, k) for k in ("model", "img_size", "device", "fused", "fp16", "conv",
+                                                          "precision", "train_step", "warmup", "runs",
+                                                          "profile_layers", "profile_ops", "torch_reference")},
               **environment(), "measurements": measurements,
               "reference": reference_comparison(measurements, args.reference)}
     report["settings"]["batches"] = batches

@@ -15,7 +15,11 @@ from typing import Callable, Dict, List
 
 from ..runtime import jt
 
-KINDS = (  # (kind, marker in the kernel name), first match wins
+KINDS = (  # (kind, marker in the kernel name), first match wins; goldyolo's oneDNN convolutions
+    # (goldyolo.ops.conv) and Jittor's own (mkl_conv) count as one kind each
+    ("convolution backward (weights), oneDNN", "goldyolo_dnnl::conv_backward_weights("),
+    ("convolution backward (input), oneDNN", "goldyolo_dnnl::conv_backward_data("),
+    ("convolution forward, oneDNN", "goldyolo_dnnl::conv_forward("),
     ("convolution backward (weights), oneDNN", "mkl_conv_backward_w"),
     ("convolution backward (input), oneDNN", "mkl_conv_backward_x"),
     ("convolution forward, oneDNN", "mkl_conv"),

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..data import CocoSource, DetectionDataset
+from ..ops.conv import use_precision
 from .inference import detect, load_model
 from .modes import EvalMode, eval_mode
 from .postprocess import MAX_DET
@@ -113,7 +114,8 @@ def evaluate(model, source: CocoSource, img_size: int = 640, batch_size: int = 1
 def eval_command(weights: str, data: str, images: str = "", model: Optional[str] = None, img_size: int = 640,
                  batch_size: int = 32, workers: int = 0, conf_thres: float = 0.03, iou_thres: float = 0.65,
                  out: str = "", split: str = "val", rect: bool = False, reproduce_640_eval: bool = False,
-                 eval_profile: str = "", test_load_size: int = 0, force_no_pad: bool = False) -> str:
+                 eval_profile: str = "", test_load_size: int = 0, force_no_pad: bool = False,
+                 precision: str = "float32") -> str:
     """``eval``: COCO metrics of ``weights`` on ``data`` (a COCO json, or ``split`` of a data.yaml) in the
     chosen mode (:mod:`goldyolo.eval.modes`), written to ``out`` (default: eval/ beside the weights);
     returns the pycocotools summary and the headline numbers."""
@@ -126,7 +128,8 @@ def eval_command(weights: str, data: str, images: str = "", model: Optional[str]
     print(f"{data}: {len(source.records)} images; {source.report.summary()}", flush=True)
     net, _ = load_model(weights, model, source.names)
     out_dir = Path(out) if out else Path(weights).parent / "eval"
-    metrics = evaluate(net, source, img_size, batch_size, workers, conf_thres, iou_thres, out_dir=out_dir,
-                       progress=True, mode=mode)
-    headline = json.dumps({k: metrics[k] for k in METRIC_NAMES})
+    with use_precision(precision):
+        metrics = evaluate(net, source, img_size, batch_size, workers, conf_thres, iou_thres, out_dir=out_dir,
+                           progress=True, mode=mode)
+    headline = json.dumps({k: metrics[k] for k in METRIC_NAMES} | {"precision": precision})
     return "\n".join(metrics.get("summary", []) + [headline, f"metrics and predictions written to {out_dir}"])

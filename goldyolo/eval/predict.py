@@ -37,7 +37,8 @@ def predict_files(model, paths: Sequence[Path], out_dir: Path, names: Sequence[s
 
 
 def predict_command(weights: str, images: Sequence[str], out: str, model: Optional[str] = None, img_size: int = 640,
-                    conf_thres: float = 0.25, iou_thres: float = 0.45, data: str = "") -> str:
+                    conf_thres: float = 0.25, iou_thres: float = 0.45, data: str = "",
+                    precision: str = "float32") -> str:
     """``predict``: draw the detections of ``weights`` on each image file into ``out``; class names from
     ``data`` (a data.yaml or COCO json) when given, else from the checkpoint."""
     from ..data.sources import class_names
@@ -47,5 +48,7 @@ def predict_command(weights: str, images: Sequence[str], out: str, model: Option
     if names is not None and len(names) != len(saved):
         raise InputError(f"{data} names {len(names)} classes, {weights} was trained on {len(saved)}")
     names = names or saved
-    written = predict_files(net, images, out, names, img_size, conf_thres, iou_thres)
+    from ..ops.conv import use_precision
+    with use_precision(precision):
+        written = predict_files(net, images, out, names, img_size, conf_thres, iou_thres)
     return f"{len(written)} images written to {out}"

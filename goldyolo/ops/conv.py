@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import warnings
+from pathlib import Path
 from typing import Iterator, Optional, Tuple
 
 from jittor import nn
@@ -14,7 +16,8 @@ from ..runtime import dnnl_target_dir, jt
 from .onednn_source import GEOMETRY, HEADER
 
 BACKENDS = ("onednn", "jittor")
-_state = {"backend": os.environ.get("GOLDYOLO_CONV", "onednn")}
+PRECISIONS = ("float32", "bf16")
+_state = {"backend": os.environ.get("GOLDYOLO_CONV", "onednn"), "precision": "float32"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -47,6 +50,40 @@ def use_backend(name: str) -> Iterator[None]:
         _state["backend"] = previous
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere oneDNN would emulate it slowly."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def precision() -> str:
+    """What the oneDNN convolutions compute in: ``float32`` or ``bf16`` (inputs and weights rounded to bf16,
+    products accumulated and results written in float32)."""
+    return _state["precision"]
+
+
+@contextlib.contextmanager
+def use_precision(name: str) -> Iterator[None]:
+    """Run the block with the convolutions in ``name``; bf16 where the CPU has no bf16 instructions falls back
+    to float32 with a warning."""
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r}: choose from {list(PRECISIONS)}")
+    if name == "bf16" and not cpu_has_bf16():
+        warnings.warn("this CPU has no bf16 instructions (AVX-512 BF16 or AMX): convolutions stay in float32",
+                      stacklevel=3)
+        name = "float32"
+    if name == "bf16" and backend() != "onednn":
+        raise ValueError("bf16 convolutions need the oneDNN backend (GOLDYOLO_CONV=onednn and Jittor with oneDNN)")
+    previous, _state["precision"] = _state["precision"], name
+    try:
+        yield
+    finally:
+        _state["precision"] = previous
+
+
 def _pair(v) -> Tuple[int, int]:
     return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
@@ -55,12 +92,12 @@ def _geometry(x_shape, w_shape, stride, padding, dilation, groups: int) -> dict:
     n, c, h, w = x_shape
     oc, _, kh, kw = w_shape
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
-    return dict(n=n, c=c, h=h, w=w, oc=oc, kh=kh, kw=kw, sh=sh, sw=sw, ph=ph, pw=pw, dh=dh, dw=dw, groups=groups)
+    return dict(n=n, c=c, h=h, w=w, oc=oc, kh=kh, kw=kw, sh=sh, sw=sw, ph=ph, pw=pw, dh=dh, dw=dw, groups=groups,
+                bf16=int(precision() == "bf16"))
 
 
 def _code(shapes, dtypes, inputs, call: str, data: dict):
-    source = GEOMETRY.replace("BF16", "false") + call
-    outputs = jt.code(shapes, dtypes, inputs, cpu_header=HEADER, cpu_src=source, data=data)
+    outputs = jt.code(shapes, dtypes, inputs, cpu_header=HEADER, cpu_src=GEOMETRY + call, data=data)
     for out in outputs:
         out.compile_options = _flags()
     return outputs

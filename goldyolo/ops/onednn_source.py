@@ -46,11 +46,14 @@ struct Geometry {
         for (long v : {n, c, h, w, oc, kh, kw, sh, sw, ph, pw, dh, dw, g}) key += std::to_string(v) + ",";
         key += bf16 ? "bf16" : "f32";
     }
-    memory::desc plain_src() const { return {src, type, tag::nchw}; }
-    memory::desc plain_dst() const { return {dst, type, tag::nchw}; }
-    memory::desc plain_wei() const { return {wei, type, groups == 1 ? tag::oihw : tag::goihw}; }
+    // Jittor's arrays are float32 in plain layouts; the convolution reads its inputs in ``type`` (bf16: the
+    // reorders into oneDNN's layouts also round) and writes float32
+    memory::desc plain_src() const { return {src, dt::f32, tag::nchw}; }
+    memory::desc plain_dst() const { return {dst, dt::f32, tag::nchw}; }
+    memory::desc plain_wei() const { return {wei, dt::f32, groups == 1 ? tag::oihw : tag::goihw}; }
     memory::desc plain_bias() const { return {bias, dt::f32, tag::x}; }
     memory::desc any(const memory::dims& d) const { return {d, type, tag::any}; }
+    memory::desc any_f32(const memory::dims& d) const { return {d, dt::f32, tag::any}; }
 };
 
 // Blocked copies live in three arenas (by role: first input, second input, output) that grow to the largest
@@ -114,9 +117,9 @@ static std::shared_ptr<Forward> forward(const Geometry& g, bool has_bias, bool t
     auto kind = training ? prop_kind::forward_training : prop_kind::forward_inference;
     auto d = has_bias
         ? convolution_forward::desc(kind, algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
-                                    g.plain_bias(), g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r)
+                                    g.plain_bias(), g.any_f32(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r)
         : convolution_forward::desc(kind, algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
-                                    g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
+                                    g.any_f32(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
     f->pd = convolution_forward::primitive_desc(d, eng());
     f->prim.reset(new convolution_forward(f->pd));
     f->src.init(g.plain_src(), f->pd.src_desc(), 0, false);
@@ -152,7 +155,7 @@ static void conv_backward_data(const Geometry& g, const void* gy, const void* w,
     if (!b) {
         b = std::make_shared<BackwardData>();
         auto hint = forward(g, false, true)->pd;
-        auto d = convolution_backward_data::desc(algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
+        auto d = convolution_backward_data::desc(algorithm::convolution_direct, g.any_f32(g.src), g.any(g.wei),
                                                  g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
         auto pd = convolution_backward_data::primitive_desc(d, eng(), hint);
         b->prim.reset(new convolution_backward_data(pd));
@@ -179,10 +182,10 @@ static void conv_backward_weights(const Geometry& g, const void* x, const void* 
         b = std::make_shared<BackwardWeights>();
         auto hint = forward(g, gb != nullptr, true)->pd;
         auto d = gb
-            ? convolution_backward_weights::desc(algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
+            ? convolution_backward_weights::desc(algorithm::convolution_direct, g.any(g.src), g.any_f32(g.wei),
                                                  g.plain_bias(), g.any(g.dst), g.strides, g.dilates, g.pad_l,
                                                  g.pad_r)
-            : convolution_backward_weights::desc(algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
+            : convolution_backward_weights::desc(algorithm::convolution_direct, g.any(g.src), g.any_f32(g.wei),
                                                  g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
         auto pd = convolution_backward_weights::primitive_desc(d, eng(), hint);
         b->prim.reset(new convolution_backward_weights(pd));
@@ -207,5 +210,5 @@ static void conv_backward_weights(const Geometry& g, const void* x, const void* 
 # the geometry, from the call's ``data`` (one compiled operator serves every shape)
 GEOMETRY = """goldyolo_dnnl::Geometry g((long)data["n"], (long)data["c"], (long)data["h"], (long)data["w"],
     (long)data["oc"], (long)data["kh"], (long)data["kw"], (long)data["sh"], (long)data["sw"], (long)data["ph"],
-    (long)data["pw"], (long)data["dh"], (long)data["dw"], (long)data["groups"], BF16);
+    (long)data["pw"], (long)data["dh"], (long)data["dw"], (long)data["groups"], data["bf16"] != 0);
 """
