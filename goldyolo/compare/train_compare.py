@@ -305,12 +305,14 @@ def summarize(runs: Sequence[Dict], epochs: int) -> Dict:
 
 
 def figure(runs: Sequence[Dict]):
-    """Loss, learning rate and AP per epoch: colour by framework, line style by seed."""
+    """Loss, learning rate and AP per epoch: colour by framework, line style by seed (a forked comparison:
+    the epochs after the common base)."""
     import matplotlib.pyplot as plt
     colours, styles = {"goldyolo": "tab:blue", "official": "tab:orange"}, ["-", "--", ":", "-."]
     seeds = sorted({r["seed"] for r in runs})
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
     for run in runs:
+        run = dict(run, epochs=[e for e in run["epochs"] if not e.get("fork_base")])
         epochs = [e["epoch"] for e in run["epochs"]]
         style = dict(color=colours[run["framework"]], linestyle=styles[seeds.index(run["seed"]) % 4],
                      label=f"{run['framework']}, seed {run['seed']}")

@@ -40,6 +40,10 @@ def comparison_lines(result: dict) -> List[str]:
     lines = [f"{cfg['model']} at {cfg['img_size']} px, batch {cfg['batch_size']}, {cfg['epochs']} epochs, "
              f"seeds {', '.join(map(str, cfg['seeds']))}, device {cfg['device']}; machine: {env['cpu_model']}, "
              f"{env['cpu_cores_usable']} cores" + (f", GPU {', '.join(env['gpus'])}" if env["gpus"] else "")]
+    if cfg.get("fork_at"):
+        lines.append(f"every run starts at epoch {cfg['fork_at']} from the state of one official run (seed "
+                     f"{cfg['fork_seed']}, epochs 0-{cfg['fork_at'] - 1}: model, EMA, momentum, schedule position), "
+                     "then draws its own random numbers from its seed")
     summary = result["summary"]
     for framework in ("goldyolo", "official"):
         if framework in summary:
