@@ -100,3 +100,18 @@ def test_bf16_without_the_instructions_stays_float32(monkeypatch):
     with pytest.raises(ValueError, match="unknown precision"):
         with conv_module.use_precision("fp8"):
             pass
+
+
+@pytest.mark.parametrize("name", ["relu", "silu", "relu6", "identity"])
+def test_an_activation_fused_for_inference_equals_the_activation_after(name):
+    from goldyolo.models.common import ACTIVATIONS
+    layer = Conv2d(6, 8, 3, padding=1)
+    x = jt.array(4 * np.random.default_rng(2).standard_normal((2, 6, 9, 9)).astype(np.float32))
+    with jt.no_grad():
+        fused = layer.with_activation(x, name, ACTIVATIONS[name]).numpy()
+        apart = ACTIVATIONS[name](layer(x)).numpy()
+    assert np.abs(fused - apart).max() <= 1e-5 * np.abs(apart).max()
+    if name == "relu6":
+        assert apart.max() == 6.0  # the clip is reached
+    with_grad = layer.with_activation(x, name, ACTIVATIONS[name])  # with gradients: not fused, differentiable
+    assert jt.grad(with_grad.sum(), layer.weight).shape == layer.weight.shape

@@ -139,15 +139,14 @@ class Conv(nn.Module):
         if padding is None:
             padding = kernel_size // 2
         self.conv = Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                              groups=groups, bias=bias)
+                           groups=groups, bias=bias)
         self.bn = plain_bn(out_channels)
         self.act_name = act
 
     def execute(self, x: jt.Var) -> jt.Var:
-        y = self.conv(x)
-        if self.bn is not None:
-            y = self.bn(y)
-        return ACTIVATIONS[self.act_name](y)
+        if self.bn is None:  # fused: for inference the activation runs inside the convolution
+            return self.conv.with_activation(x, self.act_name, ACTIVATIONS[self.act_name])
+        return ACTIVATIONS[self.act_name](self.bn(self.conv(x)))
 
     def fuse_bn(self) -> None:
         """Fold ``bn`` into ``conv`` (which gains a bias) and drop the BN."""
@@ -189,7 +188,7 @@ class ConvBNBranch(nn.Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, groups=1):
         self.conv = Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                              groups=groups, bias=False)
+                           groups=groups, bias=False)
         self.bn = plain_bn(out_channels)
 
     def execute(self, x: jt.Var) -> jt.Var:
@@ -215,7 +214,7 @@ class RepVGGBlock(nn.Module):
 
     def execute(self, x: jt.Var) -> jt.Var:
         if self.rbr_reparam is not None:
-            return nn.relu(self.rbr_reparam(x))
+            return self.rbr_reparam.with_activation(x, "relu", nn.relu)
         y = self.rbr_dense(x) + self.rbr_1x1(x)
         if self.rbr_identity is not None:
             y = y + self.rbr_identity(x)
@@ -265,7 +264,7 @@ def _conv_like(conv: nn.Conv2d, weight: np.ndarray, bias: np.ndarray, trainable:
     """
     out_channels, _, kh, _ = weight.shape
     fused = Conv2d(conv.in_channels, out_channels, kh, stride=conv.stride, padding=conv.padding,
-                      groups=conv.groups, bias=True)
+                   groups=conv.groups, bias=True)
     fused.weight = jt.array(weight)
     fused.bias = jt.array(bias)
     if not trainable:

@@ -19,7 +19,7 @@ class Conv2d_BN(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
                  padding: int = 0, groups: int = 1, bn_weight_init: float = 1.0):
         self.c = Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                           groups=groups, bias=False)
+                        groups=groups, bias=False)
         self.bn = sync_bn(out_channels)
         self.bn_weight_init = bn_weight_init
 

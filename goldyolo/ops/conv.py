@@ -8,7 +8,7 @@ import functools
 import os
 import warnings
 from pathlib import Path
-from typing import Iterator, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 from jittor import nn
 
@@ -16,6 +16,7 @@ from ..runtime import dnnl_target_dir, jt
 from .onednn_source import GEOMETRY, HEADER
 
 BACKENDS = ("onednn", "jittor")
+FUSED_ACTIVATIONS = {"": 0, "identity": 0, "relu": 1, "silu": 2, "relu6": 3}  # codes of the C++ side
 PRECISIONS = ("float32", "bf16")
 _state = {"backend": os.environ.get("GOLDYOLO_CONV", "onednn"), "precision": "float32"}
 
@@ -118,20 +119,23 @@ class OneDNNConv(jt.Function):
         (N, OC, OH, OW) float32.
     """
 
-    def execute(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    def execute(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, act: str = ""):
         self.data = _geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+        self.act = FUSED_ACTIVATIONS[act]
         self.saved = (x, weight, bias)
         d = self.data
         shape = (d["n"], d["oc"], output_size(d["h"], d["kh"], d["sh"], d["ph"], d["dh"]),
                  output_size(d["w"], d["kw"], d["sw"], d["pw"], d["dw"]))
         training = "true" if jt.flags.no_grad == 0 else "false"
         if bias is None:
-            call = f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, nullptr, out0_p, {training});"
+            call = f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, nullptr, out0_p, {training}, {self.act});"
             return _code([shape], [x.dtype], [x, weight], call, self.data)[0]
-        call = f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, in2_p, out0_p, {training});"
+        call = f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, in2_p, out0_p, {training}, {self.act});"
         return _code([shape], [x.dtype], [x, weight, bias], call, self.data)[0]
 
     def grad(self, grad_out):
+        if self.act:
+            raise RuntimeError("a convolution with a fused activation has no gradient: fuse only under jt.no_grad()")
         x, weight, bias = self.saved
         grad_x = _code([x.shape], [x.dtype], [grad_out, weight],
                        "goldyolo_dnnl::conv_backward_data(g, in0_p, in1_p, out0_p);", self.data)[0]
@@ -154,9 +158,20 @@ def conv2d(x, weight, bias: Optional[jt.Var] = None, stride=1, padding=0, dilati
 class Conv2d(nn.Conv2d):
     """``jt.nn.Conv2d`` (same parameters and names) whose convolution goes through :func:`conv2d`."""
 
+    def _onednn(self, x) -> bool:
+        return (backend() == "onednn" and not jt.flags.use_cuda and isinstance(x, jt.Var) and x.dtype == "float32"
+                and self.weight.dtype == "float32")
+
     def execute(self, x):
-        if backend() == "onednn" and not jt.flags.use_cuda and x.dtype == "float32" \
-                and self.weight.dtype == "float32":
+        if self._onednn(x):
             return OneDNNConv.apply(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                                     self.groups)
         return super().execute(x)
+
+    def with_activation(self, x, name: str, activation: Callable):
+        """``activation(self(x))``; without gradients on the oneDNN path, the activation ``name`` (relu, silu,
+        relu6, identity) is applied inside the convolution."""
+        if name in FUSED_ACTIVATIONS and jt.flags.no_grad and self._onednn(x):
+            return OneDNNConv.apply(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                    self.groups, name)
+        return activation(self(x))

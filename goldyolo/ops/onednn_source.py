@@ -4,9 +4,9 @@ Jittor's own oneDNN path builds a new convolution primitive (and its reorders) a
 geometry (shapes, stride, padding, dilation, groups, data type, with or without bias) gets its forward,
 backward-data and backward-weights primitives once, chosen by oneDNN with ``format_tag::any`` (its blocked
 layouts), with the reorders between Jittor's plain NCHW / OIHW arrays and those layouts; the blocked copies
-share three buffers that grow to the largest convolution. Bias is computed inside the forward convolution and
-in backward-weights.
-Jittor's executor runs one operator at a time, so the buffers are never used by two calls at once.
+share three buffers that grow to the largest convolution. The bias (and, for inference, the activation) is
+applied inside the forward convolution, and the bias gradient comes from backward-weights. Jittor's executor
+runs one operator at a time, so the buffers are never used by two calls at once.
 """
 
 HEADER = r"""
@@ -108,9 +108,22 @@ struct Forward {
     bool has_bias;
 };
 
-static std::shared_ptr<Forward> forward(const Geometry& g, bool has_bias, bool training) {
+// activations a forward convolution can apply to its result (inference only: the backward would need the
+// result before the activation): 0 none, 1 ReLU, 2 SiLU (swish with beta 1), 3 ReLU6 (clip to [0, 6])
+static primitive_attr activation(int act) {
+    primitive_attr attr;
+    if (act == 0) return attr;
+    post_ops ops;
+    if (act == 1) ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    if (act == 2) ops.append_eltwise(1.f, algorithm::eltwise_swish, 1.f, 0.f);
+    if (act == 3) ops.append_eltwise(1.f, algorithm::eltwise_clip, 0.f, 6.f);
+    attr.set_post_ops(ops);
+    return attr;
+}
+
+static std::shared_ptr<Forward> forward(const Geometry& g, bool has_bias, bool training, int act = 0) {
     static std::unordered_map<std::string, std::shared_ptr<Forward>> cache;
-    std::string key = g.key + (has_bias ? "+b" : "") + (training ? "+t" : "+i");
+    std::string key = g.key + (has_bias ? "+b" : "") + (training ? "+t" : "+i") + "+a" + std::to_string(act);
     auto found = cache.find(key);
     if (found != cache.end()) return found->second;
     auto f = std::make_shared<Forward>();
@@ -120,7 +133,7 @@ static std::shared_ptr<Forward> forward(const Geometry& g, bool has_bias, bool t
                                     g.plain_bias(), g.any_f32(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r)
         : convolution_forward::desc(kind, algorithm::convolution_direct, g.any(g.src), g.any(g.wei),
                                     g.any_f32(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
-    f->pd = convolution_forward::primitive_desc(d, eng());
+    f->pd = convolution_forward::primitive_desc(d, activation(act), eng());
     f->prim.reset(new convolution_forward(f->pd));
     f->src.init(g.plain_src(), f->pd.src_desc(), 0, false);
     f->wei.init(g.plain_wei(), f->pd.weights_desc(), 1, false);
@@ -131,8 +144,9 @@ static std::shared_ptr<Forward> forward(const Geometry& g, bool has_bias, bool t
     return f;
 }
 
-static void conv_forward(const Geometry& g, const void* x, const void* w, const float* b, void* y, bool training) {
-    auto f = forward(g, b != nullptr, training);
+static void conv_forward(const Geometry& g, const void* x, const void* w, const float* b, void* y, bool training,
+                         int act = 0) {
+    auto f = forward(g, b != nullptr, training, act);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, f->src.in(x)}, {DNNL_ARG_WEIGHTS, f->wei.in(w)},
                                          {DNNL_ARG_DST, f->dst.out(y)}};
     if (b) {
