@@ -49,7 +49,7 @@ def test_the_module_keeps_jittors_parameters_and_switches_backend(monkeypatch):
         layer(x)
     assert not calls
     layer(x)
-    assert len(calls) == 1 and calls[0][3:] == ((1, 1), (1, 1), (1, 1), 1)
+    assert len(calls) == 1 and calls[0][3:] == ((1, 1), (1, 1), (1, 1), 1, "")
 
 
 def test_an_unknown_backend_is_refused(monkeypatch):

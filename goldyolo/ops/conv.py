@@ -162,16 +162,18 @@ class Conv2d(nn.Conv2d):
         return (backend() == "onednn" and not jt.flags.use_cuda and isinstance(x, jt.Var) and x.dtype == "float32"
                 and self.weight.dtype == "float32")
 
-    def execute(self, x):
+    def execute(self, x, act: str = ""):
+        """The convolution of ``x``; ``act``: an activation applied inside it (oneDNN, inference only)."""
         if self._onednn(x):
             return OneDNNConv.apply(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                                    self.groups)
+                                    self.groups, act)
+        if act:
+            raise ValueError("an activation inside the convolution needs the oneDNN path")
         return super().execute(x)
 
     def with_activation(self, x, name: str, activation: Callable):
         """``activation(self(x))``; without gradients on the oneDNN path, the activation ``name`` (relu, silu,
-        relu6, identity) is applied inside the convolution."""
-        if name in FUSED_ACTIVATIONS and jt.flags.no_grad and self._onednn(x):
-            return OneDNNConv.apply(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                                    self.groups, name)
+        relu6) is applied inside the convolution (through ``execute``, so that its wrappers still see it)."""
+        if FUSED_ACTIVATIONS.get(name) and jt.flags.no_grad and self._onednn(x):
+            return self(x, act=name)
         return activation(self(x))
