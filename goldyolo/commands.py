@@ -43,6 +43,8 @@ COMMANDS: Dict[str, Command] = {
         ("val_images", "image folder of --val-data"), *RUN, ("seed", "random seed"),
         ("amp", "float16 mixed precision with loss scaling (default: on for cuda, off for cpu)",
          {"action": argparse.BooleanOptionalAction}), ("resume", "continue --out from last.pkl", {"keyword": True}),
+        ("precision", "precision of the CPU convolutions (bf16: products in bf16; weights, sums, BN, loss, "
+                      "optimizer and EMA in float32)", {"choices": ["float32", "bf16"]}),
         ("augment", "mosaic, affine, HSV and flip augmentation"), ("subset", "use only the first N images (0: all)"),
         ("eval_interval", "evaluate every N epochs (and the last)"), ("nominal_batch", "batch gradients accumulate to"),
         ("bs_per_gpu", "batch the config's lr0 refers to (lr0 x batch / this, as the official trainer)"),

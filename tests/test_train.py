@@ -229,6 +229,24 @@ def test_mixed_precision_training_steps_on_the_cpu(tmp_path):
     assert any(np.abs(state[k].numpy() - initial[k]).max() > 0 for k in initial if "running" not in k)
 
 
+@pytest.mark.skipif(not __import__("goldyolo.ops.conv", fromlist=["x"]).cpu_has_bf16(),
+                    reason="this CPU has no bf16 instructions (AVX-512 BF16 or AMX)")
+def test_bf16_training_steps_follow_float32_within_bf16_rounding(tmp_path):
+    bf16 = Trainer(config(tmp_path / "bf16", subset=4, img_size=96, precision="bf16"))
+    plain = Trainer(config(tmp_path / "plain", subset=4, img_size=96))
+    for trainer in (bf16, plain):
+        trainer.begin_epoch(0)
+    images, targets, _ = next(iter(plain.dataset))
+    for step in range(4):  # the initial head ignores the features: the losses part from the first update on
+        items = [trainer.train_step(images, targets, 0, step) for trainer in (bf16, plain)]
+    np.testing.assert_allclose(items[0], items[1], rtol=2e-2)  # close, from bf16-rounded convolutions
+    assert not np.array_equal(items[0], items[1]) and np.isfinite(items[0]).all() and bf16.skipped_steps == 0
+    state = bf16.model.state_dict()
+    assert all(str(v.dtype) == "float32" for v in state.values())  # float32 master weights
+    with pytest.raises(InputError, match="bf16 is for the CPU"):
+        Trainer(config(tmp_path / "cuda", precision="bf16", device="cuda"))
+
+
 def test_jittor_seeds_are_spread_so_that_seed_0_and_1_differ():
     # Jittor's std::default_random_engine takes seed 0 as 1: set directly, both give the same numbers
     from goldyolo.engine.trainer import jittor_seed, seed_everything

@@ -44,6 +44,7 @@ from ..models.checkpoint import (
     state_dict_numpy,
     write_checkpoint,
 )
+from ..ops.conv import PRECISIONS, use_precision
 from ..runtime import jt, use_cuda
 from .amp import GradScaler, float32_grads, forward_for_loss
 from .distill import ComputeLossDistill
@@ -71,6 +72,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     amp: Optional[bool] = None  # mixed precision (Q17); None: on for CUDA, off for the CPU, as the official trainer
+    precision: str = "float32"  # the CPU convolutions: float32, or bf16 (bf16 products, float32 sums and weights)
     augment: bool = True
     subset: int = 0
     eval_interval: int = 1
@@ -127,6 +129,11 @@ class Trainer:
             self._check_output_dir()
             if not resume:
                 self._refuse_previous_run()
+        if config.precision not in PRECISIONS:
+            raise InputError(f"--precision {config.precision}: choose from {list(PRECISIONS)}")
+        if config.precision == "bf16" and config.device == "cuda":
+            raise InputError("--precision bf16 is for the CPU's oneDNN convolutions; on CUDA, --amp trains in "
+                             "mixed precision")
         if config.device == "cuda":
             use_cuda()
         if config.distill and config.fuse_ab:
@@ -281,7 +288,8 @@ class Trainer:
     @jt.single_process_scope()
     def _evaluate(self) -> Optional[Dict]:
         """COCO metrics of the EMA model; under MPI rank 0 evaluates alone (others get None and wait)."""
-        return evaluate(self.ema.ema, self.val_source, self.cfg.img_size, self.cfg.batch_size, self.cfg.workers)
+        with use_precision(self.cfg.precision):
+            return evaluate(self.ema.ema, self.val_source, self.cfg.img_size, self.cfg.batch_size, self.cfg.workers)
 
     def _save(self, epoch: int, metrics: Dict) -> None:
         """Checkpoints (last, and best when AP improved), the metrics line and the printed summary."""
@@ -329,7 +337,8 @@ class Trainer:
         current = step + self.steps_per_epoch * epoch
         if current <= self.warmup_total:
             apply_warmup(self.optimizer, current, self.warmup_total, self.lr_factor, self.hyp)
-        loss, items = self._loss(jt.array(images), targets, epoch, step)
+        with use_precision(cfg.precision):  # the backward convolutions keep their forward's precision
+            loss, items = self._loss(jt.array(images), targets, epoch, step)
         # Each process's loss and items are its part of the global batch's (ComputeLoss divides
         # by the global normaliser): their sums are the 1-process values, the same in every process.
         items = sum_over_processes(items)
