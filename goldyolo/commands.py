@@ -115,9 +115,13 @@ COMMANDS: Dict[str, Command] = {
         ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),
         ("settings", "model:size:batch:mode entries, comma-separated (mode: eval, deploy, train_step)"),
         ("runs", "timed runs per framework and invocation (at least 20)"), ("warmup", "untimed runs first"),
-        ("invocations", "fresh pairs of worker processes, one after the other"),
+        ("invocations", "fresh sets of worker processes, one after the other"),
+        ("variants", "what is timed, comma-separated: jittor, jittor-ownconv, jittor-bf16, torch, torch-cl, "
+                     "torch-bf16, torch-bf16-cl, ort (ratios are to torch)"),
         ("device", "device", {"choices": DEVICES}), ("seed", "bootstrap seed"), ("out", "results json"),
-        ("worker", "internal: serve one framework's timed runs", {"choices": ["jittor", "torch"]}),
+        ("worker", "internal: serve one variant's timed runs",
+         {"choices": ["jittor", "jittor-ownconv", "jittor-bf16", "torch", "torch-cl", "torch-bf16", "torch-bf16-cl",
+                      "ort"]}),
         ("setting", "internal: the worker's setting")],
         config="goldyolo.bench.interleave:SpeedABConfig"),
     "eval": Command("goldyolo.eval.evaluate:eval_command", "COCO mAP of trained or converted weights", [

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from goldyolo.bench import interleave
-from goldyolo.bench.interleave import SpeedABConfig, Worker, parse_settings, ratio_interval, summarize_setting
+from goldyolo.bench.interleave import (
+    VARIANTS,
+    SpeedABConfig,
+    Worker,
+    applies,
+    parse_settings,
+    parse_variants,
+    ratio_interval,
+    summarize_setting,
+)
 from goldyolo.errors import InputError
 
 from conftest import OFFICIAL_CODE, ROOT
@@ -44,13 +53,33 @@ def test_summary_per_setting():
     json.dumps(entry)  # it goes into the json as it is
 
 
+def test_variants_are_parsed_with_the_reference_pair_first():
+    assert parse_variants("torch-bf16, ort") == ["jittor", "torch", "torch-bf16", "ort"]
+    with pytest.raises(InputError, match="unknown"):
+        parse_variants("jittor,tensorrt")
+    assert applies("ort", "deploy") and not applies("ort", "train_step") and not applies("ort", "eval")
+    assert applies("torch-cl", "deploy") and not applies("torch-bf16-cl", "train_step")
+    from goldyolo.commands import COMMANDS
+    worker = [o for o in COMMANDS["speed-ab"].options if o[0] == "worker"][0]
+    assert worker[2]["choices"] == list(VARIANTS)
+
+
+def test_every_variant_is_set_against_pytorch_float32():
+    invocations = [{"jittor": [10.0] * 20, "torch": [5.0] * 20, "ort": [4.0] * 20}] * 2
+    entry = summarize_setting(("gold_yolo-n", 640, 1, "deploy"), invocations, seed=0)
+    assert entry["ratio"] == 2.0 and entry["variants"]["torch"]["ratio_to_torch"] == 1.0
+    assert entry["variants"]["ort"] == {"description": VARIANTS["ort"], "ratio_to_torch": 0.8, "ci_low": 0.8,
+                                        "ci_high": 0.8, "median_ms": 4.0}
+
+
 def test_too_few_runs_are_refused():
     with pytest.raises(InputError, match="at least 20 runs"):
         interleave.speed_ab(SpeedABConfig(torch_reference="x", runs=5))
 
 
-def test_a_jittor_worker_answers_one_timed_run_at_a_time():
-    worker = Worker("jittor", SpeedABConfig(warmup=1), "gold_yolo-n:64:1:deploy")
+@pytest.mark.parametrize("variant", ["jittor", "jittor-bf16", "ort"])
+def test_a_worker_answers_one_timed_run_at_a_time(variant):
+    worker = Worker(variant, SpeedABConfig(warmup=1), "gold_yolo-n:64:1:deploy")
     try:
         times = [worker.time_one() for _ in range(3)]
     finally:
@@ -61,13 +90,26 @@ def test_a_jittor_worker_answers_one_timed_run_at_a_time():
 @pytest.mark.needs_official_code
 def test_speed_ab_interleaves_both_frameworks(tmp_path):
     out = tmp_path / "speed_ab.json"
-    cfg = SpeedABConfig(torch_reference=str(OFFICIAL_CODE), settings="gold_yolo-n:64:1:deploy", runs=20,
-                        invocations=2, warmup=1, out=str(out))
+    cfg = SpeedABConfig(torch_reference=str(OFFICIAL_CODE),
+                        settings="gold_yolo-n:64:1:deploy", runs=20, invocations=2, warmup=1, out=str(out),
+                        variants="torch-cl,torch-bf16,ort")
     assert interleave.speed_ab(cfg) == f"written: {out}"
-    entry = json.loads(out.read_text())["settings"][0]
-    assert entry["invocations"] == 2 and len(entry["times_ms"]) == 2
-    assert all(len(inv[f]) == 20 for inv in entry["times_ms"] for f in ("jittor", "torch"))
-    assert entry["ci_low"] <= entry["ratio"] <= entry["ci_high"] and 0.1 < entry["ratio"] < 10
+    deploy, = json.loads(out.read_text())["settings"]
+    assert deploy["invocations"] == 2 and len(deploy["times_ms"]) == 2
+    assert all(len(inv[f]) == 20 for inv in deploy["times_ms"] for f in ("jittor", "torch", "torch-cl", "ort"))
+    assert deploy["ci_low"] <= deploy["ratio"] <= deploy["ci_high"] and 0.1 < deploy["ratio"] < 10
+    assert sorted(deploy["variants"]) == ["jittor", "ort", "torch", "torch-bf16", "torch-cl"]
+
+
+@pytest.mark.needs_official_code
+def test_a_pytorch_bf16_worker_times_the_official_training_step():
+    worker = Worker("torch-bf16", SpeedABConfig(torch_reference=str(OFFICIAL_CODE), warmup=1),
+                    "gold_yolo-n:64:2:train_step")
+    try:
+        times = [worker.time_one() for _ in range(2)]
+    finally:
+        worker.close()
+    assert all(0 < t < 60_000 for t in times) and worker.process.returncode == 0
 
 
 def test_report_table_and_plot_of_the_committed_run():

@@ -1,13 +1,19 @@
-"""``python -m goldyolo speed-ab``: Jittor against the official PyTorch model, timed interleaved.
+"""``python -m goldyolo speed-ab``: goldyolo against the official PyTorch model and other CPU options, timed
+interleaved.
 
 One timing of each framework after the other (``bench --torch-reference``) lets the machine's state drift
 between the two: on a shared VM that drift alone moved ratios by 10-30 %. Here both models stay loaded, each
 in its own worker process (``python -m goldyolo speed-ab --worker jittor|torch``, warmed up, waiting on its
 stdin), and the parent asks them for one synchronised timed run at a time, A, B, A, B, ..., so that both see
-the same conditions. An *invocation* is one pair of fresh workers; the command runs ``invocations`` of them
+the same conditions. An *invocation* is one set of fresh workers; the command runs ``invocations`` of them
 one after the other. Per setting the json holds every time, each invocation's median ratio
 (Jittor / PyTorch), and the ratio of the pooled medians with a 95 % bootstrap interval (runs resampled
 within each invocation).
+
+``variants`` adds the other ways a user could run the same model on the CPU, each in its own worker in the
+same rotation, each set against PyTorch eager float32 (:data:`VARIANTS`): goldyolo with Jittor's own
+convolution or with bf16 convolutions, PyTorch channels-last, PyTorch autocast bf16 (with and without
+channels-last), and ONNX Runtime on goldyolo's own ONNX export (inference only).
 """
 from __future__ import annotations
 
@@ -24,6 +30,17 @@ import numpy as np
 from ..errors import InputError
 
 FRAMEWORKS = ("jittor", "torch")
+VARIANTS = {  # name: what runs (the model, the setting's input, the threads Jittor uses)
+    "jittor": "goldyolo, float32 (oneDNN convolutions with kept primitives)",
+    "jittor-ownconv": "goldyolo, float32, Jittor's own convolution",
+    "jittor-bf16": "goldyolo, bf16 convolutions (float32 sums)",
+    "torch": "official model, PyTorch eager float32",
+    "torch-cl": "official model, PyTorch float32, channels_last",
+    "torch-bf16": "official model, PyTorch CPU autocast bf16",
+    "torch-bf16-cl": "official model, PyTorch autocast bf16, channels_last",
+    "ort": "ONNX Runtime float32 on goldyolo's ONNX export (inference)",
+}
+REFERENCE = "torch"
 MARK = "@speed-ab "  # a worker's answers start with this; anything else it prints (compiler logs) is passed on
 
 
@@ -35,6 +52,7 @@ class SpeedABConfig:
     runs: int = 20              # timed runs per framework and invocation
     warmup: int = 3
     invocations: int = 3
+    variants: str = "jittor,torch"  # comma-separated names of VARIANTS; ratios are to "torch"
     device: str = "cpu"
     seed: int = 0               # bootstrap seed
     out: str = "runs/speed_ab/speed_ab.json"
@@ -57,10 +75,30 @@ def parse_settings(text: str) -> List[Tuple[str, int, int, str]]:
     return parsed
 
 
-def jittor_runner(model_name: str, img_size: int, batch: int, mode: str) -> Callable[[], float]:
+def parse_variants(text: str) -> List[str]:
+    """``--variants`` -> names (``jittor`` and ``torch`` always among them); InputError naming an unknown one."""
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        raise InputError(f"--variants: unknown {unknown}; choose from {list(VARIANTS)}")
+    return list(dict.fromkeys(["jittor", "torch"] + names))
+
+
+def applies(variant: str, mode: str) -> bool:
+    """Whether ``variant`` can run ``mode``: ONNX Runtime runs the deploy model only, and PyTorch's channels-last
+    training step is left out: with PyTorch 2.13 on the CPU the official model's second channels-last training
+    step corrupts the heap (``double free or corruption``), with or without goldyolo in the process."""
+    if mode == "train_step":
+        return variant != "ort" and not variant.endswith("-cl")
+    return variant != "ort" or mode == "deploy"
+
+
+def jittor_runner(model_name: str, img_size: int, batch: int, mode: str, conv: str = "onednn",
+                  precision: str = "float32") -> Callable[[], float]:
     """A function that times one synchronised run of goldyolo's model (ms)."""
     from ..models import build_model
     from ..models.fuse import fuse
+    from ..ops.conv import use_backend, use_precision
     from ..runtime import jt
     from .measure import train_step_fn
     model = build_model(model_name)
@@ -74,7 +112,7 @@ def jittor_runner(model_name: str, img_size: int, batch: int, mode: str) -> Call
         fn = lambda: model(images)  # noqa: E731
 
     def run() -> float:
-        with jt.flag_scope(no_grad=int(mode != "train_step")):
+        with jt.flag_scope(no_grad=int(mode != "train_step")), use_backend(conv), use_precision(precision):
             jt.sync_all(True)
             start = time.perf_counter()
             output = fn()
@@ -84,9 +122,35 @@ def jittor_runner(model_name: str, img_size: int, batch: int, mode: str) -> Call
     return run
 
 
-def torch_runner(root: str, model_name: str, img_size: int, batch: int, mode: str,
-                 device: str) -> Callable[[], float]:
-    """The same for the official PyTorch model, with as many threads as Jittor uses."""
+def ort_runner(model_name: str, img_size: int, batch: int) -> Callable[[], float]:
+    """The same for ONNX Runtime (CPU, as many threads as Jittor) on goldyolo's ONNX export of the deploy model."""
+    import tempfile
+
+    import onnxruntime
+
+    from ..models import build_model
+    from ..models.export import export_onnx
+    from ..models.fuse import fuse
+    from .torch_side import jittor_threads
+    path = Path(tempfile.mkdtemp()) / f"{model_name}_{img_size}_{batch}.onnx"
+    export_onnx(fuse(build_model(model_name)), str(path), img_size, batch, check=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = jittor_threads()
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    images = np.random.default_rng(0).random((batch, 3, img_size, img_size)).astype(np.float32)
+
+    def run() -> float:
+        start = time.perf_counter()
+        session.run(["outputs"], {"images": images})
+        return (time.perf_counter() - start) * 1e3
+    return run
+
+
+def torch_runner(root: str, model_name: str, img_size: int, batch: int, mode: str, device: str,
+                 channels_last: bool = False, bf16: bool = False) -> Callable[[], float]:
+    """The same for the official PyTorch model, with as many threads as Jittor uses; ``channels_last`` stores
+    model and input channels-last, ``bf16`` runs under CPU autocast to bfloat16."""
     import torch
 
     from .torch_side import check_checkout, jittor_threads, official_model, torch_sync, train_step_fn
@@ -98,15 +162,19 @@ def torch_runner(root: str, model_name: str, img_size: int, batch: int, mode: st
         from yolov6.utils.torch_utils import fuse_model
         model = switch_to_deploy(fuse_model(model).eval()).eval()
     images = torch.rand(batch, 3, img_size, img_size, device=device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
     sync = torch_sync(device)
     if mode == "train_step":
-        fn = train_step_fn(cfg, model, images)
+        fn = train_step_fn(cfg, model, images, bf16=bf16)
     else:
         model.eval()
         fn = lambda: model(images)  # noqa: E731
 
     def run() -> float:
-        with torch.inference_mode(mode != "train_step"):
+        with torch.inference_mode(mode != "train_step"), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and mode != "train_step"):
             sync()
             start = time.perf_counter()
             output = fn()
@@ -118,13 +186,17 @@ def torch_runner(root: str, model_name: str, img_size: int, batch: int, mode: st
 def serve(cfg: SpeedABConfig) -> int:
     """Worker: build, warm up, print ``ready``; then one timed run per ``run`` line read, printing its ms."""
     model_name, img_size, batch, mode = parse_settings(cfg.setting)[0]
-    if cfg.worker == "jittor":
+    if cfg.worker.startswith("jittor"):
         if cfg.device == "cuda":
             from ..runtime import use_cuda
             use_cuda()
-        run = jittor_runner(model_name, img_size, batch, mode)
+        run = jittor_runner(model_name, img_size, batch, mode, conv="jittor" if cfg.worker == "jittor-ownconv"
+                            else "onednn", precision="bf16" if cfg.worker == "jittor-bf16" else "float32")
+    elif cfg.worker == "ort":
+        run = ort_runner(model_name, img_size, batch)
     else:
-        run = torch_runner(cfg.torch_reference, model_name, img_size, batch, mode, cfg.device)
+        run = torch_runner(cfg.torch_reference, model_name, img_size, batch, mode, cfg.device,
+                           channels_last=cfg.worker.endswith("-cl"), bf16="bf16" in cfg.worker)
     for _ in range(cfg.warmup):
         run()
     print(MARK + "ready", flush=True)
@@ -166,13 +238,13 @@ class Worker:
             self.process.wait(timeout=120)
 
 
-def interleaved(cfg: SpeedABConfig, setting: str) -> Dict[str, List[float]]:
-    """One invocation: fresh workers, then ``cfg.runs`` runs of each, A, B, A, B, ..."""
+def interleaved(cfg: SpeedABConfig, setting: str, variants: Sequence[str] = FRAMEWORKS) -> Dict[str, List[float]]:
+    """One invocation: fresh workers, then ``cfg.runs`` runs of each, A, B, C, A, B, C, ..."""
     workers = []
     try:
-        for framework in FRAMEWORKS:
-            workers.append(Worker(framework, cfg, setting))
-        times: Dict[str, List[float]] = {framework: [] for framework in FRAMEWORKS}
+        for variant in variants:
+            workers.append(Worker(variant, cfg, setting))
+        times: Dict[str, List[float]] = {variant: [] for variant in variants}
         for _ in range(cfg.runs):
             for worker in workers:
                 times[worker.framework].append(worker.time_one())
@@ -182,13 +254,13 @@ def interleaved(cfg: SpeedABConfig, setting: str) -> Dict[str, List[float]]:
             worker.close()
 
 
-def ratio_interval(invocations: Sequence[Dict[str, List[float]]], seed: int = 0,
-                   resamples: int = 2000) -> Tuple[float, float, float]:
-    """Ratio of the pooled medians (Jittor / PyTorch) and its 95 % bootstrap interval, the runs resampled
-    within each invocation (so that every invocation keeps its weight)."""
+def ratio_interval(invocations: Sequence[Dict[str, List[float]]], seed: int = 0, resamples: int = 2000,
+                   numerator: str = "jittor", denominator: str = REFERENCE) -> Tuple[float, float, float]:
+    """Ratio of the pooled medians (``numerator`` / ``denominator``, by default Jittor / PyTorch) and its 95 %
+    bootstrap interval, the runs resampled within each invocation (so that every invocation keeps its weight)."""
     rng = np.random.default_rng(seed)
-    a = [np.asarray(inv["jittor"]) for inv in invocations]
-    b = [np.asarray(inv["torch"]) for inv in invocations]
+    a = [np.asarray(inv[numerator]) for inv in invocations]
+    b = [np.asarray(inv[denominator]) for inv in invocations]
     ratio = float(np.median(np.concatenate(a)) / np.median(np.concatenate(b)))
     draws = np.empty(resamples)
     for i in range(resamples):
@@ -204,14 +276,26 @@ def summarize_setting(setting: Tuple[str, int, int, str], invocations: List[Dict
     """The json entry of one setting: its times, per-invocation medians and ratios, the pooled ratio."""
     model_name, img_size, batch, mode = setting
     ratio, low, high = ratio_interval(invocations, seed)
-    medians = [{f: float(np.median(inv[f])) for f in FRAMEWORKS} for inv in invocations]
+    medians = [{f: float(np.median(inv[f])) for f in inv} for inv in invocations]
     return {"model": model_name, "img_size": img_size, "batch": batch, "mode": mode,
             "runs": len(invocations[0]["jittor"]), "invocations": len(invocations),
             "jittor_median_ms": float(np.median(np.concatenate([inv["jittor"] for inv in invocations]))),
             "torch_median_ms": float(np.median(np.concatenate([inv["torch"] for inv in invocations]))),
             "ratio": ratio, "ci_low": low, "ci_high": high,
             "invocation_ratios": [m["jittor"] / m["torch"] for m in medians], "invocation_medians_ms": medians,
-            "times_ms": invocations}
+            "times_ms": invocations, "variants": variant_ratios(invocations, seed)}
+
+
+def variant_ratios(invocations: List[Dict[str, List[float]]], seed: int) -> Dict[str, Dict]:
+    """Per variant timed in the invocations: pooled median (ms) and its time ratio to PyTorch eager float32,
+    with the 95 % interval."""
+    entries = {}
+    for variant in invocations[0]:
+        ratio, low, high = ratio_interval(invocations, seed, numerator=variant)
+        entries[variant] = {"description": VARIANTS[variant], "ratio_to_torch": ratio, "ci_low": low,
+                            "ci_high": high,
+                            "median_ms": float(np.median(np.concatenate([inv[variant] for inv in invocations])))}
+    return entries
 
 
 def speed_ab(cfg: SpeedABConfig) -> int | str:
@@ -223,6 +307,7 @@ def speed_ab(cfg: SpeedABConfig) -> int | str:
     settings = parse_settings(cfg.settings)
     if cfg.runs < 20 or cfg.invocations < 1:
         raise InputError(f"--runs {cfg.runs} --invocations {cfg.invocations}: need at least 20 runs and 1 invocation")
+    variants = parse_variants(cfg.variants)
     for model_name, *_ in settings:
         check_checkout(cfg.torch_reference, model_name)
     results = []
@@ -231,11 +316,11 @@ def speed_ab(cfg: SpeedABConfig) -> int | str:
         invocations = []
         for number in range(cfg.invocations):
             print(f"{text}: invocation {number + 1}/{cfg.invocations}, {cfg.runs} runs each, interleaved", flush=True)
-            invocations.append(interleaved(cfg, text))
+            invocations.append(interleaved(cfg, text, [v for v in variants if applies(v, setting[3])]))
         results.append(summarize_setting(setting, invocations, cfg.seed))
-        r = results[-1]
-        print(f"  Jittor {r['jittor_median_ms']:.1f} ms, PyTorch {r['torch_median_ms']:.1f} ms, ratio "
-              f"{r['ratio']:.3f} (95% {r['ci_low']:.3f}-{r['ci_high']:.3f})", flush=True)
+        for name, v in results[-1]["variants"].items():
+            print(f"  {name}: {v['median_ms']:.1f} ms, / PyTorch float32 {v['ratio_to_torch']:.3f} "
+                  f"(95% {v['ci_low']:.3f}-{v['ci_high']:.3f})", flush=True)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"config": asdict(cfg), **environment(), "settings": results}, indent=1))

@@ -80,9 +80,9 @@ def official_model(root: Path, model_name: str, device: str):
     return cfg, build_model(cfg, NUM_CLASSES, device), shims
 
 
-def train_step_fn(cfg, model, images, amp: bool = False) -> Callable[[], Any]:
+def train_step_fn(cfg, model, images, amp: bool = False, bf16: bool = False) -> Callable[[], Any]:
     """One official training step (zero_grad, forward, ComputeLoss, backward, SGD step); with ``amp``
-    the official engine's autocast and GradScaler."""
+    the official engine's autocast and GradScaler; with ``bf16`` CPU autocast to bfloat16 (no scaler needed)."""
     import torch
     from yolov6.models.losses.loss import ComputeLoss
     from yolov6.solver.build import build_optimizer
@@ -98,7 +98,7 @@ def train_step_fn(cfg, model, images, amp: bool = False) -> Callable[[], Any]:
 
     def step():
         optimizer.zero_grad()
-        with torch.autocast(images.device.type, dtype=torch.float16, enabled=amp):
+        with torch.autocast(images.device.type, dtype=torch.bfloat16 if bf16 else torch.float16, enabled=amp or bf16):
             preds, _ = model(images)
             loss, _ = loss_fn(preds, targets, 0, 1)
         scaler.scale(loss).backward()
