@@ -128,3 +128,15 @@ def test_report_table_and_plot_of_the_committed_run():
     assert bench_suite.ab_lines(result)[0].startswith("3 invocations x 20 timed runs")
     fig = plots.speed_ab(result)
     assert fig.axes[0].get_xlabel().startswith("Jittor time / PyTorch time")
+
+
+def test_the_table_of_every_cpu_option():
+    from goldyolo.study import bench_suite
+    invocations = [{"jittor": [10.0] * 20, "torch": [8.0] * 20, "torch-bf16": [4.0] * 20, "ort": [6.0] * 20}] * 2
+    entry = summarize_setting(("gold_yolo-n", 640, 1, "deploy"), invocations, seed=0)
+    table = bench_suite.variants_table({"settings": [entry]})
+    assert list(table.variant) == [VARIANTS[v] for v in ("torch-bf16", "ort", "torch", "jittor")]  # fastest first
+    assert list(table["time / PyTorch float32 (95%)"]) == ["0.50 (0.50-0.50)", "0.75 (0.75-0.75)",
+                                                           "1.00 (1.00-1.00)", "1.25 (1.25-1.25)"]
+    pair = summarize_setting(("gold_yolo-n", 640, 1, "deploy"), [{"jittor": [1.0] * 20, "torch": [1.0] * 20}], 0)
+    assert bench_suite.variants_table({"settings": [pair]}).empty  # Jittor and PyTorch alone: the pair's table

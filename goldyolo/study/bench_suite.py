@@ -174,6 +174,21 @@ def ab_table(result: dict) -> pd.DataFrame:
                           "verdict": ab_verdict(s)} for s in result.get("settings", [])])
 
 
+def variants_table(result: dict) -> pd.DataFrame:
+    """``speed-ab --variants``: per setting, every variant's pooled median and its time relative to PyTorch
+    eager float32 (95% interval), fastest first; empty for a run of Jittor and PyTorch alone."""
+    rows = []
+    for s in result.get("settings", []):
+        variants = s.get("variants", {})
+        if len(variants) <= 2:
+            continue
+        for v in sorted(variants.values(), key=lambda entry: entry["median_ms"]):
+            rows.append({"setting": _setting_name(s), "variant": v["description"], "ms": v["median_ms"],
+                         "time / PyTorch float32 (95%)": f"{v['ratio_to_torch']:.2f} "
+                                                         f"({v['ci_low']:.2f}-{v['ci_high']:.2f})"})
+    return pd.DataFrame(rows)
+
+
 def ab_lines(result: dict) -> List[str]:
     """How the interleaved timings were taken, read from the json."""
     cfg, hw = result["config"], result["hardware"]
