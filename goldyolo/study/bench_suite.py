@@ -192,8 +192,10 @@ def variants_table(result: dict) -> pd.DataFrame:
 def ab_lines(result: dict) -> List[str]:
     """How the interleaved timings were taken, read from the json."""
     cfg, hw = result["config"], result["hardware"]
+    order = ("one run of each variant in turn" if len(cfg.get("variants", "jittor,torch").split(",")) > 2
+             else "interleaved Jittor, PyTorch, Jittor, ...")
     return [f"{cfg['invocations']} invocations x {cfg['runs']} timed runs per framework and setting, "
-            f"after {cfg['warmup']} warm-up runs, interleaved Jittor, PyTorch, Jittor, ...; {hw['cpu_model']}, "
+            f"after {cfg['warmup']} warm-up runs, {order}; {hw['cpu_model']}, "
             f"{hw['cpu_cores_usable']} cores, {result['date'][:10]}, "
             f"commit {result['versions'].get('git_commit', '?')[:7]}",
             "median times pooled over the invocations; the interval is a bootstrap of the runs within each "
