@@ -34,7 +34,8 @@ COMMANDS: Dict[str, Command] = {
         ("output", "Jittor weights file to write (.pkl)", {"positional": True}),
         ("model", "model the checkpoint holds", {"required": True, "choices": MODELS}),
         ("num_classes", "number of classes (default: read from the checkpoint)", {"type": int})]),
-    "train": Command("goldyolo.engine.trainer:train", "train a model on COCO-format data (official recipe)", [
+    "train": Command("goldyolo.engine.trainer:train", "train a model on COCO-format or YOLO-format data (official "
+                     "recipe)", [
         ("model", "model name", {"choices": MODELS}),
         ("data", "training data: COCO json, or a YOLO-format data.yaml (its train split)", {"required": True}),
         IMAGES,

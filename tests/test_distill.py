@@ -120,3 +120,9 @@ def test_the_two_step_recipe_trains_on_the_sample(tmp_path):
         Trainer(config("again", distill=True, teacher=str(tmp_path / "distilled" / "last.pkl")))
     with pytest.raises(InputError, match="exclude each other"):
         Trainer(config("both", distill=True, fuse_ab=True, teacher=str(tmp_path / "base" / "last.pkl")))
+    # the teacher as a plain .npz weights file (the EMA of step 1) loads like its checkpoint
+    from goldyolo.models.checkpoint import read_checkpoint
+    ema = read_checkpoint(tmp_path / "base" / "last.pkl")["ema"]
+    np.savez(tmp_path / "teacher.npz", **ema)
+    from_npz = Trainer(config("from_npz", distill=True, teacher=str(tmp_path / "teacher.npz")))
+    assert all(np.array_equal(v.numpy(), ema[k]) for k, v in from_npz.teacher.state_dict().items())

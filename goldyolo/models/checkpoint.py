@@ -216,7 +216,7 @@ def load_teacher(teacher: nn.Module, path: str | os.PathLike) -> nn.Module:
     """The distillation teacher's weights: the EMA of a goldyolo ``--fuse-ab`` training checkpoint, or a weights
     file with the anchor-aided head's names (the official teacher loads whatever names and shapes match and
     leaves the rest at their initial values without a word; here any mismatch is refused)."""
-    state = read_checkpoint(path)
+    state = read_checkpoint(path) if Path(path).suffix != ".npz" else None  # an .npz holds arrays only
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
         if not state["config"].get("fuse_ab"):
             raise InputError(f"{path}: the teacher must be a --fuse-ab run (step 1 of the official recipe); this "
