@@ -129,6 +129,22 @@ def test_coco_to_yolo_and_back_keeps_the_boxes_and_ids(tmp_path):
     assert len(yolo.coco.getAnnIds()) == sum(len(r.labels) for r in coco.records)
 
 
+def test_to_coco_keeps_boxes_that_touch_the_border_inside_the_image(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    import cv2
+    cv2.imwrite(str(tmp_path / "images" / "a.jpg"), np.zeros((333, 517, 3), np.uint8))
+    # spans that end on the border in float32 (0.9 + 0.2 / 2 and 1 - 0.3 / 2 + 0.3 / 2 round past 1)
+    (tmp_path / "labels" / "a.txt").write_text("0 0.9 0.85 0.2 0.3\n0 0.15 0.5 0.3 0.7\n0 0.5 0.5 1.0 1.0\n")
+    (tmp_path / "data.yaml").write_text("path: .\ntrain: images\nval: images\nnc: 1\nnames: [thing]\n")
+    yolo_to_coco(str(tmp_path / "data.yaml"), "val", str(tmp_path / "back.json"))
+    boxes = [a["bbox"] for a in json.loads((tmp_path / "back.json").read_text())["annotations"]]
+    assert all(x >= 0 and y >= 0 and x + w <= 517 and y + h <= 333 for x, y, w, h in boxes)
+    assert boxes[2] == [0.0, 0.0, 517.0, 333.0]
+    back = CocoSource(tmp_path / "back.json", tmp_path)
+    assert not back.report.counts.get("box_clipped") and len(back.records[0].labels) == 3
+
+
 def test_three_class_set_trains_evaluates_and_predicts(tmp_path):
     from goldyolo.cli import main
     from goldyolo.engine.trainer import TrainConfig, Trainer

@@ -19,7 +19,7 @@ import contextlib
 import io
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -188,6 +188,16 @@ class YoloSource:
         return self._coco
 
 
+def _span_inside(centre: float, size: float, extent: int) -> Tuple[float, float]:
+    """(start, length) in pixels of a normalised span, inside ``[0, extent]`` also after the float32 rounding of
+    the labels: a box that touches the border must not read back as sticking out of the image."""
+    start = min(max((centre - size / 2) * extent, 0.0), float(extent))
+    length = max(min((centre + size / 2) * extent, float(extent)) - start, 0.0)
+    while start + length > extent:
+        length = float(np.nextafter(length, 0.0))
+    return start, length
+
+
 def coco_dict(source, image_root: Optional[Path] = None) -> Dict:
     """COCO json content of a source's records; ``file_name`` relative to ``image_root`` when the image
     lies under it, else the full path."""
@@ -198,7 +208,9 @@ def coco_dict(source, image_root: Optional[Path] = None) -> Dict:
         name = str(path.relative_to(root)) if root is not None and path.is_relative_to(root) else str(path)
         images.append({"id": record.image_id, "file_name": name, "width": record.width, "height": record.height})
         for cls, cx, cy, w, h in record.labels.astype(np.float64):
-            box = [(cx - w / 2) * record.width, (cy - h / 2) * record.height, w * record.width, h * record.height]
+            x, bw = _span_inside(cx, w, record.width)
+            y, bh = _span_inside(cy, h, record.height)
+            box = [x, y, bw, bh]
             annotations.append({"id": len(annotations) + 1, "image_id": record.image_id,
                                 "category_id": source.category_of_class(int(cls)), "bbox": box,
                                 "area": box[2] * box[3], "iscrowd": 0})
