@@ -154,6 +154,8 @@ COMMANDS: Dict[str, Command] = {
         ("model", "model of plain weights files", {"choices": MODELS}), ("img_size", "square input size"),
         ("conf_thres", "score threshold"), ("iou_thres", "NMS IoU threshold"),
         ("data", "data.yaml or COCO json whose class names label the boxes (default: the checkpoint's)"),
+        ("save_json", "also write predictions.json: every image's boxes (pixels), scores, classes and names"),
+        ("save_txt", "also write labels/NAME.txt per image: 'class cx cy w h score', normalised"),
         ("precision", "precision of the CPU convolutions (bf16: products in bf16, sums in float32)",
          {"choices": ["float32", "bf16"]})]),
     "overfit": Command("goldyolo.engine.overfit:overfit_command", "over-fit proof: gold_yolo-n on 16 images", [

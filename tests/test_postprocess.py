@@ -86,3 +86,12 @@ def test_class_by_class_nms_of_offset_boxes_equals_the_global_one():
     np.testing.assert_array_equal(offset_nms(shifted, scores, 0.65, max_keep=300), full[:300])
     shifted[0, 2] = 1e5  # a box too large to tell its class: the global NMS
     np.testing.assert_array_equal(offset_nms(shifted, scores, 0.65), nms(shifted, scores, 0.65))
+
+
+def test_predictions_as_json_records_and_yolo_lines():
+    from goldyolo.eval.predict import detection_records, yolo_lines
+    detections = np.array([[10, 20, 110, 70, 0.875, 2], [0, 0, 200, 100, 0.5, 0]], dtype=np.float32)
+    records = detection_records(detections, ["a", "b", "c"])
+    assert records[0] == {"box_xyxy": [10.0, 20.0, 110.0, 70.0], "score": 0.875, "class": 2, "name": "c"}
+    assert yolo_lines(detections, 200, 100).splitlines() == ["2 0.300000 0.450000 0.500000 0.500000 0.87500",
+                                                              "0 0.500000 0.500000 1.000000 1.000000 0.50000"]

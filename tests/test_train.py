@@ -165,10 +165,15 @@ def test_eval_and_predict_commands_on_a_trained_checkpoint(tmp_path):
     assert all(p["image_id"] in keep and p["category_id"] in {c["id"] for c in coco["categories"]} for p in predictions)
     image = COCO_SUBSET / "images" / small["images"][0]["file_name"]
     done = subprocess.run([sys.executable, "-m", "goldyolo", "predict", "--weights", str(tmp_path / "run" / "last.pkl"),
-                           str(image), "--out", str(tmp_path / "drawn"), "--img-size", "128", "--conf-thres", "0.01"],
-                          capture_output=True, text=True)
+                           str(image), "--out", str(tmp_path / "drawn"), "--img-size", "128", "--conf-thres", "0.01",
+                           "--save-json", "--save-txt"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "drawn" / image.name).is_file()
+    record, = json.loads((tmp_path / "drawn" / "predictions.json").read_text())
+    lines = (tmp_path / "drawn" / "labels" / f"{image.stem}.txt").read_text().splitlines()
+    assert record["image"] == str(image) and len(record["detections"]) == len(lines)
+    names = [c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"])]
+    assert all(d["name"] == names[d["class"]] for d in record["detections"])
 
 
 def test_accumulated_gradients_do_not_keep_batches_alive(tmp_path):

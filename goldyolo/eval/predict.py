@@ -1,8 +1,9 @@
 """Detections drawn on images (official drawing thresholds: conf 0.25, IoU 0.45)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -22,23 +23,49 @@ def draw(image: np.ndarray, detections: np.ndarray, names: Sequence[str]) -> np.
     return out
 
 
+def detection_records(detections: np.ndarray, names: Sequence[str]) -> List[Dict]:
+    """Detections (n, 6) [x1, y1, x2, y2, score, class] as json records with the class name."""
+    return [{"box_xyxy": [round(float(v), 2) for v in (x1, y1, x2, y2)], "score": round(float(conf), 5),
+             "class": int(cls), "name": names[int(cls)] if int(cls) < len(names) else str(int(cls))}
+            for x1, y1, x2, y2, conf, cls in detections]
+
+
+def yolo_lines(detections: np.ndarray, width: int, height: int) -> str:
+    """Detections as YOLO label lines with the score: ``class cx cy w h score``, normalised to the image."""
+    return "".join(f"{int(cls)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {(x2 - x1) / width:.6f} "
+                   f"{(y2 - y1) / height:.6f} {conf:.5f}\n" for x1, y1, x2, y2, conf, cls in detections)
+
+
 def predict_files(model, paths: Sequence[Path], out_dir: Path, names: Sequence[str], img_size: int = 640,
-                  conf_thres: float = 0.25, iou_thres: float = 0.45) -> List[Path]:
-    """Draw detections for each image into ``out_dir``; returns the written files."""
+                  conf_thres: float = 0.25, iou_thres: float = 0.45, save_json: bool = False,
+                  save_txt: bool = False) -> List[Path]:
+    """Draw detections for each image into ``out_dir``; with ``save_json`` also ``predictions.json`` (every
+    image's boxes in pixels, scores, classes and names), with ``save_txt`` ``labels/NAME.txt`` per image (YOLO
+    lines with the score). Returns the written files."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, records = [], []
     for path in paths:
         image, det = detect_file(model, Path(path), img_size, conf_thres, iou_thres)
         target = out_dir / Path(path).name
         cv2.imwrite(str(target), draw(image, det, names))
         written.append(target)
+        records.append({"image": str(path), "width": image.shape[1], "height": image.shape[0],
+                        "detections": detection_records(det, names)})
+        if save_txt:
+            (out_dir / "labels").mkdir(exist_ok=True)
+            text = out_dir / "labels" / f"{Path(path).stem}.txt"
+            text.write_text(yolo_lines(det, image.shape[1], image.shape[0]))
+            written.append(text)
+    if save_json:
+        (out_dir / "predictions.json").write_text(json.dumps(records, indent=1))
+        written.append(out_dir / "predictions.json")
     return written
 
 
 def predict_command(weights: str, images: Sequence[str], out: str, model: Optional[str] = None, img_size: int = 640,
                     conf_thres: float = 0.25, iou_thres: float = 0.45, data: str = "",
-                    precision: str = "float32") -> str:
+                    precision: str = "float32", save_json: bool = False, save_txt: bool = False) -> str:
     """``predict``: draw the detections of ``weights`` on each image file into ``out``; class names from
     ``data`` (a data.yaml or COCO json) when given, else from the checkpoint."""
     from ..data.sources import class_names
@@ -50,5 +77,7 @@ def predict_command(weights: str, images: Sequence[str], out: str, model: Option
     names = names or saved
     from ..ops.conv import use_precision
     with use_precision(precision):
-        written = predict_files(net, images, out, names, img_size, conf_thres, iou_thres)
-    return f"{len(written)} images written to {out}"
+        written = predict_files(net, images, out, names, img_size, conf_thres, iou_thres, save_json, save_txt)
+    drawn = sum(1 for w in written if w.suffix not in (".txt", ".json"))
+    extra = (", predictions.json" if save_json else "") + (", labels/*.txt" if save_txt else "")
+    return f"{drawn} images written to {out}{extra}"
