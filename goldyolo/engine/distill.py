@@ -46,13 +46,13 @@ def kl_rows(student: jt.Var, teacher: jt.Var, temperature: float) -> jt.Var:
 def class_distillation(student: jt.Var, teacher: jt.Var, num_classes: int, temperature: float) -> jt.Var:
     """(B, A, C) probabilities -> T^2 x the KL summed over every anchor."""
     rows = kl_rows(student.reshape((-1, num_classes)), teacher.reshape((-1, num_classes)), temperature)
-    return rows.sum() * temperature ** 2
+    return rows.float64().sum().float32() * temperature ** 2  # B*A rows: a float32 running sum drifts
 
 
 def dfl_distillation(student: jt.Var, teacher: jt.Var, temperature: float) -> jt.Var:
     """(n, 4, 17) bin logits of the foreground sides -> T^2 x the mean KL."""
     rows = kl_rows(student.reshape((-1, DFL_BINS)), teacher.reshape((-1, DFL_BINS)), temperature)
-    return rows.mean() * temperature ** 2
+    return rows.float64().mean().float32() * temperature ** 2
 
 
 def channel_distillation(student: Sequence[jt.Var], teacher: Sequence[jt.Var], temperature: float = 1.0) -> jt.Var:
@@ -62,7 +62,8 @@ def channel_distillation(student: Sequence[jt.Var], teacher: Sequence[jt.Var], t
         n, c, h, w = s.shape
         log_s = nn.log_softmax(s.reshape((n, c, h * w)) / temperature, dim=2)
         log_t = nn.log_softmax(t.detach().reshape((n, c, h * w)) / temperature, dim=2)
-        term = (jt.exp(log_t) * (log_t - log_s)).sum() * (temperature * temperature) / (n * c)
+        kl = (jt.exp(log_t) * (log_t - log_s)).float64().sum().float32()  # N*C*H*W terms, summed in float64
+        term = kl * (temperature * temperature) / (n * c)
         total = term if total is None else total + term
     return total
 
