@@ -145,18 +145,26 @@ def test_to_coco_keeps_boxes_that_touch_the_border_inside_the_image(tmp_path):
     assert not back.report.counts.get("box_clipped") and len(back.records[0].labels) == 3
 
 
-def test_three_class_set_trains_evaluates_and_predicts(tmp_path):
+def test_three_class_set_trains_evaluates_and_predicts(tmp_path, capsys):
     from goldyolo.cli import main
     from goldyolo.engine.trainer import TrainConfig, Trainer
     data = three_class_set(tmp_path / "shapes")
+    bad = tmp_path / "shapes" / "labels" / "val" / "shape_val_1.txt"  # a bad line in the evaluation split
+    bad.write_text(bad.read_text() + "7 0.5 0.5 0.1 0.1\n")
     config = TrainConfig(model="gold_yolo-n", data=str(data), out=str(tmp_path / "run"), img_size=64, epochs=2,
                          batch_size=4, augment=False, eval_interval=1, nominal_batch=4, bs_per_gpu=4,
                          min_warmup_steps=0, solver={"warmup_epochs": 0.0})
     trainer = Trainer(config)
     assert trainer.model.num_classes == 3 and len(trainer.val_source.records) == 4  # the yaml's val split
+    where = f"{bad}:3: class 7 is not one of the 3 classes"
+    assert where in capsys.readouterr().out  # named when the run starts, not only counted
+    report = json.loads((tmp_path / "run" / "data_report.json").read_text())
+    assert report["counts"] == {} and report["val"]["counts"] == {"bad_class": 1}
+    assert report["val"]["examples"]["bad_class"] == [where]
     trainer.run()
     assert main(["eval", "--weights", str(tmp_path / "run" / "last.pkl"), "--data", str(data),
                  "--img-size", "64", "--out", str(tmp_path / "eval")]) == 0
+    assert where in capsys.readouterr().out
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["num_images"] == 4 and set(metrics["per_class_AP"]) <= set(NAMES)
     predictions = json.loads((tmp_path / "eval" / "predictions.json").read_text())

@@ -54,10 +54,14 @@ class DataReport:
         if len(self.messages[kind]) < MAX_MESSAGES_PER_KIND:
             self.messages[kind].append(message)
 
-    def summary(self) -> str:
+    def summary(self, examples: int = 1) -> str:
+        """The counts, then the first ``examples`` messages of each kind (they name the file, and the line of a
+        label file)."""
         if not self.counts:
             return "data check: nothing skipped"
-        return "data check: " + ", ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
+        lines = ["data check: " + ", ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))]
+        lines += [f"  {message}" for kind in sorted(self.messages) for message in self.messages[kind][:examples]]
+        return "\n".join(lines)
 
     def in_words(self) -> str:
         """The counts for a reader, e.g. ``converted grayscale: 4, crowd box ignored: 2``."""

@@ -222,9 +222,16 @@ class Trainer:
                           f"{self.cfg.model} need about {needed / 2**20:.0f} MiB")
 
     def _save_data_report(self) -> None:
+        """What the data check skipped or converted, printed with examples and kept in ``data_report.json``
+        (the training split's at the top level, as before; the evaluation split's under ``val``)."""
         print(f"train data {self.cfg.data}: {len(self.train_source.records)} images; "
               f"{self.train_source.report.summary()}")
-        self.train_source.report.save(self.out / "data_report.json")
+        report = self.train_source.report.to_json()
+        if self.val_source is not self.train_source:
+            print(f"evaluation data {self.cfg.val_data or self.cfg.data}: {len(self.val_source.records)} images; "
+                  f"{self.val_source.report.summary()}")
+            report["val"] = self.val_source.report.to_json()
+        (self.out / "data_report.json").write_text(json.dumps(report, indent=1))
 
     # ----------------------------------------------------------------- checkpoints
     def _state(self, epoch: int) -> dict:
