@@ -208,3 +208,14 @@ def parity():
 def official_outputs():
     """``tests/fixtures/official_outputs.npz``: outputs of the official model (committed)."""
     return dict(np.load(FIXTURES / "official_outputs.npz"))
+
+
+def tiny_train_config(out, **overrides):
+    """The tests' small training run: Gold-YOLO-N on 4 sample images at 64 px, one epoch, batch 4, no augmentation,
+    no warm-up, no evaluation, the lr not rescaled; ``overrides`` change any field."""
+    from goldyolo.engine.trainer import TrainConfig
+    settings = dict(model="gold_yolo-n", data=str(SAMPLE / "train.json"), images=str(SAMPLE / "images"), out=str(out),
+                    img_size=64, epochs=1, batch_size=4, augment=False, subset=4, eval_interval=0, nominal_batch=4,
+                    bs_per_gpu=4, min_warmup_steps=0, solver={"warmup_epochs": 0.0})
+    settings.update(overrides)
+    return TrainConfig(**settings)

@@ -95,18 +95,15 @@ def test_student_head_matches_official(size, official, reference_weights):
 def test_the_two_step_recipe_trains_on_the_sample(tmp_path):
     """Step 1 --fuse-ab, step 2 --distill from its checkpoint (N with DFL and 16 bins, as the recipe sets it);
     the distilled checkpoint evaluates through the student's plain-distance branch."""
-    from goldyolo.engine.trainer import TrainConfig, Trainer
+    from goldyolo.engine.trainer import Trainer
     from goldyolo.errors import InputError
     from goldyolo.eval.inference import load_model
     from goldyolo.models.head import DistillNSDetect, FuseABDetect
 
-    from conftest import SAMPLE
+    from conftest import tiny_train_config
 
     def config(out, **kw):
-        return TrainConfig(model="gold_yolo-n", data=str(SAMPLE / "train.json"), images=str(SAMPLE / "images"),
-                           out=str(tmp_path / out), img_size=64, epochs=1, batch_size=4, augment=False, subset=4,
-                           eval_interval=1, nominal_batch=4, bs_per_gpu=4, min_warmup_steps=0,
-                           solver={"warmup_epochs": 0.0}, use_dfl=True, reg_max=16, **kw)
+        return tiny_train_config(tmp_path / out, eval_interval=1, use_dfl=True, reg_max=16, **kw)
     Trainer(config("base", fuse_ab=True)).run()
     student = Trainer(config("distilled", distill=True, teacher=str(tmp_path / "base" / "last.pkl"),
                              distill_feat=True))

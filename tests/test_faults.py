@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from goldyolo.engine.trainer import TrainConfig, Trainer
+from goldyolo.engine.trainer import Trainer
 from goldyolo.models.checkpoint import read_checkpoint, write_checkpoint
 from goldyolo.runtime import tolerate_child_deaths
 
-from conftest import SAMPLE
+from conftest import SAMPLE, tiny_train_config
 
 # Writes checkpoints of versions 1, 2, ... to argv[1] and stops at the point argv[2:] names, announcing it on
 # stdout ("reached PHASE VERSION") and waiting there for the test's SIGKILL:
@@ -191,8 +191,7 @@ def test_sigkill_then_resume_reaches_the_uninterrupted_weights(tmp_path):
 def test_full_disk_fails_before_training(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**20, 9 * 2**20, 2**20))
-    config = TrainConfig(model="gold_yolo-n", data=str(SAMPLE / "train.json"), images=str(SAMPLE / "images"),
-                         out=str(tmp_path / "run"), img_size=64, epochs=1, batch_size=4)
+    config = tiny_train_config(tmp_path / "run")
     with pytest.raises(OSError, match=r"not enough free space in .*run: 1 MiB free, the checkpoints of gold_yolo-n "
                                       r"need about \d+ MiB"):
         Trainer(config)
@@ -206,7 +205,6 @@ def test_stale_checkpoint_temporaries_are_removed_at_start(tmp_path, capsys):
     stale.write_bytes(b"half a checkpoint")
     keep = run / "notes.txt"
     keep.write_text("mine")
-    Trainer(TrainConfig(model="gold_yolo-n", data=str(SAMPLE / "train.json"), images=str(SAMPLE / "images"),
-                        out=str(run), img_size=64, epochs=1, batch_size=4))
+    Trainer(tiny_train_config(run))
     assert not stale.exists() and keep.read_text() == "mine"
     assert f"removed {stale}" in capsys.readouterr().out

@@ -137,15 +137,12 @@ def test_a_fresh_fuse_ab_head_starts_at_the_official_priors():
 
 
 def test_training_with_fuse_ab_checkpoints_a_plain_inference_model(tmp_path):
-    from goldyolo.engine.trainer import TrainConfig, Trainer
+    from goldyolo.engine.trainer import Trainer
     from goldyolo.eval.inference import load_model
 
-    from conftest import SAMPLE
-    config = TrainConfig(model="gold_yolo-n", data=str(SAMPLE / "train.json"), images=str(SAMPLE / "images"),
-                         val_data=str(SAMPLE / "test.json"), val_images=str(SAMPLE / "images"), out=str(tmp_path),
-                         img_size=64, epochs=1, batch_size=4, augment=False, subset=4, eval_interval=1,
-                         nominal_batch=4, bs_per_gpu=4, min_warmup_steps=0, solver={"warmup_epochs": 0.0},
-                         fuse_ab=True)
+    from conftest import SAMPLE, tiny_train_config
+    config = tiny_train_config(tmp_path, val_data=str(SAMPLE / "test.json"), val_images=str(SAMPLE / "images"),
+                               eval_interval=1, fuse_ab=True)
     trainer = Trainer(config)
     assert isinstance(trainer.model.detect, FuseABDetect) and isinstance(trainer.ema.ema.detect, FuseABDetect)
     metrics = trainer.run()

@@ -28,7 +28,7 @@ from goldyolo.config import get_config
 from goldyolo.data.augment import mosaic_in_epoch
 from goldyolo.data.coco import CocoSource
 
-from conftest import FIXTURES, OFFICIAL_CODE, SAMPLE
+from conftest import FIXTURES, OFFICIAL_CODE, SAMPLE, tiny_train_config
 
 # The fixture: python -m goldyolo compare-steps --torch-reference PATH --init INIT --img-size 96 --batch-size 16
 # --steps 24 --steps-per-epoch 4 --epochs 6 --warmup-steps 6 --ema-start-updates 2000 --augment --lr-scale 0.02
@@ -158,7 +158,7 @@ def test_mosaic_switch_per_epoch_equals_the_official_trainer(tmp_path, epochs):
     """The official Trainer's prepare_for_steps (one 2-image step per epoch) against goldyolo's begin_epoch."""
     from goldyolo.compare.train_compare import run_official
     from goldyolo.data.yolo_format import write_yolo_dataset
-    from goldyolo.engine.trainer import TrainConfig, Trainer
+    from goldyolo.engine.trainer import Trainer
     source = CocoSource(SAMPLE / "train.json", SAMPLE / "images")
     np.savez(tmp_path / "batches.npz", **make_batches(source, 64, 2, epochs))
     spec = {"mode": "steps", "root": str(OFFICIAL_CODE), "model": "gold_yolo-n", "num_classes": source.num_classes,
@@ -168,9 +168,7 @@ def test_mosaic_switch_per_epoch_equals_the_official_trainer(tmp_path, epochs):
             "save_ema_epochs": [], "threads": 2, "out": str(tmp_path / "official")}
     run_official(StepParityConfig(), OFFICIAL_CODE, spec, tmp_path / "official.log")
     official = [s["mosaic"] for s in json.loads((tmp_path / "official" / "steps.json").read_text())]
-    trainer = Trainer(TrainConfig(model="gold_yolo-n", data=str(SAMPLE / "train.json"), images=str(SAMPLE / "images"),
-                                  out=str(tmp_path / "goldyolo"), img_size=64, epochs=epochs, batch_size=2,
-                                  eval_interval=0))
+    trainer = Trainer(tiny_train_config(tmp_path / "goldyolo", epochs=epochs, batch_size=2, augment=True, subset=0))
     ours = []
     for epoch in range(epochs):
         trainer.begin_epoch(epoch)

@@ -8,21 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from goldyolo.engine.trainer import NonFiniteLossError, TrainConfig, Trainer
+from goldyolo.engine.trainer import NonFiniteLossError, Trainer
 from goldyolo.errors import InputError
 from goldyolo.models.checkpoint import read_checkpoint
 
-from conftest import COCO_SUBSET
+from conftest import COCO_SUBSET, tiny_train_config
 
 pytestmark = pytest.mark.needs_coco_subset
 
 
 def config(out, **kw):
-    base = dict(model="gold_yolo-n", data=str(COCO_SUBSET / "instances.json"), images=str(COCO_SUBSET / "images"),
-                out=str(out), img_size=128, epochs=2, batch_size=4, augment=False, subset=8, eval_interval=0,
-                nominal_batch=4, bs_per_gpu=4, min_warmup_steps=0, solver={"warmup_epochs": 0.0})
-    base.update(kw)
-    return TrainConfig(**base)
+    """The tests' tiny run on the real COCO subset: 8 images at 128 px, two epochs."""
+    return tiny_train_config(out, **dict(dict(data=str(COCO_SUBSET / "instances.json"),
+                                              images=str(COCO_SUBSET / "images"), img_size=128, epochs=2, subset=8),
+                                         **kw))
 
 
 def final_weights(path):

@@ -13,7 +13,7 @@ from goldyolo.data.coco import CocoSource
 from goldyolo.data.yolo_source import YoloSource, label_path, read_data_yaml, yolo_to_coco
 from goldyolo.errors import InputError
 
-from conftest import SAMPLE
+from conftest import SAMPLE, tiny_train_config
 
 NAMES = ["disc", "block", "bar"]
 COLOURS = [(40, 40, 220), (40, 200, 40), (220, 60, 40)]
@@ -147,13 +147,11 @@ def test_to_coco_keeps_boxes_that_touch_the_border_inside_the_image(tmp_path):
 
 def test_three_class_set_trains_evaluates_and_predicts(tmp_path, capsys):
     from goldyolo.cli import main
-    from goldyolo.engine.trainer import TrainConfig, Trainer
+    from goldyolo.engine.trainer import Trainer
     data = three_class_set(tmp_path / "shapes")
     bad = tmp_path / "shapes" / "labels" / "val" / "shape_val_1.txt"  # a bad line in the evaluation split
     bad.write_text(bad.read_text() + "7 0.5 0.5 0.1 0.1\n")
-    config = TrainConfig(model="gold_yolo-n", data=str(data), out=str(tmp_path / "run"), img_size=64, epochs=2,
-                         batch_size=4, augment=False, eval_interval=1, nominal_batch=4, bs_per_gpu=4,
-                         min_warmup_steps=0, solver={"warmup_epochs": 0.0})
+    config = tiny_train_config(tmp_path / "run", data=str(data), images="", epochs=2, subset=0, eval_interval=1)
     trainer = Trainer(config)
     assert trainer.model.num_classes == 3 and len(trainer.val_source.records) == 4  # the yaml's val split
     where = f"{bad}:3: class 7 is not one of the 3 classes"
