@@ -119,7 +119,7 @@ def ensure_cuda_choice() -> bool:
     """Hide ``nvcc`` from Jittor when no CUDA driver exists; with a driver, apply what ``setup cuda`` chose
     (``~/.cache/goldyolo/cuda.json``: nvcc, downloads off, tensor cores); returns whether CUDA may be used."""
     if cuda_driver_available():
-        from .setup.command import apply_record, setup_record
+        from .setup.record import apply_record, setup_record
         record = setup_record()
         if record:
             apply_record(record)
@@ -157,7 +157,7 @@ def import_jittor():
     else:
         ignore_stopped_children()
     if jittor.has_cuda and getattr(jittor, "cudnn", None) is not None:
-        from .setup.command import setup_record
+        from .setup.record import setup_record
         record = setup_record()
         if record:  # Jittor's default of 100 stops benchmarking convolution algorithms after 100 shapes
             jittor.cudnn.set_algorithm_cache_size(record["cudnn_cache"])

@@ -122,7 +122,8 @@ def test_bad_weights_files_name_the_file(tmp_path):
 
 
 def test_training_checkpoint_check_names_the_file(tmp_path):
-    from goldyolo.models.checkpoint import load_trained_model, write_checkpoint
+    from goldyolo.models.checkpoint import write_checkpoint
+    from goldyolo.models.trained import load_trained_model
     path = write_checkpoint({"format": "something else"}, tmp_path / "other.pkl")
     with pytest.raises(InputError, match=r"other\.pkl: not a goldyolo training checkpoint"):
         load_trained_model(path)

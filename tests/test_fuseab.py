@@ -12,8 +12,9 @@ import pytest
 from goldyolo import build_model, set_drop_path
 from goldyolo.config import get_config
 from goldyolo.engine.loss import ComputeLoss, ComputeLossAB, fuse_ab_loss
-from goldyolo.models.checkpoint import load_state_dict_strict, model_from_checkpoint
+from goldyolo.models.checkpoint import load_state_dict_strict
 from goldyolo.models.head import FuseABDetect, plain_head_state
+from goldyolo.models.trained import model_from_checkpoint
 from goldyolo.runtime import jt
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official_fuseab.npz"

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-import numpy as np
-
 from ..errors import InputError
 from ..runtime import jt, use_cuda
 from .profile_ops import op_profile
+from .synthetic import synthetic_targets
 from .timing import peak_rss_kib, precision_name, summarize, time_synced
 
 MODES = ("eval", "deploy", "train_step")
@@ -56,15 +55,6 @@ class BenchConfig:
     torch_reference: Optional[str] = None  # Detection/Gold-YOLO of the official checkout
     single: Optional[str] = None           # internal: time this mode here and write --out
     single_torch: Optional[str] = None     # internal: the same for the official PyTorch model
-
-
-def synthetic_targets(batch: int, num_classes: int, boxes_per_image: int = 3, seed: int = 0) -> np.ndarray:
-    """Valid training targets (n, 6) [img_idx, cls, cx, cy, w, h], normalised, inside the image."""
-    rng = np.random.default_rng(seed)
-    n = batch * boxes_per_image
-    return np.stack([np.repeat(np.arange(batch), boxes_per_image), rng.integers(0, num_classes, n),
-                     rng.uniform(0.3, 0.7, n), rng.uniform(0.3, 0.7, n), rng.uniform(0.1, 0.5, n),
-                     rng.uniform(0.1, 0.5, n)], axis=1).astype(np.float64)
 
 
 def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.Var]:

@@ -11,7 +11,7 @@ as ``tools/train.py`` does, ``build_model(cfg, 80, device)``). Modes:
   evaluation path), under ``torch.inference_mode()``;
 * ``train_step``: ``model.train()``, then ``zero_grad``, forward, the official
   ``yolov6.models.losses.loss.ComputeLoss`` (the one the official trainer uses for every config,
-  with the config's head settings) on the targets of :func:`goldyolo.bench.measure.synthetic_targets`,
+  with the config's head settings) on the targets of :func:`goldyolo.bench.synthetic.synthetic_targets`,
   backward and the official SGD (``yolov6.solver.build.build_optimizer``) step.
 
 The input is uniform random, as on the Jittor side. PyTorch gets the thread count Jittor's OpenMP
@@ -87,7 +87,7 @@ def train_step_fn(cfg, model, images, amp: bool = False, bf16: bool = False) -> 
     from yolov6.models.losses.loss import ComputeLoss
     from yolov6.solver.build import build_optimizer
 
-    from .measure import synthetic_targets
+    from .synthetic import synthetic_targets
     head = cfg.model.head
     targets = torch.from_numpy(synthetic_targets(images.shape[0], NUM_CLASSES)).float().to(images.device)
     loss_fn = ComputeLoss(num_classes=NUM_CLASSES, ori_img_size=images.shape[-1], warmup_epoch=head.atss_warmup_epoch,

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
 from ..errors import InputError
+from .samples import sample_records
 
 BORDER = 0.5  # a box edge within this many pixels of the image edge counts as clipped
 
@@ -35,32 +36,6 @@ class DataParityConfig:
     mosaic: bool = False
     seed: int = 0
     out: str = "runs/data_parity"
-
-
-def sample_records(draw: Callable[[int, int], Tuple[np.ndarray, np.ndarray, str]], count: int,
-                   passes: int) -> Dict[str, np.ndarray]:
-    """Per sample (pass, index): its file name, image statistics and boxes.
-
-    Args:
-        draw: (pass, index) -> (image (3, H, W) uint8 RGB, boxes (n, 5) [cls, cx, cy, w, h] normalised, name).
-    Returns:
-        ``names`` (k,), ``image_stats`` (k, 7) [mean R, G, B, std R, G, B, gray share (padding)], ``box_counts`` (k,),
-        ``boxes`` (sum of counts, 5), ``size`` (k, 2) [H, W].
-    """
-    names, stats, counts, boxes, sizes = [], [], [], [], []
-    for pass_index in range(passes):
-        for index in range(count):
-            image, labels, name = draw(pass_index, index)
-            pixels = image.reshape(3, -1).astype(np.float64)
-            # padding is gray (114, shifted by the HSV value gain), and gray stays gray under the HSV gains
-            padding = float(((image[0] == image[1]) & (image[1] == image[2])).mean())
-            names.append(name)
-            stats.append([*pixels.mean(1), *pixels.std(1), padding])
-            counts.append(len(labels))
-            boxes.append(np.asarray(labels, np.float64).reshape(-1, 5))
-            sizes.append(image.shape[1:])
-    return {"names": np.array(names), "image_stats": np.array(stats), "box_counts": np.array(counts),
-            "boxes": np.concatenate(boxes, 0), "size": np.array(sizes)}
 
 
 def goldyolo_records(source, img_size: int, hyp: dict, passes: int, mosaic: bool, seed: int) -> Dict[str, np.ndarray]:

@@ -375,7 +375,7 @@ def run_data(spec: Dict) -> None:
     import yaml
     from yolov6.data.datasets import TrainValDataset
 
-    from .data_parity import sample_records
+    from .samples import sample_records
     data_dict = yaml.safe_load(Path(spec["data_yaml"]).read_text())
     hyp = dict(spec["hyp"], mosaic=1.0 if spec["mosaic"] else 0.0,
                mixup=spec["hyp"]["mixup"] if spec["mosaic"] else 0.0)

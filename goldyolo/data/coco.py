@@ -22,6 +22,9 @@ from PIL import Image
 
 from ..errors import InputError, InputNotFoundError
 
+# the 80 category ids of COCO's detection task (of 1-90), in order: class k of an 80-class model is COCO80_IDS[k]
+COCO80_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
+
 SKIPPED_IMAGE = ("missing_image", "unreadable_image", "duplicate_image_id")
 CONVERTED_MODES = {"L": "grayscale", "LA": "grayscale", "CMYK": "cmyk", "P": "palette", "RGBA": "alpha",
                    "I;16": "grayscale", "I": "grayscale"}

@@ -17,10 +17,9 @@ from typing import Dict, List
 import numpy as np
 
 from ..errors import InputError
-from .coco import CocoSource
+from .coco import COCO80_IDS, CocoSource
 
 # the 80 COCO detection categories, in the official coco80_to_coco91_class order
-COCO80_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 
 
 def label_lines(labels: np.ndarray) -> List[str]:

@@ -24,8 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError, InputNotFoundError
-from .coco import DataReport, ImageRecord, check_image
-from .yolo_format import COCO80_IDS
+from .coco import COCO80_IDS, DataReport, ImageRecord, check_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dng", ".mpo"}
 SPLITS = ("train", "val", "test")

@@ -35,15 +35,14 @@ from ..eval.evaluate import evaluate
 from ..models import build_model
 from ..models.checkpoint import (
     CHECKPOINT_FORMAT,
-    is_distill_ns,
     load_state_dict_strict,
-    load_teacher,
     load_weights,
     read_checkpoint,
     remove_stale_temporaries,
     state_dict_numpy,
     write_checkpoint,
 )
+from ..models.trained import is_distill_ns, load_teacher
 from ..ops.conv import PRECISIONS, use_precision
 from ..runtime import jt, use_cuda
 from .amp import GradScaler, float32_grads, forward_for_loss

@@ -23,7 +23,8 @@ def load_model(weights: str, model: Optional[str] = None, names: Optional[Sequen
     take ``names`` (default: 80 numbered classes)."""
     from ..errors import InputError
     from ..models import build_model
-    from ..models.checkpoint import CHECKPOINT_FORMAT, load_weights, model_from_checkpoint, read_checkpoint
+    from ..models.checkpoint import CHECKPOINT_FORMAT, load_weights, read_checkpoint
+    from ..models.trained import model_from_checkpoint
     state = None if str(weights).endswith(".npz") else read_checkpoint(weights)  # .npz: plain weights
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
         return model_from_checkpoint(state), list(state["names"])

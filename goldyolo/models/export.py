@@ -360,8 +360,9 @@ def export_command(weights: str, out: str = "", model: str = "", img_size: int =
     checked with onnxruntime against Jittor."""
     from pathlib import Path
 
-    from .checkpoint import CHECKPOINT_FORMAT, load_weights, model_from_checkpoint, read_checkpoint
+    from .checkpoint import CHECKPOINT_FORMAT, load_weights, read_checkpoint
     from .fuse import fuse
+    from .trained import model_from_checkpoint
     from .yolo import build_model
     if format != "onnx":
         raise InputError(f"--format {format}: only onnx is supported")

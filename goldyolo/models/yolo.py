@@ -9,6 +9,7 @@ from jittor import init, nn
 from ..config import ModelConfig, get_config
 from ..runtime import jt
 from .backbone import EfficientRep
+from .checkpoint import load_state_dict_strict, load_weights
 from .common import get_block
 from .head import Detect, DistillNSDetect, FuseABDetect, initialize_head_biases
 from .neck import GDNeck
@@ -48,7 +49,6 @@ class GoldYOLO(nn.Module):
 
     def load_state_dict(self, state) -> None:
         """Strict name-for-name load: a missing, unexpected or mis-shaped key raises StateDictError."""
-        from .checkpoint import load_state_dict_strict
         load_state_dict_strict(self, state)
 
     def load_parameters(self, params) -> None:
@@ -57,7 +57,6 @@ class GoldYOLO(nn.Module):
 
     def load(self, path: str) -> None:
         """Load a weights file safely (no code from the file runs) and strictly."""
-        from .checkpoint import load_weights
         load_weights(self, path)
 
 

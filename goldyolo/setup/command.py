@@ -14,15 +14,15 @@ GPU equals the CPU one.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 from ..errors import GoldYoloError
 from . import patches, toolkit
+from .record import apply_record, goldyolo_cache, setup_record  # noqa: F401 (the command's API)
 
 CUDNN_CACHE = 100_000
 ENVIRONMENT = {"use_cutt": "0", "use_cutlass": "0", "use_nccl": "0", "use_tensorcore": "1"}
@@ -30,23 +30,6 @@ ENVIRONMENT = {"use_cutt": "0", "use_cutlass": "0", "use_nccl": "0", "use_tensor
 
 class CudaCheckError(GoldYoloError, RuntimeError):
     """Jittor on CUDA did not load cuDNN or computed a convolution differently from the CPU."""
-
-
-def goldyolo_cache() -> Path:
-    return Path(os.environ.get("GOLDYOLO_CACHE", Path.home() / ".cache" / "goldyolo"))
-
-
-def setup_record() -> Optional[Dict]:
-    """``cuda.json`` written by ``setup cuda``, or None."""
-    path = goldyolo_cache() / "cuda.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def apply_record(record: Dict, environ=os.environ) -> None:
-    """The environment ``setup cuda`` chose (variables already set are kept)."""
-    environ.setdefault("nvcc_path", record["nvcc_path"])
-    for key, value in record["environment"].items():
-        environ.setdefault(key, value)
 
 
 def verify() -> Dict:
