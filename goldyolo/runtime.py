@@ -131,13 +131,19 @@ def ensure_cuda_choice() -> bool:
     return False
 
 
-def prepare() -> None:
+def prepare(strict: bool = True) -> None:
     """Prepare oneDNN, the CUDA choice and, in a Jupyter kernel, Jittor's C++ output
     (:func:`keep_cpp_output_off_python`) without importing Jittor; a no-op once Jittor is loaded.
 
-    ``import goldyolo`` calls it, so it has run before any goldyolo module (or the user) imports Jittor."""
+    ``import goldyolo`` calls it with ``strict`` False, so it has run before any goldyolo module (or the user)
+    imports Jittor, and a missing oneDNN does not stop the commands that never load Jittor: the error is raised
+    when Jittor is needed (:func:`import_jittor` prepares again, strictly)."""
     if "jittor" not in sys.modules:
-        ensure_onednn()
+        try:
+            ensure_onednn()
+        except RuntimeSetupError:
+            if strict:
+                raise
         ensure_cuda_choice()
         os.environ.setdefault("log_silent", "1")
         if in_jupyter_kernel():
@@ -149,7 +155,10 @@ def import_jittor():
 
     In a Jupyter kernel, or once this process called :func:`tolerate_child_deaths`, Jittor's SIGCHLD handler
     (installed by the import) is replaced by the default at once; see :func:`tolerate_child_deaths`. Every
-    goldyolo module that imports from ``jittor`` also takes :data:`jt` from here, so this runs at its import."""
+    goldyolo module that imports from ``jittor`` also takes :data:`jt` from here; after the first call :data:`jt`
+    is a plain attribute of this module, so later imports do not come back here."""
+    if "jt" in globals():
+        return globals()["jt"]
     prepare()
     import jittor
     if _tolerate_child_deaths or in_jupyter_kernel():
@@ -161,6 +170,7 @@ def import_jittor():
         record = setup_record()
         if record:  # Jittor's default of 100 stops benchmarking convolution algorithms after 100 shapes
             jittor.cudnn.set_algorithm_cache_size(record["cudnn_cache"])
+    globals()["jt"] = jittor
     return jittor
 
 

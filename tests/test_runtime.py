@@ -44,6 +44,25 @@ def test_missing_onednn_says_what_to_install(fake_home, tmp_path, monkeypatch):
     assert runtime.ensure_onednn() == "none"
 
 
+def test_a_missing_onednn_stops_only_what_loads_jittor(fake_home, tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "DEBIAN_DNNL_GLOBS", (str(tmp_path / "nothing*"),))
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
+    monkeypatch.setattr(runtime, "ensure_cuda_choice", lambda: False)
+    monkeypatch.delitem(sys.modules, "jittor", raising=False)  # as in a fresh process, before Jittor loads
+    runtime.prepare(strict=False)  # what ``import goldyolo`` does: help, data split, ... still run
+    with pytest.raises(RuntimeSetupError, match="oneDNN not found"):
+        runtime.prepare()  # what loading Jittor does first
+
+
+def test_jt_is_loaded_once_then_a_plain_attribute(monkeypatch):
+    jt = runtime.import_jittor()
+    assert vars(runtime)["jt"] is jt
+    calls = []
+    monkeypatch.setattr(runtime, "prepare", lambda *args, **kwargs: calls.append(args))
+    from goldyolo.runtime import jt as again
+    assert again is jt and runtime.import_jittor() is jt and not calls
+
+
 def test_no_cuda_driver_hides_nvcc(monkeypatch):
     monkeypatch.delenv("nvcc_path", raising=False)
     monkeypatch.setattr(runtime, "cuda_driver_available", lambda: False)
