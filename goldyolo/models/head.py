@@ -40,9 +40,22 @@ class Detect(nn.Module):
         self.stems = nn.ModuleList([Conv(c, c, 1, 1) for c in channels])
         self.cls_convs = nn.ModuleList([Conv(c, c, 3, 1) for c in channels])
         self.reg_convs = nn.ModuleList([Conv(c, c, 3, 1) for c in channels])
+        self._build_predictions(channels, num_classes, reg_max)
+        self._anchor_cache = {}
+
+    def _build_predictions(self, channels: Sequence[int], num_classes: int, reg_max: int) -> None:
+        """The 1x1 prediction convs (a head variant builds its own)."""
         self.cls_preds = nn.ModuleList([Conv2d(c, num_classes, 1) for c in channels])
         self.reg_preds = nn.ModuleList([Conv2d(c, 4 * (reg_max + 1), 1) for c in channels])
-        self._anchor_cache = {}
+
+    def prediction_convs(self) -> Tuple[list, list]:
+        """(class convs, box convs) whose weights are zeroed and biases set at initialisation."""
+        return list(self.cls_preds), list(self.reg_preds)
+
+    @property
+    def dfl_at_inference(self) -> bool:
+        """Whether inference reads the boxes through the DFL bins (the student head of distillation does not)."""
+        return self.use_dfl
 
     def _branches(self, i: int, x: jt.Var) -> Tuple[jt.Var, jt.Var, jt.Var]:
         feat = self.stems[i](x)
@@ -69,7 +82,7 @@ class Detect(nn.Module):
             b, _, h, w = xs[i].shape
             sizes.append((h, w))
             _, cls_out, reg_out = self._branches(i, xs[i])
-            if self.use_dfl and not isinstance(self, DistillNSDetect):
+            if self.dfl_at_inference:
                 reg_out = reg_out.reshape((-1, 4, self.reg_max + 1, h * w)).permute(0, 2, 1, 3)
                 reg_out = self.proj_conv(nn.softmax(reg_out, dim=1))
             cls_list.append(jt.sigmoid(cls_out).reshape((b, self.nc, h * w)))
@@ -94,7 +107,7 @@ class Detect(nn.Module):
 def initialize_head_biases(head: Detect, prior_prob: float = 1e-2) -> None:
     """Official ``initialize_biases`` (Q16): zero pred weights, cls bias -log((1-p)/p), reg bias 1."""
     cls_bias = -float(np.log((1 - prior_prob) / prior_prob))
-    cls_convs, reg_convs = prediction_convs(head)
+    cls_convs, reg_convs = head.prediction_convs()
     for conv in cls_convs:
         conv.weight.update(jt.zeros(conv.weight.shape))
         conv.bias.update(jt.full(conv.bias.shape, cls_bias))
@@ -115,15 +128,19 @@ class FuseABDetect(Detect):
 
     def __init__(self, num_classes: int, channels: Sequence[int], reg_max: int, use_dfl: bool,
                  strides: Sequence[int] = (8, 16, 32)):
-        super().__init__(num_classes, channels, reg_max, use_dfl, strides)
         self.na = 3
-        del self.cls_preds, self.reg_preds
+        super().__init__(num_classes, channels, reg_max, use_dfl, strides)
+        self._anchor_sizes = (np.array(ANCHORS_INIT, np.float32).reshape(3, 3, 2)
+                              / np.array(self.strides, np.float32)[:, None, None])
+
+    def _build_predictions(self, channels: Sequence[int], num_classes: int, reg_max: int) -> None:
         self.cls_preds_af = nn.ModuleList([Conv2d(c, num_classes, 1) for c in channels])
         self.reg_preds_af = nn.ModuleList([Conv2d(c, 4 * (reg_max + 1), 1) for c in channels])
         self.cls_preds_ab = nn.ModuleList([Conv2d(c, self.na * num_classes, 1) for c in channels])
         self.reg_preds_ab = nn.ModuleList([Conv2d(c, self.na * 4, 1) for c in channels])
-        self._anchor_sizes = (np.array(ANCHORS_INIT, np.float32).reshape(3, 3, 2)
-                              / np.array(self.strides, np.float32)[:, None, None])
+
+    def prediction_convs(self) -> Tuple[list, list]:
+        return list(self.cls_preds_af) + list(self.cls_preds_ab), list(self.reg_preds_af) + list(self.reg_preds_ab)
 
     def _branches(self, i: int, x: jt.Var) -> Tuple[jt.Var, jt.Var, jt.Var]:
         feat = self.stems[i](x)
@@ -160,6 +177,13 @@ class DistillNSDetect(Detect):
         super().__init__(num_classes, channels, reg_max, use_dfl, strides)
         self.reg_preds_lrtb = nn.ModuleList([Conv2d(c, 4, 1) for c in channels])
 
+    def prediction_convs(self) -> Tuple[list, list]:
+        return list(self.cls_preds), list(self.reg_preds) + list(self.reg_preds_lrtb)
+
+    @property
+    def dfl_at_inference(self) -> bool:
+        return False  # inference reads the plain distances of reg_preds_lrtb
+
     def _branches(self, i: int, x: jt.Var) -> Tuple[jt.Var, jt.Var, jt.Var]:
         feat = self.stems[i](x)
         return feat, self.cls_preds[i](self.cls_convs[i](feat)), self.reg_preds_lrtb[i](self.reg_convs[i](feat))
@@ -176,15 +200,6 @@ class DistillNSDetect(Detect):
             reg.append(self.reg_preds[i](reg_feat).flatten(2).permute(0, 2, 1))
             lrtb.append(self.reg_preds_lrtb[i](reg_feat).flatten(2).permute(0, 2, 1))
         return feats, jt.concat(cls, dim=1), jt.concat(reg, dim=1), jt.concat(lrtb, dim=1)
-
-
-def prediction_convs(head: Detect):
-    """(class convs, box convs) whose weights are zeroed and biases set at initialisation."""
-    if isinstance(head, FuseABDetect):
-        return list(head.cls_preds_af) + list(head.cls_preds_ab), list(head.reg_preds_af) + list(head.reg_preds_ab)
-    if isinstance(head, DistillNSDetect):
-        return list(head.cls_preds), list(head.reg_preds) + list(head.reg_preds_lrtb)
-    return list(head.cls_preds), list(head.reg_preds)
 
 
 def plain_head_state(state: dict) -> dict:
