@@ -90,6 +90,20 @@ class TrainConfig:
     max_bad_steps: int = 20
     solver: Dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Settings that exclude each other are refused here, before anything is built or written."""
+        if self.precision not in PRECISIONS:
+            raise InputError(f"--precision {self.precision}: choose from {list(PRECISIONS)}")
+        if self.precision == "bf16" and self.device == "cuda":
+            raise InputError("--precision bf16 is for the CPU's oneDNN convolutions; on CUDA, --amp trains in "
+                             "mixed precision")
+        if self.distill and self.fuse_ab:
+            raise InputError("--distill and --fuse-ab exclude each other (as in the official trainer): distil from "
+                             "the weights of a --fuse-ab run")
+        if self.distill and not self.teacher:
+            raise InputError("--distill needs --teacher: the weights of a --fuse-ab run (step 1 of the official "
+                             "recipe)")
+
 
 def jittor_seed(*key: int) -> int:
     """The seed handed to Jittor for ``key`` (e.g. the run's seed, or seed and epoch).
@@ -128,35 +142,23 @@ class Trainer:
             self._check_output_dir()
             if not resume:
                 self._refuse_previous_run()
-        if config.precision not in PRECISIONS:
-            raise InputError(f"--precision {config.precision}: choose from {list(PRECISIONS)}")
-        if config.precision == "bf16" and config.device == "cuda":
-            raise InputError("--precision bf16 is for the CPU's oneDNN convolutions; on CUDA, --amp trains in "
-                             "mixed precision")
         if config.device == "cuda":
             use_cuda()
-        if config.distill and config.fuse_ab:
-            raise InputError("--distill and --fuse-ab exclude each other (as in the official trainer): distil from "
-                             "the weights of a --fuse-ab run")
-        if config.distill and not config.teacher:
-            raise InputError("--distill needs --teacher: the weights of a --fuse-ab run (step 1 of the official "
-                             "recipe)")
         seed_everything(config.seed)
-        self.model = self._build(80)
-        model_cfg = self.model.config
-        self.hyp = dict(model_cfg.solver, **config.solver)
-        # Q18: lr0 x batch / (world_size x bs_per_gpu) in the official trainer, whose DDP gradient is about
-        # world_size x the 1-process one (Q17); goldyolo's N-process gradient is the 1-process one, so the
-        # 1-process factor gives the official update
-        self.hyp["lr0"] *= config.batch_size / config.bs_per_gpu
+        # the data first: the model is built once, for its classes (the official trainer reads its data.yaml first)
         self.train_source = _source(config.data, config.images, config.subset)
         if config.val_data:
             self.val_source = _source(config.val_data, config.val_images, 0, "val")
         else:  # a data.yaml's val split, else the training images
             self.val_source = (_source(config.data, "", 0, "val") if has_split(config.data, "val")
                                else self.train_source)
-        if self.train_source.num_classes != self.model.num_classes:
-            self.model = self._build(self.train_source.num_classes)
+        self.model = self._build(self.train_source.num_classes)
+        model_cfg = self.model.config
+        self.hyp = dict(model_cfg.solver, **config.solver)
+        # Q18: lr0 x batch / (world_size x bs_per_gpu) in the official trainer, whose DDP gradient is about
+        # world_size x the 1-process one (Q17); goldyolo's N-process gradient is the 1-process one, so the
+        # 1-process factor gives the official update
+        self.hyp["lr0"] *= config.batch_size / config.bs_per_gpu
         if config.init_weights:
             load_weights(self.model, config.init_weights)
         self.teacher = None
