@@ -66,6 +66,18 @@ def test_phase_offsets_split_the_comparison_where_mosaic_stops():
     assert table.loc[("iou_loss", "with mosaic"), "goldyolo lower"] == "0 of 2"
 
 
+def test_a_forked_comparison_leaves_out_its_common_base():
+    result = comparison()
+    result["config"].update(epochs=2, fork_at=1, fork_seed=0)
+    for run in result["runs"]:  # epoch 0 is the base every run starts from
+        run["epochs"][0]["fork_base"] = True
+    table = tc.phase_offsets(result, stop_aug_last_n_epoch=2)  # both epochs would be "without mosaic"
+    assert list(table.index.get_level_values("phase")) == ["without mosaic"] * 3
+    assert table.loc[("cls_loss", "without mosaic"), "goldyolo lower"] == "2 of 2"  # epoch 1 alone
+    assert any("starts at epoch 1 from the state of one official run (seed 0" in line
+               for line in tc.comparison_lines(result))
+
+
 def test_parity_table_and_measures_from_the_committed_run():
     parity = tc.read_json(ROOT / "report" / "full" / "step_parity" / "step_parity.json")
     table = tc.parity_table(parity)
