@@ -117,6 +117,7 @@ COMMANDS: Dict[str, Command] = {
         ("settings", "model:size:batch:mode entries, comma-separated (mode: eval, deploy, train_step)"),
         ("runs", "timed runs per framework and invocation (at least 20)"), ("warmup", "untimed runs first"),
         ("invocations", "fresh sets of worker processes, one after the other"),
+        ("pause_ms", "idle milliseconds before each timed run, so that the previous worker's threads settle"),
         ("variants", "what is timed, comma-separated: jittor, jittor-ownconv, jittor-bf16, torch, torch-cl, "
                      "torch-bf16, torch-bf16-cl, ort (ratios are to torch)"),
         ("device", "device", {"choices": DEVICES}), ("seed", "bootstrap seed"), ("out", "results json"),

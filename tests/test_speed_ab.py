@@ -72,6 +72,26 @@ def test_every_variant_is_set_against_pytorch_float32():
                                         "ci_high": 0.8, "median_ms": 4.0}
 
 
+def test_each_round_starts_one_worker_later_after_a_pause(monkeypatch):
+    order, sleeps = [], []
+
+    class FakeWorker:
+        def __init__(self, framework, cfg, setting):
+            self.framework = framework
+
+        def time_one(self):
+            order.append(self.framework)
+            return 1.0
+
+        def close(self):
+            pass
+    monkeypatch.setattr(interleave, "Worker", FakeWorker)
+    monkeypatch.setattr(interleave.time, "sleep", sleeps.append)
+    times = interleave.interleaved(SpeedABConfig(runs=3, pause_ms=50), "gold_yolo-n:64:1:deploy", ["a", "b", "c"])
+    assert order == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # each variant follows each other one
+    assert sleeps == [0.05] * 9 and times == {"a": [1.0] * 3, "b": [1.0] * 3, "c": [1.0] * 3}
+
+
 def test_too_few_runs_are_refused():
     with pytest.raises(InputError, match="at least 20 runs"):
         interleave.speed_ab(SpeedABConfig(torch_reference="x", runs=5))
@@ -92,7 +112,7 @@ def test_speed_ab_interleaves_both_frameworks(tmp_path):
     out = tmp_path / "speed_ab.json"
     cfg = SpeedABConfig(torch_reference=str(OFFICIAL_CODE),
                         settings="gold_yolo-n:64:1:deploy", runs=20, invocations=2, warmup=1, out=str(out),
-                        variants="torch-cl,torch-bf16,ort")
+                        variants="torch-cl,torch-bf16,ort", pause_ms=10)
     assert interleave.speed_ab(cfg) == f"written: {out}"
     deploy, = json.loads(out.read_text())["settings"]
     assert deploy["invocations"] == 2 and len(deploy["times_ms"]) == 2

@@ -53,6 +53,7 @@ class SpeedABConfig:
     warmup: int = 3
     invocations: int = 3
     variants: str = "jittor,torch"  # comma-separated names of VARIANTS; ratios are to "torch"
+    pause_ms: int = 100         # idle time before each timed run (spinning threads of the previous one settle)
     device: str = "cpu"
     seed: int = 0               # bootstrap seed
     out: str = "runs/speed_ab/speed_ab.json"
@@ -239,14 +240,19 @@ class Worker:
 
 
 def interleaved(cfg: SpeedABConfig, setting: str, variants: Sequence[str] = FRAMEWORKS) -> Dict[str, List[float]]:
-    """One invocation: fresh workers, then ``cfg.runs`` runs of each, A, B, C, A, B, C, ..."""
+    """One invocation: fresh workers, then ``cfg.runs`` rounds of one run each. Each round starts one worker later
+    (A B C, B C A, C A B, ...), so that every variant follows every other equally often, and ``pause_ms`` passes
+    before each run: a runtime whose threads keep spinning after their work (OpenMP's default wait, ONNX Runtime's
+    thread pool) would otherwise slow down whichever worker runs next."""
     workers = []
     try:
         for variant in variants:
             workers.append(Worker(variant, cfg, setting))
         times: Dict[str, List[float]] = {variant: [] for variant in variants}
-        for _ in range(cfg.runs):
-            for worker in workers:
+        for round_index in range(cfg.runs):
+            start = round_index % len(workers)
+            for worker in workers[start:] + workers[:start]:
+                time.sleep(cfg.pause_ms / 1e3)
                 times[worker.framework].append(worker.time_one())
         return times
     finally:
