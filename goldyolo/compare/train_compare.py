@@ -209,9 +209,8 @@ def prepare_fork(cfg: CompareConfig, root: Path, data_yaml: Path, num_classes: i
 def fork_goldyolo(trainer, state_file: Path, base_lines: Sequence[Dict]) -> None:
     """Put the fork's state (model, EMA, momentum, counters) into a new goldyolo ``trainer`` and give its run
     the base's metrics lines, so that it continues after the base's last epoch as a resumed run would."""
-    import jittor as jt
-
     from ..models.checkpoint import load_state_dict_strict
+    from ..runtime import jt
     with np.load(state_file) as archive:
         state = {k: archive[k] for k in archive.files}
     load_state_dict_strict(trainer.model, {k[6:]: v for k, v in state.items() if k.startswith("model/")})

@@ -127,11 +127,9 @@ class OneDNNConv(jt.Function):
         shape = (d["n"], d["oc"], output_size(d["h"], d["kh"], d["sh"], d["ph"], d["dh"]),
                  output_size(d["w"], d["kw"], d["sw"], d["pw"], d["dw"]))
         training = "true" if jt.flags.no_grad == 0 else "false"
-        if bias is None:
-            call = f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, nullptr, out0_p, {training}, {self.act});"
-            return _code([shape], [x.dtype], [x, weight], call, self.data)[0]
-        call = f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, in2_p, out0_p, {training}, {self.act});"
-        return _code([shape], [x.dtype], [x, weight, bias], call, self.data)[0]
+        bias_in = "nullptr" if bias is None else "in2_p"
+        call = f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, {bias_in}, out0_p, {training}, {self.act});"
+        return _code([shape], [x.dtype], [v for v in (x, weight, bias) if v is not None], call, self.data)[0]
 
     def grad(self, grad_out):
         if self.act:
@@ -139,18 +137,23 @@ class OneDNNConv(jt.Function):
         x, weight, bias = self.saved
         grad_x = _code([x.shape], [x.dtype], [grad_out, weight],
                        "goldyolo_dnnl::conv_backward_data(g, in0_p, in1_p, out0_p);", self.data)[0]
-        if bias is None:
-            grad_w = _code([weight.shape], [weight.dtype], [x, grad_out],
-                           "goldyolo_dnnl::conv_backward_weights(g, in0_p, in1_p, out0_p, nullptr);", self.data)[0]
-            return grad_x, grad_w, None
-        grad_w, grad_b = _code([weight.shape, bias.shape], [weight.dtype, bias.dtype], [x, grad_out],
-                               "goldyolo_dnnl::conv_backward_weights(g, in0_p, in1_p, out0_p, out1_p);", self.data)
-        return grad_x, grad_w, grad_b
+        params = [v for v in (weight, bias) if v is not None]  # the bias gradient comes with the weights'
+        grads = _code([v.shape for v in params], [v.dtype for v in params], [x, grad_out],
+                      "goldyolo_dnnl::conv_backward_weights(g, in0_p, in1_p, out0_p, "
+                      f"{'nullptr' if bias is None else 'out1_p'});", self.data)
+        return grad_x, grads[0], grads[1] if bias is not None else None
+
+
+def runs_onednn(x, weight) -> bool:
+    """Whether a convolution of ``x`` by ``weight`` takes the oneDNN path: float32 Vars on the CPU with that
+    backend in use (an ONNX trace, CUDA, float16 take Jittor's)."""
+    return (backend() == "onednn" and not jt.flags.use_cuda and isinstance(x, jt.Var) and x.dtype == "float32"
+            and weight.dtype == "float32")
 
 
 def conv2d(x, weight, bias: Optional[jt.Var] = None, stride=1, padding=0, dilation=1, groups: int = 1):
     """``jt.nn.conv2d`` through the backend in use (oneDNN's only for float32 on the CPU)."""
-    if backend() == "onednn" and not jt.flags.use_cuda and x.dtype == "float32" and weight.dtype == "float32":
+    if runs_onednn(x, weight):
         return OneDNNConv.apply(x, weight, bias, stride, padding, dilation, groups)
     return nn.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
@@ -158,13 +161,9 @@ def conv2d(x, weight, bias: Optional[jt.Var] = None, stride=1, padding=0, dilati
 class Conv2d(nn.Conv2d):
     """``jt.nn.Conv2d`` (same parameters and names) whose convolution goes through :func:`conv2d`."""
 
-    def _onednn(self, x) -> bool:
-        return (backend() == "onednn" and not jt.flags.use_cuda and isinstance(x, jt.Var) and x.dtype == "float32"
-                and self.weight.dtype == "float32")
-
     def execute(self, x, act: str = ""):
         """The convolution of ``x``; ``act``: an activation applied inside it (oneDNN, inference only)."""
-        if self._onednn(x):
+        if runs_onednn(x, self.weight):
             return OneDNNConv.apply(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                                     self.groups, act)
         if act:
@@ -174,6 +173,6 @@ class Conv2d(nn.Conv2d):
     def with_activation(self, x, name: str, activation: Callable):
         """``activation(self(x))``; without gradients on the oneDNN path, the activation ``name`` (relu, silu,
         relu6) is applied inside the convolution (through ``execute``, so that its wrappers still see it)."""
-        if FUSED_ACTIVATIONS.get(name) and jt.flags.no_grad and self._onednn(x):
+        if FUSED_ACTIVATIONS.get(name) and jt.flags.no_grad and runs_onednn(x, self.weight):
             return self(x, act=name)
         return activation(self(x))
