@@ -116,6 +116,9 @@ COMMANDS: List[tuple] = [
     ("training (03)", ""),
     ("beside the official trainer (03)", "python -m goldyolo compare-train --torch-reference PATH --out RUN_DIR "
                                          "--records report/full/compare_train"),
+    ("the last 15 epochs from one state (03)", "python -m goldyolo compare-train --torch-reference PATH --fork-at 15 "
+                                                "--eval-interval 0 --out RUN_DIR --records report/full/compare_fork"),
+    ("training pipelines side by side (03)", "python -m goldyolo compare-data --torch-reference PATH --passes 12"),
     ("step parity (03)", "python -m goldyolo compare-steps --torch-reference PATH"),
     ("evaluation parity", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
     ("model parity (04)", "python -m goldyolo parity-report --out report/full/parity/parity.json"),
