@@ -73,7 +73,9 @@ COMMANDS: Dict[str, Command] = {
         ("records", "folder that keeps finished runs' records between machines (read first, written last)"),
         ("fork_at", "start every run at this epoch from one official run's state (model, EMA, momentum, "
                     "schedule position), each seed with its own randomness; 0: each from its initialisation"),
-        ("fork_seed", "seed of the official run the forks start from")],
+        ("fork_seed", "seed of the official run the forks start from"),
+        ("precision", "precision of goldyolo's CPU convolutions (the official trainer runs float32)",
+         {"choices": ["float32", "bf16"]})],
         config="goldyolo.compare.train_compare:CompareConfig"),
     "compare-steps": Command("goldyolo.compare.step_parity:step_parity", "step parity with the official trainer: the "
                              "same batches and weights, loss per step and final weights, with a control run", [

@@ -63,6 +63,7 @@ class CompareConfig:
     records: str = ""
     fork_at: int = 0
     fork_seed: int = 0
+    precision: str = "float32"  # goldyolo's CPU convolutions (the official trainer is always float32)
 
 
 class ChildFailedError(GoldYoloError, RuntimeError):
@@ -91,7 +92,7 @@ def portable_path(path) -> str:
 
 # settings a run folder's results depend on: continuing it with others would mix two comparisons
 FIXED = ("model", "data", "images", "val_data", "val_images", "img_size", "epochs", "batch_size", "eval_interval",
-         "fork_at", "fork_seed")
+         "fork_at", "fork_seed", "precision")
 
 
 def check_same_settings(cfg: CompareConfig, path: Path) -> None:
@@ -247,7 +248,8 @@ def run_seed(cfg: CompareConfig, root: Path, seed: int, data_yaml: Path, sources
             config = TrainConfig(model=cfg.model, data=cfg.data, images=cfg.images, val_data=cfg.val_data,
                                  val_images=cfg.val_images, out=str(out), img_size=cfg.img_size, epochs=cfg.epochs,
                                  batch_size=cfg.batch_size, workers=cfg.workers, seed=seed, device=cfg.device,
-                                 eval_interval=cfg.eval_interval, init_weights="" if fork else str(init))
+                                 eval_interval=cfg.eval_interval, init_weights="" if fork else str(init),
+                                 precision=cfg.precision)
             resume = (out / "last.pkl").is_file()
             if fork is not None and not resume and (out / "metrics.jsonl").is_file():
                 (out / "metrics.jsonl").unlink()  # a fork stopped before its first epoch ended starts again
