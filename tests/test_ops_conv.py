@@ -115,3 +115,91 @@ def test_an_activation_fused_for_inference_equals_the_activation_after(name):
         assert apart.max() == 6.0  # the clip is reached
     with_grad = layer.with_activation(x, name, ACTIVATIONS[name])  # with gradients: not fused, differentiable
     assert jt.grad(with_grad.sum(), layer.weight).shape == layer.weight.shape
+
+
+def chain_layers():
+    jt.set_global_seed(3)
+    return [(Conv2d(3, 16, 3, stride=2, padding=1), "relu"), (Conv2d(16, 32, 3, padding=1, bias=False), "silu"),
+            (Conv2d(32, 32, 1), ""), (Conv2d(32, 24, 3, stride=2, padding=1), "relu6")]
+
+
+def in_turn(x, links):
+    for layer, act in links:
+        x = layer(x, act=act)
+    return x
+
+
+@pytest.mark.parametrize("precision", ["float32", "bf16"])
+def test_a_chain_equals_its_convolutions_in_turn(precision):
+    if precision == "bf16" and not conv_module.cpu_has_bf16():
+        pytest.skip("this CPU has no bf16 instructions (AVX-512 BF16 or AMX)")
+    links = chain_layers()
+    x = jt.array(np.random.default_rng(4).standard_normal((2, 3, 30, 22)).astype(np.float32))
+    with jt.no_grad(), conv_module.use_precision(precision):
+        chained = conv_module.conv_chain(x, links).numpy()
+        apart = in_turn(x, links).numpy()
+        as_float32 = None
+        if precision == "bf16":
+            with conv_module.use_precision("float32"):
+                as_float32 = in_turn(x, links).numpy()
+    assert chained.shape == (2, 24, 8, 6)
+    # bf16 between the links is what the next convolution would round its float32 input to: the same numbers
+    assert np.array_equal(chained, apart)
+    if as_float32 is not None:  # and bf16 it is: not float32's results
+        error = np.abs(chained - as_float32).max() / np.abs(as_float32).max()
+        assert 1e-5 < error < 3e-2
+
+
+def test_a_chain_is_refused_with_gradients_or_mismatched_links():
+    links = chain_layers()
+    x = jt.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match="inference"):
+        conv_module.conv_chain(x, links)
+    with jt.no_grad(), pytest.raises(ValueError, match="link 1 reads 32 channels, the one before gives 16"):
+        conv_module.conv_chain(x, [links[0], links[2]])
+
+
+def test_frozen_weights_are_kept_within_a_period_and_read_again_after():
+    layer, act = chain_layers()[1]
+    x = jt.rand(1, 16, 12, 12)
+    with jt.no_grad():
+        before = layer(x).numpy()
+        with conv_module.frozen_weights():
+            assert np.array_equal(layer(x).numpy(), before)
+            layer.weight.data[...] *= 2  # in place, behind the promise: the period's copy is still used
+            kept = layer(x).numpy()
+        after = layer(x).numpy()
+        period = conv_module.new_period()
+        with conv_module.frozen_weights(period):
+            renewed = layer(x).numpy()
+    bias = layer.bias.numpy().reshape(1, -1, 1, 1) if layer.bias is not None else 0
+    assert np.array_equal(kept, before)
+    assert np.allclose(after - bias, 2 * (before - bias), rtol=1e-5, atol=1e-5)
+    assert np.array_equal(renewed, after)
+    with conv_module.frozen_weights(period):  # a named period continues: its copies are still there
+        with jt.no_grad():
+            layer.weight.data[...] *= 2
+            assert np.array_equal(layer(x).numpy(), renewed)
+    with conv_module.frozen_weights():  # gradients recorded: weights are read at every call
+        y = layer(x)
+        assert jt.grad(y.sum(), layer.weight).shape == layer.weight.shape
+
+
+def test_a_deploy_model_runs_its_convolution_chains_with_the_same_result():
+    from goldyolo.models import build_model
+    from goldyolo.models.common import chain_links
+    from goldyolo.models.fuse import fuse
+    model = build_model("gold_yolo-n")
+    assert chain_links(model.backbone.ERBlock_3) is None  # training form: branches and BN
+    fuse(model)
+    model.eval()
+    stage = chain_links(model.backbone.ERBlock_3)
+    assert stage is not None and len(stage) == 1 + 4  # the stride-2 block, then the RepBlock's four
+    assert chain_links(model.backbone.ERBlock_5) is None  # the SPPF branches
+    x = jt.rand(1, 3, 96, 96)
+    with jt.no_grad():
+        with conv_module.no_chains():
+            apart = model(x).numpy()
+        with conv_module.frozen_weights():
+            chained = model(x).numpy()
+    assert np.array_equal(chained, apart)

@@ -99,7 +99,7 @@ def jittor_runner(model_name: str, img_size: int, batch: int, mode: str, conv: s
     """A function that times one synchronised run of goldyolo's model (ms)."""
     from ..models import build_model
     from ..models.fuse import fuse
-    from ..ops.conv import use_backend, use_precision
+    from ..ops.conv import frozen_weights, new_period, use_backend, use_precision
     from ..runtime import jt
     from .measure import train_step_fn
     model = build_model(model_name)
@@ -111,9 +111,11 @@ def jittor_runner(model_name: str, img_size: int, batch: int, mode: str, conv: s
     else:
         model.eval()
         fn = lambda: model(images)  # noqa: E731
+    period = new_period()  # the model's weights do not change between runs
 
     def run() -> float:
-        with jt.flag_scope(no_grad=int(mode != "train_step")), use_backend(conv), use_precision(precision):
+        with jt.flag_scope(no_grad=int(mode != "train_step")), use_backend(conv), use_precision(precision), \
+                frozen_weights(period):
             jt.sync_all(True)
             start = time.perf_counter()
             output = fn()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from ..errors import InputError
+from ..ops.conv import frozen_weights
 from ..runtime import jt, use_cuda
 from .profile_ops import op_profile
 from .synthetic import synthetic_targets
@@ -115,7 +116,7 @@ def _measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int,
         ops = op_profile(step, warmup=0) if profile_ops else None
     else:
         model.eval()
-        with jt.no_grad():
+        with jt.no_grad(), frozen_weights():
             timing = time_synced(lambda: model(images), runs, warmup)
             ops = op_profile(lambda: model(images), warmup=0) if profile_ops else None
     stats = summarize(timing["times_ms"])

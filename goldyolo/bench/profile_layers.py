@@ -13,6 +13,7 @@ from typing import Dict, List, Tuple
 
 from jittor import nn
 
+from ..ops.conv import no_chains
 from ..runtime import jt
 
 
@@ -95,7 +96,7 @@ def layer_profile(model: nn.Module, x: jt.Var, warmup: int = 1, runs: int = 3) -
         for name, module in pairs:
             types.setdefault(name, type(module).__name__)
             recorder.wrap(name, module)
-        with jt.no_grad():
+        with jt.no_grad(), no_chains():  # a chain of convolutions would skip the modules it spans
             for i in range(warmup + runs):
                 if i == warmup:
                     recorder.reset()

@@ -20,6 +20,7 @@ KINDS = (  # (kind, marker in the kernel name), first match wins; goldyolo's one
     ("convolution backward (weights), oneDNN", "goldyolo_dnnl::conv_backward_weights("),
     ("convolution backward (input), oneDNN", "goldyolo_dnnl::conv_backward_data("),
     ("convolution forward, oneDNN", "goldyolo_dnnl::conv_forward("),
+    ("convolution forward, oneDNN", "goldyolo_dnnl::conv_chain("),  # consecutive inference convolutions
     ("convolution backward (weights), oneDNN", "mkl_conv_backward_w"),
     ("convolution backward (input), oneDNN", "mkl_conv_backward_x"),
     ("convolution forward, oneDNN", "mkl_conv"),

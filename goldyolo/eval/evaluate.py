@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..data import CocoSource, DetectionDataset
-from ..ops.conv import use_precision
+from ..ops.conv import frozen_weights, use_precision
 from .inference import detect, load_model
 from .modes import EvalMode, eval_mode
 from .postprocess import MAX_DET
@@ -27,13 +27,15 @@ def predict(model, dataset: DetectionDataset, conf_thres: float = 0.03, iou_thre
     if progress:
         from tqdm import tqdm
         batches = tqdm(dataset, total=len(dataset), desc="eval", leave=False)
-    for images, _, metas in batches:
-        for det, meta in zip(detect(model, images, metas, conf_thres, iou_thres, max_det, multi_label=True), metas):
-            for (x1, y1, x2, y2), score, cls in zip(det[:, :4], det[:, 4], det[:, 5]):
-                results.append({"image_id": int(meta["image_id"]),
-                                "category_id": dataset.source.category_of_class(int(cls)),
-                                "bbox": [round(float(v), 3) for v in (x1, y1, x2 - x1, y2 - y1)],
-                                "score": round(float(score), 5)})
+    with frozen_weights():
+        for images, _, metas in batches:
+            for det, meta in zip(detect(model, images, metas, conf_thres, iou_thres, max_det, multi_label=True),
+                                 metas):
+                for (x1, y1, x2, y2), score, cls in zip(det[:, :4], det[:, 4], det[:, 5]):
+                    results.append({"image_id": int(meta["image_id"]),
+                                    "category_id": dataset.source.category_of_class(int(cls)),
+                                    "bbox": [round(float(v), 3) for v in (x1, y1, x2 - x1, y2 - y1)],
+                                    "score": round(float(score), 5)})
     return results
 
 

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from ..ops.conv import frozen_weights, new_period
 from .inference import detect_file, load_model
 
 
@@ -45,8 +46,10 @@ def predict_files(model, paths: Sequence[Path], out_dir: Path, names: Sequence[s
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, records = [], []
+    period = new_period()  # the weights do not change between images
     for path in paths:
-        image, det = detect_file(model, Path(path), img_size, conf_thres, iou_thres)
+        with frozen_weights(period):
+            image, det = detect_file(model, Path(path), img_size, conf_thres, iou_thres)
         target = out_dir / Path(path).name
         cv2.imwrite(str(target), draw(image, det, names))
         written.append(target)

@@ -6,7 +6,7 @@ from typing import List, Tuple
 from jittor import nn
 
 from ..runtime import jt
-from .common import CSPSPPF, SPPF, BepC3, ConvWrapper, RepBlock
+from .common import CSPSPPF, SPPF, BepC3, ConvWrapper, RepBlock, run_chained
 
 
 class EfficientRep(nn.Module):
@@ -34,8 +34,8 @@ class EfficientRep(nn.Module):
         self.ERBlock_5 = nn.Sequential(*stage(channels[3], channels[4], num_repeats[4]), merge)
 
     def execute(self, x: jt.Var) -> Tuple[jt.Var, jt.Var, jt.Var, jt.Var]:
-        c2 = self.ERBlock_2(self.stem(x))
-        c3 = self.ERBlock_3(c2)
-        c4 = self.ERBlock_4(c3)
-        c5 = self.ERBlock_5(c4)
+        c2 = run_chained([self.stem, *self.ERBlock_2], x)
+        c3 = run_chained(self.ERBlock_3, c2)
+        c4 = run_chained(self.ERBlock_4, c3)
+        c5 = run_chained(self.ERBlock_5, c4)
         return c2, c3, c4, c5

@@ -4,13 +4,13 @@ Names of attributes follow the official modules so that ``state_dict`` keys matc
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from jittor import nn
 
 from .. import distributed
-from ..ops.conv import Conv2d
+from ..ops.conv import FUSED_ACTIVATIONS, Conv2d, chains_enabled, conv_chain, runs_onednn
 from ..runtime import jt
 from .bn_kernels import batch_norm_train, parallel_kernels_apply
 
@@ -303,8 +303,54 @@ class RepBlock(nn.Module):
             self.block = nn.Sequential(*[block(out_channels, out_channels) for _ in range(n - 1)]) if n > 1 else None
 
     def execute(self, x: jt.Var) -> jt.Var:
-        x = self.conv1(x)
-        return self.block(x) if self.block is not None else x
+        return run_chained([self.conv1, *(self.block if self.block is not None else [])], x)
+
+
+def chain_links(module: nn.Module) -> Optional[List[Tuple[Conv2d, str]]]:
+    """The convolutions ``module`` applies one after another in its deploy form, each with the activation it
+    applies; None when it does anything else (a branch, a residual, an unfused BN)."""
+    if isinstance(module, RepVGGBlock):
+        return [(module.rbr_reparam, "relu")] if module.rbr_reparam is not None else None
+    if isinstance(module, ConvWrapper):
+        return chain_links(module.block)
+    if isinstance(module, Conv):
+        return [(module.conv, module.act_name)] if module.bn is None and module.act_name in FUSED_ACTIVATIONS else None
+    if isinstance(module, RepBlock) and isinstance(module.conv1, RepVGGBlock):
+        parts = [module.conv1, *(module.block if module.block is not None else [])]
+    elif isinstance(module, nn.Sequential):
+        parts = list(module)
+    else:
+        return None
+    links: List[Tuple[Conv2d, str]] = []
+    for part in parts:
+        part_links = chain_links(part)
+        if part_links is None:
+            return None
+        links += part_links
+    return links
+
+
+def run_chained(modules: Sequence[nn.Module], x: jt.Var) -> jt.Var:
+    """``x`` through ``modules`` in turn; for inference through oneDNN, each run of deploy-form convolutions
+    (:func:`chain_links`) goes through one :func:`~goldyolo.ops.conv.conv_chain`, its intermediate results kept
+    in oneDNN's layout. The same result as calling the modules."""
+    pending: List[Tuple[Conv2d, str]] = []
+
+    def flush(x):
+        if len(pending) > 1:
+            x = conv_chain(x, pending)
+        elif pending:
+            x = pending[0][0](x, act=pending[0][1])
+        pending.clear()
+        return x
+
+    for module in modules:
+        links = chain_links(module)
+        if links is None or not (jt.flags.no_grad and chains_enabled() and runs_onednn(x, links[0][0].weight)):
+            x = module(flush(x))
+        else:
+            pending += links
+    return flush(x)
 
 
 class BepC3(nn.Module):

@@ -13,6 +13,7 @@ from typing import Dict, List, Sequence, Union
 
 from jittor import nn
 
+from ..ops.conv import no_chains
 from ..runtime import jt
 from .common import BatchNorm2d
 
@@ -76,7 +77,7 @@ def _profile_ops(model: nn.Module, size: Sequence[int]) -> tuple:
         for module in model.modules():
             if isinstance(module, (nn.Conv, BatchNorm2d)):
                 wrap(module)
-        with jt.no_grad():
+        with jt.no_grad(), no_chains():  # every convolution through its own execute, to be counted
             model(jt.zeros((1, 3, size[0], size[1])))
     finally:
         for module in patched:

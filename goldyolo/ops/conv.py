@@ -8,17 +8,18 @@ import functools
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 from jittor import nn
 
 from ..runtime import dnnl_target_dir, jt
-from .onednn_source import GEOMETRY, HEADER
+from .onednn_source import GEOMETRY, GEOMETRY_KEYS, HEADER
 
 BACKENDS = ("onednn", "jittor")
 FUSED_ACTIVATIONS = {"": 0, "identity": 0, "relu": 1, "silu": 2, "relu6": 3}  # codes of the C++ side
 PRECISIONS = ("float32", "bf16")
-_state = {"backend": os.environ.get("GOLDYOLO_CONV", "onednn"), "precision": "float32"}
+_state = {"backend": os.environ.get("GOLDYOLO_CONV", "onednn"), "precision": "float32", "generation": 0,
+          "periods": 0, "chains": True}
 
 
 @functools.lru_cache(maxsize=None)
@@ -85,6 +86,48 @@ def use_precision(name: str) -> Iterator[None]:
         _state["precision"] = previous
 
 
+def new_period() -> int:
+    """A new period of frozen weights (see :func:`frozen_weights`)."""
+    _state["periods"] += 1
+    return _state["periods"]
+
+
+@contextlib.contextmanager
+def frozen_weights(period: Optional[int] = None) -> Iterator[None]:
+    """Promise that no weight changes inside the block: inference convolutions keep their weights in oneDNN's
+    layout instead of reordering them at every call. Each block is a new period (the kept copies of an earlier
+    one are dropped) unless ``period`` (from :func:`new_period`) names one to continue; nested blocks share the
+    outer one."""
+    if _state["generation"]:
+        yield
+        return
+    _state["generation"] = period or new_period()
+    try:
+        yield
+    finally:
+        _state["generation"] = 0
+
+
+def chains_enabled() -> bool:
+    """Whether models may run consecutive inference convolutions through one :func:`conv_chain`."""
+    return _state["chains"]
+
+
+@contextlib.contextmanager
+def no_chains() -> Iterator[None]:
+    """Run every convolution as its own call (so that per-module timing sees each one)."""
+    previous, _state["chains"] = _state["chains"], False
+    try:
+        yield
+    finally:
+        _state["chains"] = previous
+
+
+def _generation() -> int:
+    """The frozen period a call may keep weights for (0: none, or gradients are being recorded)."""
+    return _state["generation"] if jt.flags.no_grad else 0
+
+
 def _pair(v) -> Tuple[int, int]:
     return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
@@ -97,8 +140,13 @@ def _geometry(x_shape, w_shape, stride, padding, dilation, groups: int) -> dict:
                 bf16=int(precision() == "bf16"))
 
 
-def _code(shapes, dtypes, inputs, call: str, data: dict):
-    outputs = jt.code(shapes, dtypes, inputs, cpu_header=HEADER, cpu_src=GEOMETRY + call, data=data)
+def _output_shape(d: dict) -> Tuple[int, int, int, int]:
+    return (d["n"], d["oc"], output_size(d["h"], d["kh"], d["sh"], d["ph"], d["dh"]),
+            output_size(d["w"], d["kw"], d["sw"], d["pw"], d["dw"]))
+
+
+def _code(shapes, dtypes, inputs, call: str, data: dict, geometry: str = GEOMETRY):
+    outputs = jt.code(shapes, dtypes, inputs, cpu_header=HEADER, cpu_src=geometry + call, data=data)
     for out in outputs:
         out.compile_options = _flags()
     return outputs
@@ -123,13 +171,12 @@ class OneDNNConv(jt.Function):
         self.data = _geometry(x.shape, weight.shape, stride, padding, dilation, groups)
         self.act = FUSED_ACTIVATIONS[act]
         self.saved = (x, weight, bias)
-        d = self.data
-        shape = (d["n"], d["oc"], output_size(d["h"], d["kh"], d["sh"], d["ph"], d["dh"]),
-                 output_size(d["w"], d["kw"], d["sw"], d["pw"], d["dw"]))
         training = "true" if jt.flags.no_grad == 0 else "false"
         bias_in = "nullptr" if bias is None else "in2_p"
-        call = f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, {bias_in}, out0_p, {training}, {self.act});"
-        return _code([shape], [x.dtype], [v for v in (x, weight, bias) if v is not None], call, self.data)[0]
+        call = (f"goldyolo_dnnl::conv_forward(g, in0_p, in1_p, {bias_in}, out0_p, {training}, {self.act}, "
+                "(long)data[\"generation\"]);")
+        return _code([_output_shape(self.data)], [x.dtype], [v for v in (x, weight, bias) if v is not None], call,
+                     dict(self.data, generation=_generation()))[0]
 
     def grad(self, grad_out):
         if self.act:
@@ -149,6 +196,39 @@ def runs_onednn(x, weight) -> bool:
     backend in use (an ONNX trace, CUDA, float16 take Jittor's)."""
     return (backend() == "onednn" and not jt.flags.use_cuda and isinstance(x, jt.Var) and x.dtype == "float32"
             and weight.dtype == "float32")
+
+
+def conv_chain(x, links: Sequence[Tuple["Conv2d", str]]):
+    """Inference through consecutive convolutions in one oneDNN call, the results between them kept in oneDNN's
+    channels-last layout (bf16 under bf16 precision) instead of Jittor's NCHW float32.
+
+    Args:
+        x: (N, C, H, W) float32, the first convolution's input.
+        links: (convolution, activation applied inside it: one of :data:`FUSED_ACTIVATIONS`), each reading the
+            result of the one before.
+    Returns:
+        (N, OC, OH, OW) float32, the last convolution's result; equal to applying the links in turn.
+    """
+    if not jt.flags.no_grad or not all(runs_onednn(x, conv.weight) for conv, _ in links):
+        raise ValueError("conv_chain is for inference (jt.no_grad) through oneDNN with float32 weights")
+    data, shape, inputs, lines, weights, biases = {"generation": _generation()}, tuple(x.shape), [x], [], [], []
+    for i, (conv, act) in enumerate(links):
+        d = _geometry(shape, conv.weight.shape, conv.stride, conv.padding, conv.dilation, conv.groups)
+        if d["c"] != conv.in_channels:
+            raise ValueError(f"conv_chain: link {i} reads {conv.in_channels} channels, the one before gives {d['c']}")
+        data.update({f"{k}{i}": v for k, v in d.items()}, **{f"act{i}": FUSED_ACTIVATIONS[act]})
+        lines.append("gs.emplace_back(" + ", ".join(f"(long)data[\"{k}{i}\"]" for k in GEOMETRY_KEYS)
+                     + f", data[\"bf16{i}\"] != 0); acts[{i}] = (int)data[\"act{i}\"];")
+        inputs.append(conv.weight)
+        weights.append(f"in{len(inputs) - 1}_p")
+        if conv.bias is not None:
+            inputs.append(conv.bias)
+        biases.append(f"in{len(inputs) - 1}_p" if conv.bias is not None else "nullptr")
+        shape = _output_shape(d)
+    source = (f"std::vector<goldyolo_dnnl::Geometry> gs; int acts[{len(links)}];\n" + "\n".join(lines)
+              + f"\nconst void* ws[] = {{{', '.join(weights)}}};\nconst float* bs[] = {{{', '.join(biases)}}};\n"
+              "goldyolo_dnnl::conv_chain(gs, acts, in0_p, ws, bs, out0_p, (long)data[\"generation\"]);")
+    return _code([shape], [x.dtype], inputs, source, data, geometry="")[0]
 
 
 def conv2d(x, weight, bias: Optional[jt.Var] = None, stride=1, padding=0, dilation=1, groups: int = 1):

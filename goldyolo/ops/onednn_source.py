@@ -56,11 +56,11 @@ struct Geometry {
     memory::desc any_f32(const memory::dims& d) const { return {d, dt::f32, tag::any}; }
 };
 
-// Blocked copies live in three arenas (by role: first input, second input, output) that grow to the largest
-// size asked for; the operators run one at a time, so every geometry shares them and the memory they take is
-// that of the largest convolution, not of every shape seen.
+// Blocked copies live in five arenas (by role: first input, second input, output, and the two intermediates of a
+// chain, used in turn) that grow to the largest size asked for; the operators run one at a time, so every
+// geometry shares them and the memory they take is that of the largest convolution, not of every shape seen.
 static void* arena(int role, size_t bytes) {
-    static std::vector<std::pair<size_t, std::unique_ptr<char[]>>> arenas(3);
+    static std::vector<std::pair<size_t, std::unique_ptr<char[]>>> arenas(5);
     auto& a = arenas[role];
     if (a.first < bytes) {
         a.second.reset(new char[bytes + 64]);
@@ -99,6 +99,34 @@ struct Slot {
     }
     void finish() { if (!same) move->execute(strm(), inner, plain); }
 };
+
+// Weights in a primitive's layout, kept while the caller says they are frozen: ``generation`` > 0 names one
+// period in which no weight changes (a new period drops every copy); 0 reorders them at every call.
+struct Packed {
+    long generation = 0;
+    std::unique_ptr<char[]> buffer;
+    memory mem;
+};
+
+static memory& weights(Slot& slot, const std::string& key, const void* w, long generation) {
+    if (generation <= 0 || slot.same) return slot.in(w);
+    static std::unordered_map<std::string, Packed> cache;
+    static long current = 0;
+    if (generation != current) {
+        cache.clear();
+        current = generation;
+    }
+    auto& p = cache[key + ":" + std::to_string((uintptr_t)w)];
+    if (p.generation != generation) {
+        auto desc = slot.inner.get_desc();
+        p.buffer.reset(new char[desc.get_size() + 64]);
+        p.mem = memory(desc, eng(), (void*)(((uintptr_t)p.buffer.get() + 63) & ~(uintptr_t)63));
+        slot.plain.set_data_handle(const_cast<void*>(w));
+        slot.move->execute(strm(), slot.plain, p.mem);
+        p.generation = generation;
+    }
+    return p.mem;
+}
 
 struct Forward {
     convolution_forward::primitive_desc pd;
@@ -145,9 +173,11 @@ static std::shared_ptr<Forward> forward(const Geometry& g, bool has_bias, bool t
 }
 
 static void conv_forward(const Geometry& g, const void* x, const void* w, const float* b, void* y, bool training,
-                         int act = 0) {
+                         int act = 0, long generation = 0) {
     auto f = forward(g, b != nullptr, training, act);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, f->src.in(x)}, {DNNL_ARG_WEIGHTS, f->wei.in(w)},
+    std::string key = g.key + (b ? "+b" : "") + "+a" + std::to_string(act);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, f->src.in(x)},
+                                         {DNNL_ARG_WEIGHTS, weights(f->wei, key, w, generation)},
                                          {DNNL_ARG_DST, f->dst.out(y)}};
     if (b) {
         f->bias.set_data_handle(const_cast<float*>(b));
@@ -155,6 +185,79 @@ static void conv_forward(const Geometry& g, const void* x, const void* w, const 
     }
     f->prim->execute(strm(), args);
     f->dst.finish();
+    strm().wait();
+}
+
+// A chain: convolutions each reading the one before (inference), the intermediate results kept in the
+// channels-last layout (in bf16 when the chain computes in bf16) in two arenas used in turn, so that only the
+// chain's input and output are reordered from and to Jittor's plain NCHW float32.
+struct Link {
+    std::unique_ptr<convolution_forward> prim;
+    Slot src, wei, dst;  // src: the first link's input; dst: the last link's output
+    memory mid_src, mid_dst, bias;
+    std::string key;
+};
+
+static std::vector<std::shared_ptr<Link>>& chain(const std::vector<Geometry>& gs, const int* acts,
+                                                 const float* const* bs) {
+    static std::unordered_map<std::string, std::vector<std::shared_ptr<Link>>> cache;
+    std::string key;
+    for (size_t i = 0; i < gs.size(); ++i)
+        key += gs[i].key + (bs[i] ? "+b" : "") + "+a" + std::to_string(acts[i]) + "|";
+    auto& links = cache[key];
+    if (!links.empty()) return links;
+    size_t last = gs.size() - 1;
+    for (size_t i = 0; i < gs.size(); ++i) {
+        const Geometry& g = gs[i];
+        auto l = std::make_shared<Link>();
+        memory::desc src = i == 0 ? g.any(g.src) : memory::desc(g.src, g.type, tag::nhwc);
+        memory::desc dst = i == last ? g.any_f32(g.dst) : memory::desc(g.dst, g.type, tag::nhwc);
+        auto kind = prop_kind::forward_inference;
+        auto d = bs[i]
+            ? convolution_forward::desc(kind, algorithm::convolution_direct, src, g.any(g.wei), g.plain_bias(), dst,
+                                        g.strides, g.dilates, g.pad_l, g.pad_r)
+            : convolution_forward::desc(kind, algorithm::convolution_direct, src, g.any(g.wei), dst, g.strides,
+                                        g.dilates, g.pad_l, g.pad_r);
+        auto pd = convolution_forward::primitive_desc(d, activation(acts[i]), eng());
+        l->prim.reset(new convolution_forward(pd));
+        l->wei.init(g.plain_wei(), pd.weights_desc(), 1, false);
+        if (i == 0) l->src.init(g.plain_src(), pd.src_desc(), 0, false);
+        else l->mid_src = memory(pd.src_desc(), eng(), nullptr);
+        if (i == last) l->dst.init(g.plain_dst(), pd.dst_desc(), 2, true);
+        else l->mid_dst = memory(pd.dst_desc(), eng(), nullptr);
+        l->bias = memory(g.plain_bias(), eng(), nullptr);
+        l->key = g.key + (bs[i] ? "+b" : "") + "+a" + std::to_string(acts[i]);
+        links.push_back(l);
+    }
+    return links;
+}
+
+static void conv_chain(const std::vector<Geometry>& gs, const int* acts, const void* x, const void* const* ws,
+                       const float* const* bs, void* y, long generation) {
+    auto& links = chain(gs, acts, bs);
+    size_t last = links.size() - 1;
+    memory previous;
+    for (size_t i = 0; i <= last; ++i) {
+        auto& l = *links[i];
+        memory src = i == 0 ? l.src.in(x) : previous;
+        memory dst;
+        if (i == last) {
+            dst = l.dst.out(y);
+        } else {
+            l.mid_dst.set_data_handle(arena(3 + i % 2, l.mid_dst.get_desc().get_size()));
+            dst = l.mid_dst;
+        }
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights(l.wei, l.key, ws[i],
+                                                                                             generation)},
+                                             {DNNL_ARG_DST, dst}};
+        if (bs[i]) {
+            l.bias.set_data_handle(const_cast<float*>(bs[i]));
+            args[DNNL_ARG_BIAS] = l.bias;
+        }
+        l.prim->execute(strm(), args);
+        previous = dst;
+    }
+    links[last]->dst.finish();
     strm().wait();
 }
 
@@ -220,6 +323,9 @@ static void conv_backward_weights(const Geometry& g, const void* x, const void* 
 }
 }  // namespace goldyolo_dnnl
 """
+
+# the order of Geometry's arguments (besides the data type)
+GEOMETRY_KEYS = ("n", "c", "h", "w", "oc", "kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw", "groups")
 
 # the geometry, from the call's ``data`` (one compiled operator serves every shape)
 GEOMETRY = """goldyolo_dnnl::Geometry g((long)data["n"], (long)data["c"], (long)data["h"], (long)data["w"],
