@@ -102,9 +102,13 @@ def test_a_worker_answers_one_timed_run_at_a_time(variant):
     worker = Worker(variant, SpeedABConfig(warmup=1), "gold_yolo-n:64:1:deploy")
     try:
         times = [worker.time_one() for _ in range(3)]
+        memory = worker.memory_mib()
     finally:
         worker.close()
     assert all(0 < t < 60_000 for t in times) and worker.process.returncode == 0
+    assert 20 < memory["rss_mib"] <= memory["peak_rss_mib"] < 8192
+    if variant == "ort":  # the export ran in its own process: no Jittor in this one
+        assert memory["peak_rss_mib"] < 400
 
 
 @pytest.mark.needs_official_code
@@ -119,6 +123,8 @@ def test_speed_ab_interleaves_both_frameworks(tmp_path):
     assert all(len(inv[f]) == 20 for inv in deploy["times_ms"] for f in ("jittor", "torch", "torch-cl", "ort"))
     assert deploy["ci_low"] <= deploy["ratio"] <= deploy["ci_high"] and 0.1 < deploy["ratio"] < 10
     assert sorted(deploy["variants"]) == ["jittor", "ort", "torch", "torch-bf16", "torch-cl"]
+    assert sorted(deploy["memory_mib"]) == sorted(deploy["variants"])
+    assert all(0 < m["rss_mib"] <= m["peak_rss_mib"] for m in deploy["memory_mib"].values())
 
 
 @pytest.mark.needs_official_code
@@ -158,5 +164,9 @@ def test_the_table_of_every_cpu_option():
     assert list(table.variant) == [VARIANTS[v] for v in ("torch-bf16", "ort", "torch", "jittor")]  # fastest first
     assert list(table["time / PyTorch float32 (95%)"]) == ["0.50 (0.50-0.50)", "0.75 (0.75-0.75)",
                                                            "1.00 (1.00-1.00)", "1.25 (1.25-1.25)"]
+    memory = [{v: {"rss_mib": 100.0 + i, "peak_rss_mib": 200.0 + i} for v in invocations[0]} for i in (0, 5)]
+    with_memory = bench_suite.variants_table({"settings": [summarize_setting(("gold_yolo-n", 640, 1, "deploy"),
+                                                                             invocations, 0, memory)]})
+    assert list(with_memory["resident MiB"]) == [105] * 4 and list(with_memory["peak MiB"]) == [205] * 4  # largest
     pair = summarize_setting(("gold_yolo-n", 640, 1, "deploy"), [{"jittor": [1.0] * 20, "torch": [1.0] * 20}], 0)
     assert bench_suite.variants_table({"settings": [pair]}).empty  # Jittor and PyTorch alone: the pair's table

@@ -8,7 +8,7 @@ stdin), and the parent asks them for one synchronised timed run at a time, A, B,
 the same conditions. An *invocation* is one set of fresh workers; the command runs ``invocations`` of them
 one after the other. Per setting the json holds every time, each invocation's median ratio
 (Jittor / PyTorch), and the ratio of the pooled medians with a 95 % bootstrap interval (runs resampled
-within each invocation).
+within each invocation), and each worker's memory: its resident set after the timed runs and its peak.
 
 ``variants`` adds the other ways a user could run the same model on the CPU, each in its own worker in the
 same rotation, each set against PyTorch eager float32 (:data:`VARIANTS`): goldyolo with Jittor's own
@@ -18,12 +18,13 @@ channels-last), and ONNX Runtime on goldyolo's own ONNX export (inference only).
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -125,18 +126,29 @@ def jittor_runner(model_name: str, img_size: int, batch: int, mode: str, conv: s
     return run
 
 
+def _export_onnx(model_name: str, img_size: int, batch: int, path: str) -> None:
+    from ..models import build_model
+    from ..models.export import export_onnx
+    from ..models.fuse import fuse
+    export_onnx(fuse(build_model(model_name)), path, img_size, batch, check=False)
+
+
 def ort_runner(model_name: str, img_size: int, batch: int) -> Callable[[], float]:
-    """The same for ONNX Runtime (CPU, as many threads as Jittor) on goldyolo's ONNX export of the deploy model."""
+    """The same for ONNX Runtime (CPU, as many threads as Jittor) on goldyolo's ONNX export of the deploy model;
+    the export runs in a child process, so that this worker's memory is ONNX Runtime's alone."""
+    import multiprocessing
     import tempfile
 
     import onnxruntime
 
-    from ..models import build_model
-    from ..models.export import export_onnx
-    from ..models.fuse import fuse
     from .torch_side import jittor_threads
     path = Path(tempfile.mkdtemp()) / f"{model_name}_{img_size}_{batch}.onnx"
-    export_onnx(fuse(build_model(model_name)), str(path), img_size, batch, check=False)
+    child = multiprocessing.get_context("spawn").Process(target=_export_onnx, args=(model_name, img_size, batch,
+                                                                                   str(path)))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"the ONNX export of {model_name} failed (exit {child.exitcode}); its error is above")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = jittor_threads()
     options.inter_op_num_threads = 1
@@ -204,9 +216,21 @@ def serve(cfg: SpeedABConfig) -> int:
         run()
     print(MARK + "ready", flush=True)
     for line in sys.stdin:
+        if line.strip() == "memory":
+            resident = resident_kib()  # the kernel updates the high-water mark lazily: it may lag the resident set
+            print(f"{MARK}{resident} {max(resident, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}", flush=True)
+            continue
         if line.strip() != "run":
             break
         print(f"{MARK}{run():.6f}", flush=True)
+    return 0
+
+
+def resident_kib() -> int:
+    """This process's resident set now, in KiB (``VmRSS``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
     return 0
 
 
@@ -235,14 +259,23 @@ class Worker:
         self.process.stdin.flush()
         return float(self._expect("a time"))
 
+    def memory_mib(self) -> Dict[str, float]:
+        """The worker's resident set now and its peak so far, in MiB."""
+        self.process.stdin.write("memory\n")
+        self.process.stdin.flush()
+        resident, peak = (int(v) for v in self._expect("its memory").split())
+        return {"rss_mib": resident / 1024, "peak_rss_mib": peak / 1024}
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.stdin.close()
             self.process.wait(timeout=120)
 
 
-def interleaved(cfg: SpeedABConfig, setting: str, variants: Sequence[str] = FRAMEWORKS) -> Dict[str, List[float]]:
-    """One invocation: fresh workers, then ``cfg.runs`` rounds of one run each. Each round starts one worker later
+def interleaved(cfg: SpeedABConfig, setting: str, variants: Sequence[str] = FRAMEWORKS,
+                memory: Optional[Dict[str, Dict[str, float]]] = None) -> Dict[str, List[float]]:
+    """One invocation: fresh workers, then ``cfg.runs`` rounds of one run each (``memory``, when given, receives
+    each worker's :meth:`Worker.memory_mib` after them). Each round starts one worker later
     (A B C, B C A, C A B, ...), so that every variant follows every other equally often, and ``pause_ms`` passes
     before each run: a runtime whose threads keep spinning after their work (OpenMP's default wait, ONNX Runtime's
     thread pool) would otherwise slow down whichever worker runs next."""
@@ -256,6 +289,8 @@ def interleaved(cfg: SpeedABConfig, setting: str, variants: Sequence[str] = FRAM
             for worker in workers[start:] + workers[:start]:
                 time.sleep(cfg.pause_ms / 1e3)
                 times[worker.framework].append(worker.time_one())
+        if memory is not None:
+            memory.update({worker.framework: worker.memory_mib() for worker in workers})
         return times
     finally:
         for worker in workers:
@@ -280,8 +315,9 @@ def ratio_interval(invocations: Sequence[Dict[str, List[float]]], seed: int = 0,
 
 
 def summarize_setting(setting: Tuple[str, int, int, str], invocations: List[Dict[str, List[float]]],
-                      seed: int) -> Dict:
-    """The json entry of one setting: its times, per-invocation medians and ratios, the pooled ratio."""
+                      seed: int, memory: Optional[List[Dict[str, Dict[str, float]]]] = None) -> Dict:
+    """The json entry of one setting: its times, per-invocation medians and ratios, the pooled ratio, and per
+    variant the largest resident set and peak of its workers (MiB)."""
     model_name, img_size, batch, mode = setting
     ratio, low, high = ratio_interval(invocations, seed)
     medians = [{f: float(np.median(inv[f])) for f in inv} for inv in invocations]
@@ -291,7 +327,9 @@ def summarize_setting(setting: Tuple[str, int, int, str], invocations: List[Dict
             "torch_median_ms": float(np.median(np.concatenate([inv["torch"] for inv in invocations]))),
             "ratio": ratio, "ci_low": low, "ci_high": high,
             "invocation_ratios": [m["jittor"] / m["torch"] for m in medians], "invocation_medians_ms": medians,
-            "times_ms": invocations, "variants": variant_ratios(invocations, seed)}
+            "times_ms": invocations, "variants": variant_ratios(invocations, seed),
+            **({"memory_mib": {v: {k: max(m[v][k] for m in memory) for k in memory[0][v]} for v in memory[0]}}
+               if memory else {})}
 
 
 def variant_ratios(invocations: List[Dict[str, List[float]]], seed: int) -> Dict[str, Dict]:
@@ -321,14 +359,16 @@ def speed_ab(cfg: SpeedABConfig) -> int | str:
     results = []
     for setting in settings:
         text = ":".join(map(str, setting))
-        invocations = []
+        invocations, memory = [], []
         for number in range(cfg.invocations):
             print(f"{text}: invocation {number + 1}/{cfg.invocations}, {cfg.runs} runs each, interleaved", flush=True)
-            invocations.append(interleaved(cfg, text, [v for v in variants if applies(v, setting[3])]))
-        results.append(summarize_setting(setting, invocations, cfg.seed))
+            memory.append({})
+            invocations.append(interleaved(cfg, text, [v for v in variants if applies(v, setting[3])], memory[-1]))
+        results.append(summarize_setting(setting, invocations, cfg.seed, memory))
         for name, v in results[-1]["variants"].items():
             print(f"  {name}: {v['median_ms']:.1f} ms, / PyTorch float32 {v['ratio_to_torch']:.3f} "
-                  f"(95% {v['ci_low']:.3f}-{v['ci_high']:.3f})", flush=True)
+                  f"(95% {v['ci_low']:.3f}-{v['ci_high']:.3f}), "
+                  f"resident {results[-1]['memory_mib'][name]['rss_mib']:.0f} MiB", flush=True)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"config": asdict(cfg), **environment(), "settings": results}, indent=1))

@@ -182,10 +182,13 @@ def variants_table(result: dict) -> pd.DataFrame:
         variants = s.get("variants", {})
         if len(variants) <= 2:
             continue
-        for v in sorted(variants.values(), key=lambda entry: entry["median_ms"]):
-            rows.append({"setting": _setting_name(s), "variant": v["description"], "ms": v["median_ms"],
-                         "time / PyTorch float32 (95%)": f"{v['ratio_to_torch']:.2f} "
-                                                         f"({v['ci_low']:.2f}-{v['ci_high']:.2f})"})
+        for name, v in sorted(variants.items(), key=lambda item: item[1]["median_ms"]):
+            row = {"setting": _setting_name(s), "variant": v["description"], "ms": v["median_ms"],
+                   "time / PyTorch float32 (95%)": f"{v['ratio_to_torch']:.2f} ({v['ci_low']:.2f}-{v['ci_high']:.2f})"}
+            if "memory_mib" in s:  # the worker process: resident after the timed runs, and its peak
+                row.update({"resident MiB": round(s["memory_mib"][name]["rss_mib"]),
+                            "peak MiB": round(s["memory_mib"][name]["peak_rss_mib"])})
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
