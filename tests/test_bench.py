@@ -66,9 +66,10 @@ def test_train_step_measurement_runs_the_official_step_and_profiles_its_kernels(
     assert_spread(result["stats_ms"])
     assert result["mode"] == "train_step" and min(result["times_ms"]) > 0
     kinds = {k["kind"]: k for k in result["ops"]["kinds"]}
-    assert {"convolution forward, oneDNN", "convolution backward (input), oneDNN",
-            "convolution backward (weights), oneDNN", "batch norm, parallel kernels", GENERATED} <= set(kinds)
+    assert {"convolution forward, oneDNN", "convolution backward (input and weights), oneDNN",
+            "batch norm, parallel kernels", GENERATED} <= set(kinds)
     assert kinds["convolution forward, oneDNN"]["kernels"] == 133  # N's training form has 133 convolutions
+    assert kinds["convolution backward (input and weights), oneDNN"]["kernels"] == 133
     assert sum(k["share"] for k in kinds.values()) == pytest.approx(1.0)
     assert result["ops"]["kernel_ms"] == pytest.approx(sum(k["ms"] for k in kinds.values()))
     monkeypatch.setenv("GOLDYOLO_BN_KERNELS", "0")  # the composed BN: no BN kernels, more generated ones

@@ -17,8 +17,7 @@ from ..runtime import jt
 
 KINDS = (  # (kind, marker in the kernel name), first match wins; goldyolo's oneDNN convolutions
     # (goldyolo.ops.conv) and Jittor's own (mkl_conv) count as one kind each
-    ("convolution backward (weights), oneDNN", "goldyolo_dnnl::conv_backward_weights("),
-    ("convolution backward (input), oneDNN", "goldyolo_dnnl::conv_backward_data("),
+    ("convolution backward (input and weights), oneDNN", "goldyolo_dnnl::conv_backward("),
     ("convolution forward, oneDNN", "goldyolo_dnnl::conv_forward("),
     ("convolution forward, oneDNN", "goldyolo_dnnl::conv_chain("),  # consecutive inference convolutions
     ("convolution backward (weights), oneDNN", "mkl_conv_backward_w"),

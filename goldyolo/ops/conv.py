@@ -182,13 +182,11 @@ class OneDNNConv(jt.Function):
         if self.act:
             raise RuntimeError("a convolution with a fused activation has no gradient: fuse only under jt.no_grad()")
         x, weight, bias = self.saved
-        grad_x = _code([x.shape], [x.dtype], [grad_out, weight],
-                       "goldyolo_dnnl::conv_backward_data(g, in0_p, in1_p, out0_p);", self.data)[0]
         params = [v for v in (weight, bias) if v is not None]  # the bias gradient comes with the weights'
-        grads = _code([v.shape for v in params], [v.dtype for v in params], [x, grad_out],
-                      "goldyolo_dnnl::conv_backward_weights(g, in0_p, in1_p, out0_p, "
-                      f"{'nullptr' if bias is None else 'out1_p'});", self.data)
-        return grad_x, grads[0], grads[1] if bias is not None else None
+        grads = _code([x.shape] + [v.shape for v in params], [x.dtype] + [v.dtype for v in params],
+                      [grad_out, weight, x], "goldyolo_dnnl::conv_backward(g, in0_p, in1_p, in2_p, out0_p, out1_p, "
+                      f"{'nullptr' if bias is None else 'out2_p'});", self.data)
+        return grads[0], grads[1], grads[2] if bias is not None else None
 
 
 def runs_onednn(x, weight) -> bool:

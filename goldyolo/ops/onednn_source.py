@@ -6,7 +6,8 @@ backward-data and backward-weights primitives once, chosen by oneDNN with ``form
 layouts), with the reorders between Jittor's plain NCHW / OIHW arrays and those layouts; the blocked copies
 share three buffers that grow to the largest convolution. The bias (and, for inference, the activation) is
 applied inside the forward convolution, and the bias gradient comes from backward-weights. Jittor's executor
-runs one operator at a time, so the buffers are never used by two calls at once.
+runs one operator at a time, so the buffers are never used by two calls at once. The two gradients come
+from one call, which reorders the output's gradient once for both.
 """
 
 HEADER = r"""
@@ -261,64 +262,62 @@ static void conv_chain(const std::vector<Geometry>& gs, const int* acts, const v
     strm().wait();
 }
 
-struct BackwardData {
-    std::unique_ptr<convolution_backward_data> prim;
-    Slot diff_dst, wei, diff_src;
+// Both gradients of a convolution in one call: backward-data, then backward-weights (with the bias gradient),
+// the output's gradient reordered once when both primitives read it in one layout. Arenas: the output's gradient
+// 0, the weights 1 (then the weights' gradient), the input's gradient 2, the input 3, a second copy of the
+// output's gradient 4 (only when the layouts differ).
+struct Backward {
+    std::unique_ptr<convolution_backward_data> data;
+    std::unique_ptr<convolution_backward_weights> weights;
+    Slot dy, w, dx, x, dy_w, dw;
+    memory db;
+    bool share_dy;
 };
 
-static void conv_backward_data(const Geometry& g, const void* gy, const void* w, void* gx) {
-    static std::unordered_map<std::string, std::shared_ptr<BackwardData>> cache;
-    auto& b = cache[g.key];
-    if (!b) {
-        b = std::make_shared<BackwardData>();
-        auto hint = forward(g, false, true)->pd;
-        auto d = convolution_backward_data::desc(algorithm::convolution_direct, g.any_f32(g.src), g.any(g.wei),
-                                                 g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
-        auto pd = convolution_backward_data::primitive_desc(d, eng(), hint);
-        b->prim.reset(new convolution_backward_data(pd));
-        b->diff_dst.init(g.plain_dst(), pd.diff_dst_desc(), 0, false);
-        b->wei.init(g.plain_wei(), pd.weights_desc(), 1, false);
-        b->diff_src.init(g.plain_src(), pd.diff_src_desc(), 2, true);
-    }
-    b->prim->execute(strm(), {{DNNL_ARG_DIFF_DST, b->diff_dst.in(gy)}, {DNNL_ARG_WEIGHTS, b->wei.in(w)},
-                              {DNNL_ARG_DIFF_SRC, b->diff_src.out(gx)}});
-    b->diff_src.finish();
-    strm().wait();
+static Backward& backward(const Geometry& g, bool has_bias) {
+    static std::unordered_map<std::string, std::shared_ptr<Backward>> cache;
+    auto& b = cache[g.key + (has_bias ? "+b" : "")];
+    if (b) return *b;
+    b = std::make_shared<Backward>();
+    auto hint = forward(g, has_bias, true)->pd;
+    auto dd = convolution_backward_data::desc(algorithm::convolution_direct, g.any_f32(g.src), g.any(g.wei),
+                                              g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
+    auto dpd = convolution_backward_data::primitive_desc(dd, eng(), hint);
+    auto wd = has_bias
+        ? convolution_backward_weights::desc(algorithm::convolution_direct, g.any(g.src), g.any_f32(g.wei),
+                                             g.plain_bias(), g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r)
+        : convolution_backward_weights::desc(algorithm::convolution_direct, g.any(g.src), g.any_f32(g.wei),
+                                             g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
+    auto wpd = convolution_backward_weights::primitive_desc(wd, eng(), hint);
+    b->data.reset(new convolution_backward_data(dpd));
+    b->weights.reset(new convolution_backward_weights(wpd));
+    b->dy.init(g.plain_dst(), dpd.diff_dst_desc(), 0, false);
+    b->w.init(g.plain_wei(), dpd.weights_desc(), 1, false);
+    b->dx.init(g.plain_src(), dpd.diff_src_desc(), 2, true);
+    b->x.init(g.plain_src(), wpd.src_desc(), 3, false);
+    b->share_dy = dpd.diff_dst_desc() == wpd.diff_dst_desc();
+    b->dy_w.init(g.plain_dst(), wpd.diff_dst_desc(), 4, false);
+    b->dw.init(g.plain_wei(), wpd.diff_weights_desc(), 1, true);
+    b->db = memory(g.plain_bias(), eng(), nullptr);
+    return *b;
 }
 
-struct BackwardWeights {
-    std::unique_ptr<convolution_backward_weights> prim;
-    Slot src, diff_dst, diff_wei;
-    memory diff_bias;
-};
-
-static void conv_backward_weights(const Geometry& g, const void* x, const void* gy, void* gw, float* gb) {
-    static std::unordered_map<std::string, std::shared_ptr<BackwardWeights>> cache;
-    auto& b = cache[g.key + (gb ? "+b" : "")];
-    if (!b) {
-        b = std::make_shared<BackwardWeights>();
-        auto hint = forward(g, gb != nullptr, true)->pd;
-        auto d = gb
-            ? convolution_backward_weights::desc(algorithm::convolution_direct, g.any(g.src), g.any_f32(g.wei),
-                                                 g.plain_bias(), g.any(g.dst), g.strides, g.dilates, g.pad_l,
-                                                 g.pad_r)
-            : convolution_backward_weights::desc(algorithm::convolution_direct, g.any(g.src), g.any_f32(g.wei),
-                                                 g.any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r);
-        auto pd = convolution_backward_weights::primitive_desc(d, eng(), hint);
-        b->prim.reset(new convolution_backward_weights(pd));
-        b->src.init(g.plain_src(), pd.src_desc(), 0, false);
-        b->diff_dst.init(g.plain_dst(), pd.diff_dst_desc(), 1, false);
-        b->diff_wei.init(g.plain_wei(), pd.diff_weights_desc(), 2, true);
-        b->diff_bias = memory(g.plain_bias(), eng(), nullptr);
-    }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, b->src.in(x)}, {DNNL_ARG_DIFF_DST, b->diff_dst.in(gy)},
-                                         {DNNL_ARG_DIFF_WEIGHTS, b->diff_wei.out(gw)}};
+static void conv_backward(const Geometry& g, const void* gy, const void* w, const void* x, void* gx, void* gw,
+                          float* gb) {
+    Backward& b = backward(g, gb != nullptr);
+    memory dy = b.dy.in(gy);
+    b.data->execute(strm(), {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, b.w.in(w)},
+                             {DNNL_ARG_DIFF_SRC, b.dx.out(gx)}});
+    b.dx.finish();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, b.x.in(x)},
+                                         {DNNL_ARG_DIFF_DST, b.share_dy ? dy : b.dy_w.in(gy)},
+                                         {DNNL_ARG_DIFF_WEIGHTS, b.dw.out(gw)}};
     if (gb) {
-        b->diff_bias.set_data_handle(gb);
-        args[DNNL_ARG_DIFF_BIAS] = b->diff_bias;
+        b.db.set_data_handle(gb);
+        args[DNNL_ARG_DIFF_BIAS] = b.db;
     }
-    b->prim->execute(strm(), args);
-    b->diff_wei.finish();
+    b.weights->execute(strm(), args);
+    b.dw.finish();
     strm().wait();
 }
 }  // namespace goldyolo_dnnl
