@@ -77,6 +77,14 @@ COMMANDS: Dict[str, Command] = {
         ("precision", "precision of goldyolo's CPU convolutions (the official trainer runs float32)",
          {"choices": ["float32", "bf16"]})],
         config="goldyolo.compare.train_compare:CompareConfig"),
+    "compare-precision": Command("goldyolo.compare.precision:compare_precision", "a trained model's deploy "
+                                 "outputs and COCO AP with bf16 convolutions against float32", [
+        ("weights", "training checkpoint (.pkl) or weights file", {"required": True}),
+        ("data", "test COCO json or data.yaml"), IMAGES, ("model", "model of plain weights files", {"choices": MODELS}),
+        ("img_size", "square input size"), ("batch_size", "images per batch"),
+        ("conf_thres", "the evaluation's score threshold: anchors at or above it in float32 have their boxes compared"),
+        ("out", "output json")],
+        config="goldyolo.compare.precision:PrecisionConfig"),
     "compare-steps": Command("goldyolo.compare.step_parity:step_parity", "step parity with the official trainer: the "
                              "same batches and weights, loss per step and final weights, with a control run", [
         ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),
