@@ -135,3 +135,30 @@ def test_committed_comparison_reads_back_when_present():
         pytest.skip("report/full/compare_train is not committed yet")
     assert set(tc.comparison_table(result).index.get_level_values(0)) <= {"goldyolo", "official"}
     assert json.dumps(tc.comparison_lines(result))
+
+
+def test_bf16_training_against_float32_per_seed_and_the_verdict():
+    float32 = comparison()  # goldyolo seed s, epoch 1: iou 1.2, cls 1.81 + 0.002 s, loss 3.01 + 0.002 s
+    bf16 = json.loads(json.dumps(comparison()))
+    bf16["runs"] = [r for r in bf16["runs"] if r["framework"] == "goldyolo"]
+    bf16["config"]["precision"] = "bf16"
+    for run in bf16["runs"]:  # bf16 is 0.001 lower in the class loss at epoch 1, 0.01 higher in IoU at epoch 0
+        run["epochs"][1]["cls_loss"] -= 0.001
+        run["epochs"][0]["iou_loss"] += 0.01
+    table = tc.precision_table(bf16, float32)
+    assert table.loc["cls_loss", "bf16 - float32, same seed (mean per seed)"] == "-0.0005, -0.0005"
+    assert table.loc["iou_loss", "bf16 - float32, same seed (mean per seed)"] == "+0.0050, +0.0050"
+    assert table.loc["cls_loss", "bf16 lower"] == "2 of 4"
+    assert table.loc["cls_loss", "float32: seed 0 - seed 1"] == "-0.0010"
+    assert table.loc["cls_loss", "float32 seed spread"] == pytest.approx(0.002)
+    assert table.loc["cls_loss", "bf16 within float32 mean +- spread"]  # 0.001 lower, spread 0.002
+    bf16["runs"][0]["epochs"][1]["cls_loss"] -= 0.05  # now far outside
+    lines = tc.precision_lines(bf16, float32)
+    assert lines[-1] == ("last epoch: bf16's mean within float32's mean +- its seed spread for iou_loss, loss; "
+                         "outside for cls_loss")
+    assert lines[1].startswith("bf16: last AP 0.01 (epoch 1), 0.012 (epoch 1)")
+    unfinished = json.loads(json.dumps(bf16))
+    for run in unfinished["runs"]:
+        run["epochs"] = run["epochs"][:1]
+    assert tc.precision_lines(unfinished, float32)[-1].startswith("NOT FINISHED")
+    assert len(tc.precision_curves(bf16, float32).axes[0].lines) == 6  # 2 + 2 float32 runs, 2 bf16

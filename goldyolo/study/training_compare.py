@@ -225,3 +225,92 @@ def schedule_rows(result: dict) -> Dict[str, List[float]]:
         if run["framework"] not in found or run["seed"] == 0:
             found[run["framework"]] = [e["lr"][1] for e in run["epochs"]]
     return found
+
+
+PRECISION_ITEMS = ("iou_loss", "cls_loss", "loss")
+
+
+def _goldyolo_runs(result: dict) -> Dict[int, Dict[int, dict]]:
+    """seed -> epoch -> record of a compare.json's goldyolo runs."""
+    return {r["seed"]: {e["epoch"]: e for e in r["epochs"]} for r in result["runs"] if r["framework"] == "goldyolo"}
+
+
+def precision_table(bf16: dict, float32: dict) -> pd.DataFrame:
+    """goldyolo trained with bf16 convolutions against the same trainer in float32 (each seed from the same
+    initial weights), per loss item: the per-epoch difference bf16 - float32 of the same seed (mean over the
+    epochs both have, per seed; in how many seed-epochs bf16 is lower), beside float32's own seed-to-seed
+    difference; the last epoch's mean of each precision, float32's seed spread there, and whether the bf16
+    mean lies within float32's mean plus or minus that spread."""
+    half, full = _goldyolo_runs(bf16), _goldyolo_runs(float32)
+    seeds = sorted(set(half) & set(full))
+    full_seeds = sorted(full)
+    last = bf16["config"]["epochs"] - 1
+    rows = []
+    for item in PRECISION_ITEMS:
+        paired = [[half[s][e][item] - full[s][e][item] for e in sorted(half[s]) if e in full[s]] for s in seeds]
+        count = sum(len(d) for d in paired)
+        within = [full[full_seeds[0]][e][item] - full[full_seeds[-1]][e][item] for e in sorted(full[full_seeds[0]])
+                  if e in full[full_seeds[-1]]] if len(full_seeds) > 1 else []
+        row = {"loss": item,
+               "bf16 - float32, same seed (mean per seed)": ", ".join(f"{sum(d) / len(d):+.4f}" for d in paired if d),
+               "bf16 lower": f"{sum(v < 0 for d in paired for v in d)} of {count}",
+               f"float32: seed {full_seeds[0]} - seed {full_seeds[-1]}":
+                   f"{sum(within) / len(within):+.4f}" if within else ""}
+        finals_half = [half[s][last][item] for s in seeds if last in half[s]]
+        finals_full = [full[s][last][item] for s in full_seeds if last in full[s]]
+        if finals_half and len(finals_full) > 1:
+            mean_half, mean_full = sum(finals_half) / len(finals_half), sum(finals_full) / len(finals_full)
+            spread = max(finals_full) - min(finals_full)
+            row.update({"last epoch: bf16 mean": mean_half, "float32 mean": mean_full, "float32 seed spread": spread,
+                        "bf16 within float32 mean +- spread": bool(abs(mean_half - mean_full) <= spread)})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("loss")
+
+
+def precision_lines(bf16: dict, float32: dict) -> List[str]:
+    """The two runs' settings, the last AP of each, and the verdict read from :func:`precision_table`."""
+    cfg, env = bf16["config"], bf16["environment"]["hardware"]
+    half, full = _goldyolo_runs(bf16), _goldyolo_runs(float32)
+    lines = [f"{cfg['model']} at {cfg['img_size']} px, batch {cfg['batch_size']}, {cfg['epochs']} epochs, seeds "
+             f"{', '.join(map(str, sorted(half)))}, goldyolo's trainer with bf16 convolutions "
+             f"({cfg.get('precision', 'float32')}), each seed from the same official initialisation as the "
+             f"float32 runs of the same seed; machine: {env['cpu_model']}, {env['cpu_cores_usable']} cores"]
+    for name, runs in (("bf16", half), ("float32", full)):
+        finals = [max((e for e in runs[s].values() if "AP" in e), key=lambda e: e["epoch"], default=None)
+                  for s in sorted(runs)]
+        lines.append(f"{name}: last AP " + ", ".join(f"{f['AP']:.3g} (epoch {f['epoch']})" for f in finals if f)
+                     + "; AP50 " + ", ".join(f"{f['AP50']:.3g}" for f in finals if f))
+    table = precision_table(bf16, float32)
+    if "bf16 within float32 mean +- spread" in table:
+        inside = [item for item, ok in table["bf16 within float32 mean +- spread"].items() if ok]
+        outside = [item for item in table.index if item not in inside]
+        lines.append("last epoch: bf16's mean within float32's mean +- its seed spread for "
+                     f"{', '.join(inside) or 'no item'}" + (f"; outside for {', '.join(outside)}" if outside else ""))
+    else:
+        lines.append("NOT FINISHED: the verdict needs the last epoch of the bf16 runs; the same command continues them")
+    return lines
+
+
+def precision_curves(bf16: dict, float32: dict):
+    """IoU and class loss per epoch: goldyolo in float32 (blue) and with bf16 convolutions (green), line style by
+    seed, the official trainer's float32 runs in grey for scale."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+    styles = ["-", "--", ":", "-."]
+    runs = [("float32", r) for r in float32["runs"]] + [("bf16", r) for r in bf16["runs"]]
+    seeds = sorted({r["seed"] for _, r in runs})
+    for name, run in runs:
+        colour = "0.6" if run["framework"] == "official" else ("tab:green" if name == "bf16" else "tab:blue")
+        label = "official, float32" if run["framework"] == "official" else f"goldyolo, {name}"
+        epochs = [e["epoch"] for e in run["epochs"]]
+        for ax, item in zip(axes, ("iou_loss", "cls_loss")):
+            ax.plot(epochs, [e[item] for e in run["epochs"]], color=colour, lw=1.2,
+                    linestyle=styles[seeds.index(run["seed"]) % 4], label=f"{label}, seed {run['seed']}")
+    for ax, title in zip(axes, ("IoU loss (mean per epoch)", "class loss (mean per epoch)")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("loss")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
