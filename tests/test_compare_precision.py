@@ -3,19 +3,21 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from conftest import SAMPLE
 from goldyolo.compare import precision
 from goldyolo.compare.precision import PrecisionConfig, compare_precision, spread
 from goldyolo.errors import InputError
 from goldyolo.ops.conv import cpu_has_bf16
 
+from conftest import SAMPLE
+
 
 def test_spread_of_differences():
-    s = spread(__import__("numpy").array([-4.0, 1.0, 0.0, 2.0]))
+    s = spread(np.array([-4.0, 1.0, 0.0, 2.0]))
     assert s == {"max": 4.0, "p99": pytest.approx(3.94), "median": 1.5, "mean": 1.75, "n": 4}
-    assert spread(__import__("numpy").zeros(0))["n"] == 0
+    assert spread(np.zeros(0))["n"] == 0
 
 
 def test_without_bf16_instructions_it_is_refused(monkeypatch):
