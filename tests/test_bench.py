@@ -146,6 +146,9 @@ def test_bench_command_end_to_end(tmp_path):
     assert np.isfinite(m["images_per_s"]) and m["layers"][0]["self_ms"] >= m["layers"][-1]["self_ms"]
     assert "gold_yolo-n 64px bs1 deploy" in done.stdout and "layer profile" in done.stdout
     assert m["ops"]["kinds"][0]["kind"] == "convolution forward, oneDNN" and "kernel time by kind" in done.stdout
+    onednn = m["ops"]["onednn"]  # oneDNN's own log: every deploy convolution of N, and the layout changes around them
+    assert onednn["calls"]["convolution"] == 95 and onednn["calls"]["reorder"] > 0
+    assert onednn["primitive_ms"]["convolution"] > 0 and "oneDNN primitives of the same call" in done.stdout
     assert (tmp_path / "b.png").exists()
 
 

@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional
 from ..errors import InputError
 from ..ops.conv import frozen_weights
 from ..runtime import jt, use_cuda
-from .profile_ops import op_profile
+from .profile_ops import onednn_profile, op_profile
 from .synthetic import synthetic_targets
 from .timing import peak_rss_kib, precision_name, summarize, time_synced
 
@@ -113,12 +113,13 @@ def _measure(model_name: str, img_size: int, batch: int, mode: str, warmup: int,
     if mode == "train_step":
         step = train_step_fn(model, images, amp=fp16)
         timing = time_synced(step, runs, warmup)
-        ops = op_profile(step, warmup=0) if profile_ops else None
+        ops = dict(op_profile(step, warmup=0), onednn=onednn_profile(step, warmup=0)) if profile_ops else None
     else:
         model.eval()
         with jt.no_grad(), frozen_weights():
             timing = time_synced(lambda: model(images), runs, warmup)
-            ops = op_profile(lambda: model(images), warmup=0) if profile_ops else None
+            ops = (dict(op_profile(lambda: model(images), warmup=0), onednn=onednn_profile(lambda: model(images), 0))
+                   if profile_ops else None)
     stats = summarize(timing["times_ms"])
     result = {"model": model_name, "img_size": img_size, "batch": batch, "mode": mode, "device": device,
               "precision": precision_name(mode, fp16), "warmup": warmup, "runs": runs, **timing, "stats_ms": stats,

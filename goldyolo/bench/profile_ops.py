@@ -11,7 +11,7 @@ setting; time outside kernels (Python, the loss's numpy assigner) is that median
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 from ..runtime import jt
 
@@ -77,3 +77,59 @@ def op_profile(fn: Callable[[], object], warmup: int = 2) -> Dict:
     kinds: List[OpKind] = [OpKind(kind, ms, ms / kernel_ms if kernel_ms else 0.0, counts[kind])
                            for kind, ms in sorted(totals.items(), key=lambda item: -item[1])]
     return {"kernel_ms": kernel_ms, "kinds": [k.as_dict() for k in kinds]}
+
+
+VERBOSE_EXEC = ("onednn_verbose,exec", "dnnl_verbose,exec")  # a primitive's execution in oneDNN's log
+
+
+def onednn_profile(fn: Callable[[], object], warmup: int = 2) -> Optional[Dict]:
+    """The oneDNN primitives of one call of ``fn`` after ``warmup`` calls, from oneDNN's own verbose log:
+    time by primitive kind (convolution, reorder between layouts, matmul, ...) and by implementation, so that
+    the layout changes around the convolutions are seen apart from the convolutions. None without oneDNN.
+
+    Returns:
+        {"primitive_ms": {kind: ms}, "calls": {kind: n}, "implementations": [{"kind", "what", "ms", "calls"},
+        slowest first; a reorder's ``what`` is its source and destination layouts]}.
+    """
+    import ctypes
+    import os
+    import sys
+    import tempfile
+
+    from ..runtime import dnnl_target_dir
+    library = dnnl_target_dir() / "lib" / "libmkldnn.so"
+    if not library.exists():
+        return None
+    set_verbose = ctypes.CDLL(str(library)).dnnl_set_verbose
+
+    def run() -> None:
+        out = fn()
+        jt.sync(list(out) if isinstance(out, (tuple, list)) else [out])
+        jt.sync_all(True)
+
+    for _ in range(warmup):
+        run()
+    with tempfile.TemporaryFile(mode="w+") as log:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(log.fileno(), 1)  # oneDNN prints to the process's standard output
+        try:
+            set_verbose(1)
+            run()
+        finally:
+            set_verbose(0)
+            os.dup2(saved, 1)
+            os.close(saved)
+        log.seek(0)
+        lines = [line.strip().split(",") for line in log if line.startswith(VERBOSE_EXEC)]
+    totals: Dict[str, float] = {}
+    calls: Dict[str, int] = {}
+    detail: Dict[tuple, List[float]] = {}
+    for fields in lines:
+        kind, ms = fields[3], float(fields[-1])
+        what = fields[6] if kind == "reorder" else f"{fields[5]} {fields[4]}"
+        totals[kind] = totals.get(kind, 0.0) + ms
+        calls[kind] = calls.get(kind, 0) + 1
+        detail.setdefault((kind, what), []).append(ms)
+    rows = [{"kind": k, "what": w, "ms": sum(v), "calls": len(v)} for (k, w), v in detail.items()]
+    return {"primitive_ms": totals, "calls": calls, "implementations": sorted(rows, key=lambda r: -r["ms"])[:12]}

@@ -173,6 +173,13 @@ def format_ops(m: Dict) -> str:
              f"(median latency {m['stats_ms']['median']:.0f} ms)"]
     lines += [f"  {k['kind']:<66s} {k['ms']:8.1f} ms {100 * k['share']:5.1f}%  {k['kernels']:5d} runs"
               for k in ops["kinds"]]
+    onednn = ops.get("onednn")
+    if onednn:
+        lines.append("oneDNN primitives of the same call (its verbose log): "
+                     + ", ".join(f"{kind} {ms:.1f} ms ({onednn['calls'][kind]})"
+                                 for kind, ms in sorted(onednn["primitive_ms"].items(), key=lambda item: -item[1])))
+        lines += [f"  {r['kind']:<12s} {r['what'][:72]:<72s} {r['ms']:8.1f} ms {r['calls']:5d} runs"
+                  for r in onednn["implementations"][:6]]
     return "\n".join(lines)
 
 
