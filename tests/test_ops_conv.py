@@ -200,6 +200,17 @@ def test_a_deploy_model_runs_its_convolution_chains_with_the_same_result():
     with jt.no_grad():
         with conv_module.no_chains():
             apart = model(x).numpy()
+            calls_apart = convolution_calls(lambda: model(x))
         with conv_module.frozen_weights():
             chained = model(x).numpy()
+            calls_chained = convolution_calls(lambda: model(x))
     assert np.array_equal(chained, apart)
+    # N's 95 deploy convolutions; the backbone's stages, the neck's RepBlocks and low_IFM's RepVGG blocks, and
+    # each head branch's two convolutions run as chains
+    assert calls_apart == 95 and calls_chained == 60
+
+
+def convolution_calls(fn) -> int:
+    from goldyolo.bench.profile_ops import op_profile
+    kinds = {k["kind"]: k["kernels"] for k in op_profile(fn, warmup=1)["kinds"]}
+    return kinds["convolution forward, oneDNN"]

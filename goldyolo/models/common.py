@@ -309,6 +309,8 @@ class RepBlock(nn.Module):
 def chain_links(module: nn.Module) -> Optional[List[Tuple[Conv2d, str]]]:
     """The convolutions ``module`` applies one after another in its deploy form, each with the activation it
     applies; None when it does anything else (a branch, a residual, an unfused BN)."""
+    if isinstance(module, Conv2d):
+        return [(module, "")]
     if isinstance(module, RepVGGBlock):
         return [(module.rbr_reparam, "relu")] if module.rbr_reparam is not None else None
     if isinstance(module, ConvWrapper):

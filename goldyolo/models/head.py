@@ -10,7 +10,7 @@ from jittor import nn
 from ..ops.conv import Conv2d
 from ..runtime import jt
 from .anchors import anchor_points_eval
-from .common import Conv
+from .common import Conv, run_chained
 
 DETECT_REG_MAX = 16  # Q10: Detect is built without reg_max, so proj always has 17 bins.
 # the configs' anchors_init: three (w, h) pixel sizes per level, the anchor-based branch's priors
@@ -59,8 +59,8 @@ class Detect(nn.Module):
 
     def _branches(self, i: int, x: jt.Var) -> Tuple[jt.Var, jt.Var, jt.Var]:
         feat = self.stems[i](x)
-        cls_out = self.cls_preds[i](self.cls_convs[i](feat))
-        reg_out = self.reg_preds[i](self.reg_convs[i](feat))
+        cls_out = run_chained([self.cls_convs[i], self.cls_preds[i]], feat)
+        reg_out = run_chained([self.reg_convs[i], self.reg_preds[i]], feat)
         return feat, cls_out, reg_out
 
     def execute(self, xs: Sequence[jt.Var]):

@@ -8,7 +8,7 @@ from jittor import nn
 from ..config import NeckExtra
 from ..ops.conv import Conv2d
 from ..runtime import jt
-from .common import BepC3, GDConv, RepBlock, SimConv
+from .common import BepC3, GDConv, RepBlock, SimConv, run_chained
 from .resample import adaptive_avg_pool2d, resize_bilinear
 from .transformer import InjectionMultiSum_Auto_pool, PyramidPoolAgg, TopBasicLayer
 
@@ -90,7 +90,7 @@ class GDNeck(nn.Module):
 
     def execute(self, inputs: Sequence[jt.Var]) -> List[jt.Var]:
         c2, c3, c4, c5 = inputs
-        low = self.low_IFM(self.low_FAM(inputs))
+        low = run_chained(self.low_IFM, self.low_FAM(inputs))
         low_global = jt.split(low, self.trans_channels[0:2], dim=1)
 
         c5_half = self.reduce_layer_c5(c5)
