@@ -214,3 +214,19 @@ def convolution_calls(fn) -> int:
     from goldyolo.bench.profile_ops import op_profile
     kinds = {k["kind"]: k["kernels"] for k in op_profile(fn, warmup=1)["kinds"]}
     return kinds["convolution forward, oneDNN"]
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 20, 16), (1, 4, 2, 2)])  # 2x2: a map smaller than the window
+def test_pooling_through_onednn_equals_jittors(shape):
+    from goldyolo.ops.pool import max_pool, window_mean
+    x = jt.array(np.random.default_rng(5).standard_normal(shape).astype(np.float32))
+    with jt.no_grad():
+        ours = [max_pool(x, 5, 1, 2).numpy(), window_mean(x, 2, 2).numpy()]
+        with use_backend("jittor"):
+            theirs = [max_pool(x, 5, 1, 2).numpy(), window_mean(x, 2, 2).numpy()]
+    for a, e in zip(ours, theirs):
+        assert a.shape == e.shape and np.abs(a - e).max() <= 1e-6 * np.abs(e).max()
+    assert ours[0].shape == shape and ours[1].shape == shape[:2] + (shape[2] // 2, shape[3] // 2)
+    assert (ours[0] >= x.numpy()).all()  # a max over a window that holds the centre
+    with_grad = max_pool(x, 5, 1, 2)  # with gradients: Jittor's, differentiable
+    assert jt.grad(with_grad.sum(), x).shape == x.shape

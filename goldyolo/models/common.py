@@ -11,6 +11,7 @@ from jittor import nn
 
 from .. import distributed
 from ..ops.conv import FUSED_ACTIVATIONS, Conv2d, chains_enabled, conv_chain, runs_onednn
+from ..ops.pool import max_pool
 from ..runtime import jt
 from .bn_kernels import batch_norm_train, parallel_kernels_apply
 
@@ -379,8 +380,7 @@ def max_pool_5(x: jt.Var) -> jt.Var:
     """
     if x.dtype == "float16" and not jt.flags.use_cuda:
         return max_pool_5(x.float32()).float16()
-    padded = nn.pad(x, (2, 2, 2, 2), mode="constant", value=float("-inf"))
-    return nn.pool(padded, kernel_size=5, op="maximum", stride=1, padding=0)
+    return max_pool(x, 5, stride=1, padding=2)
 
 
 class SPPF(nn.Module):

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..ops.pool import window_mean
 from ..runtime import jt
 
 
@@ -66,8 +67,7 @@ def adaptive_avg_pool2d(x: jt.Var, size: Sequence[int]) -> jt.Var:
     if (h, w) == (out_h, out_w):
         return x
     if h % out_h == 0 and w % out_w == 0:
-        kh, kw = h // out_h, w // out_w
-        return x.reshape((x.shape[0], x.shape[1], out_h, kh, out_w, kw)).mean(dims=[3, 5])
+        return window_mean(x, h // out_h, w // out_w)
     return _separable(x, adaptive_pool_matrix(h, out_h), adaptive_pool_matrix(w, out_w))
 
 

@@ -320,6 +320,27 @@ static void conv_backward(const Geometry& g, const void* gy, const void* w, cons
     b.dw.finish();
     strm().wait();
 }
+// Pooling for inference on Jittor's plain NCHW float32 arrays: max (padding never wins, as PyTorch's -inf
+// padding) or average over windows without padding; the primitive kept per shape.
+static void pool_forward(long n, long c, long h, long w, long kh, long kw, long sh, long sw, long ph, long pw,
+                         bool average, const float* x, float* y) {
+    static std::unordered_map<std::string, std::shared_ptr<pooling_forward>> cache;
+    std::string key;
+    for (long v : {n, c, h, w, kh, kw, sh, sw, ph, pw}) key += std::to_string(v) + ",";
+    key += average ? "avg" : "max";
+    long oh = (h + 2 * ph - kh) / sh + 1, ow = (w + 2 * pw - kw) / sw + 1;
+    memory::desc src({n, c, h, w}, dt::f32, tag::nchw), dst({n, c, oh, ow}, dt::f32, tag::nchw);
+    auto& prim = cache[key];
+    if (!prim) {
+        auto d = pooling_forward::desc(prop_kind::forward_inference,
+                                       average ? algorithm::pooling_avg_exclude_padding : algorithm::pooling_max,
+                                       src, dst, {sh, sw}, {kh, kw}, {ph, pw}, {ph, pw});
+        prim = std::make_shared<pooling_forward>(pooling_forward::primitive_desc(d, eng()));
+    }
+    memory in(src, eng(), const_cast<float*>(x)), out(dst, eng(), y);
+    prim->execute(strm(), {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}});
+    strm().wait();
+}
 }  // namespace goldyolo_dnnl
 """
 
