@@ -108,3 +108,19 @@ def test_eval_parity_text_states_shapes_detections_and_the_ap_itself():
         "score, AP 3.9e-06 vs 3.9e-06")
     assert summary.eval_parity_text("rect", {"official": {"AP": 0.1}, "goldyolo": {"AP": 0.1}}) == \
         "rect: AP 1.0e-01 vs 1.0e-01"
+
+
+def test_every_cpu_option_in_one_line_per_setting():
+    def variant(description, ratio, ms):
+        return {"description": description, "ratio_to_torch": ratio, "median_ms": ms}
+    setting = {"model": "gold_yolo-n", "img_size": 640, "batch": 1, "mode": "deploy",
+               "variants": {"jittor": variant("goldyolo f32", 0.7, 40.0),
+                            "jittor-bf16": variant("goldyolo bf16", 0.35, 20.0), "torch": variant("PyTorch", 1.0, 60.0),
+                            "ort": variant("ONNX Runtime", 0.6, 36.0),
+                            "torch-bf16-cl": variant("PyTorch bf16 cl", 0.45, 27.0)}}
+    train = {"model": "gold_yolo-n", "img_size": 320, "batch": 8, "mode": "train_step",
+             "variants": {"jittor": variant("goldyolo f32", 0.95, 570.0), "torch": variant("PyTorch", 1.0, 600.0)}}
+    text = summary.cpu_options_text({"cpu_options": {"settings": [setting, train]}})
+    assert text == ("N 640 px batch 1 deploy: goldyolo float32 0.70, goldyolo bf16 0.35; fastest other: PyTorch bf16 "
+                    "cl 0.45; N 320 px batch 8 train step: goldyolo float32 0.95")
+    assert summary.cpu_options_text({}) == "not in this build"

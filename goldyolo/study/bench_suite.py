@@ -183,7 +183,8 @@ def variants_table(result: dict) -> pd.DataFrame:
         if len(variants) <= 2:
             continue
         for name, v in sorted(variants.items(), key=lambda item: item[1]["median_ms"]):
-            row = {"setting": _setting_name(s), "variant": v["description"], "ms": v["median_ms"],
+            row = {"setting": _setting_name(s), "invocations x runs": f"{s['invocations']} x {s['runs']}",
+                   "variant": v["description"], "ms": v["median_ms"],
                    "time / PyTorch float32 (95%)": f"{v['ratio_to_torch']:.2f} ({v['ci_low']:.2f}-{v['ci_high']:.2f})"}
             if "memory_mib" in s:  # the worker process: resident after the timed runs, and its peak
                 row.update({"resident MiB": round(s["memory_mib"][name]["rss_mib"]),

@@ -15,6 +15,8 @@ missing is left out, and the summary says so rather than showing a number from e
 * ``test_eval``: ``eval_test/metrics.json`` (COCO metrics of the trained run on the test split);
 * ``speed``: the deploy and training-step rows of ``bench/*.json`` (``bench_suite.speed_table``);
 * ``speed_ab``: ``speed_ab/speed_ab.json``, interleaved Jittor/PyTorch repeats, when present;
+* ``cpu_options``: ``speed_ab/cpu_options*.json``, every CPU option in one rotation (the first file's machine
+  and configuration, every file's settings), when present;
 * ``anomaly``: ``anomaly/anomaly.json``, notebook 02's numbers, when present;
 * ``hardware``, ``versions``: the machine line and the software versions of the bench runs.
 """
@@ -95,6 +97,9 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None) -> Dic
         found["hardware"] = f"{machine['cpu_model']}, {machine['cpu_cores_usable']} CPU cores" + (
             f"; GPU: {', '.join(machine['gpus'])}" if machine.get("gpus") else "")
         found["versions"] = reports[0].get("versions", {})
+    options = [_json(p) for p in sorted((reference / "speed_ab").glob("cpu_options*.json"))]
+    if options:
+        found["cpu_options"] = dict(options[0], settings=[s for o in options for s in o["settings"]])
     for key, path in (("speed_ab", reference / "speed_ab" / "speed_ab.json"),
                       ("anomaly", run_dir / "anomaly" / "anomaly.json")):
         if path.is_file():

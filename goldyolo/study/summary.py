@@ -70,6 +70,26 @@ def speed_text(evidence: Dict) -> str:
         f"{r['model']} {r['size']} px batch {r['batch']} {r['form']}: {r['Jittor / PyTorch']:.2f}" for r in rows)
 
 
+GOLDYOLO_VARIANTS = {"jittor": "goldyolo float32", "jittor-bf16": "goldyolo bf16"}
+
+
+def cpu_options_text(evidence: Dict) -> str:
+    """Per setting of the CPU-options run: goldyolo's times in float32 and bf16 and the fastest other option's,
+    each relative to PyTorch eager float32 in the same rotation."""
+    settings = evidence.get("cpu_options", {}).get("settings", [])
+    parts = []
+    for s in settings:
+        variants = s["variants"]
+        ours = [f"{name} {variants[key]['ratio_to_torch']:.2f}" for key, name in GOLDYOLO_VARIANTS.items()
+                if key in variants]
+        others = [v for k, v in variants.items() if not k.startswith("jittor") and k != "torch"]
+        best = min(others, key=lambda v: v["median_ms"]) if others else None
+        parts.append(f"{s['model'].replace('gold_yolo-', '').upper()} {s['img_size']} px batch {s['batch']} "
+                     f"{s['mode'].replace('_', ' ')}: {', '.join(ours)}"
+                     + (f"; fastest other: {best['description']} {best['ratio_to_torch']:.2f}" if best else ""))
+    return "; ".join(parts) or NOT_YET
+
+
 def parity_text(parity: Dict) -> str:
     """The largest differences from the official model's outputs over the sizes measured."""
     if not parity:
@@ -98,6 +118,8 @@ def headline_table(evidence: Dict, s_deploy) -> pd.DataFrame:
          "03: the long run" + (f" ({long_lr_note(evidence)})" if long_lr_note(evidence) else "")),
         ("Beside the official trainer", compare_text(evidence.get("compare", {})), "03: compare-train"),
         ("Speed, Jittor / PyTorch time", speed_text(evidence), "04: below 1 favours Jittor"),
+        ("Every CPU option, time / PyTorch eager float32", cpu_options_text(evidence),
+         "appendix: one rotation of all options, with intervals and memory"),
         ("Peak process memory, batch 1", "; ".join(f"{r['model']} {r['size']} px: {r['peak RSS MiB']:.0f} MiB"
                                                    for r in peak) or NOT_YET, "04"),
     ]
