@@ -57,9 +57,10 @@ struct Geometry {
     memory::desc any_f32(const memory::dims& d) const { return {d, dt::f32, tag::any}; }
 };
 
-// Blocked copies live in five arenas (by role: first input, second input, output, and the two intermediates of a
-// chain, used in turn) that grow to the largest size asked for; the operators run one at a time, so every
-// geometry shares them and the memory they take is that of the largest convolution, not of every shape seen.
+// Blocked copies live in five arenas (by role: first input, second input, output; a chain's results in turn in
+// 3 and 0; a second copy of an output gradient in 4) that grow to the largest size asked for; the operators run
+// one at a time, so every geometry shares them and the memory they take is that of the largest convolution, not
+// of every shape seen.
 static void* arena(int role, size_t bytes) {
     static std::vector<std::pair<size_t, std::unique_ptr<char[]>>> arenas(5);
     auto& a = arenas[role];
@@ -199,6 +200,10 @@ struct Link {
     std::string key;
 };
 
+// the arena link ``i`` of a chain writes to: the first link reads the chain's input from arena 0 and writes to
+// arena 3, the next reads 3 and writes 0 (free again), and so on, so that a chain holds two buffers at a time
+static int chain_arena(size_t i) { return i % 2 == 0 ? 3 : 0; }
+
 static std::vector<std::shared_ptr<Link>>& chain(const std::vector<Geometry>& gs, const int* acts,
                                                  const float* const* bs) {
     static std::unordered_map<std::string, std::vector<std::shared_ptr<Link>>> cache;
@@ -224,7 +229,7 @@ static std::vector<std::shared_ptr<Link>>& chain(const std::vector<Geometry>& gs
         l->wei.init(g.plain_wei(), pd.weights_desc(), 1, false);
         if (i == 0) l->src.init(g.plain_src(), pd.src_desc(), 0, false);
         else l->mid_src = memory(pd.src_desc(), eng(), nullptr);
-        if (i == last) l->dst.init(g.plain_dst(), pd.dst_desc(), 2, true);
+        if (i == last) l->dst.init(g.plain_dst(), pd.dst_desc(), chain_arena(i), true);
         else l->mid_dst = memory(pd.dst_desc(), eng(), nullptr);
         l->bias = memory(g.plain_bias(), eng(), nullptr);
         l->key = g.key + (bs[i] ? "+b" : "") + "+a" + std::to_string(acts[i]);
@@ -245,7 +250,7 @@ static void conv_chain(const std::vector<Geometry>& gs, const int* acts, const v
         if (i == last) {
             dst = l.dst.out(y);
         } else {
-            l.mid_dst.set_data_handle(arena(3 + i % 2, l.mid_dst.get_desc().get_size()));
+            l.mid_dst.set_data_handle(arena(chain_arena(i), l.mid_dst.get_desc().get_size()));
             dst = l.mid_dst;
         }
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights(l.wei, l.key, ws[i],
