@@ -162,3 +162,20 @@ def test_bf16_training_against_float32_per_seed_and_the_verdict():
         run["epochs"] = run["epochs"][:1]
     assert tc.precision_lines(unfinished, float32)[-1].startswith("NOT FINISHED")
     assert len(tc.precision_curves(bf16, float32).axes[0].lines) == 6  # 2 + 2 float32 runs, 2 bf16
+
+
+def test_bf16_inference_in_sentences():
+    def spread(median, p99, largest):
+        return {"median": median, "p99": p99, "max": largest}
+    result = {"config": {"weights": "w.pkl", "img_size": 320, "conf_thres": 0.03}, "num_images": 200,
+              "hardware": {"cpu_model": "a CPU"},
+              "outputs": {"boxes_px": spread(0.03, 1.2, 9.9), "scores": spread(4e-6, 3e-4, 0.014), "kept_anchors": 1234,
+                          "same_best_class": 0.99993, "largest_score": 0.889},
+              "coco": {"float32": {"AP": 0.00049, "AP50": 0.00128, "num_detections": 60000},
+                       "bf16": {"AP": 0.00050, "AP50": 0.00129, "num_detections": 60000}},
+              "coco_difference": {"AP": 1e-5, "AP50": 1e-5}}
+    lines = tc.bf16_inference_lines(result)
+    assert lines[1] == ("boxes of the 1,234 anchors the evaluation keeps (class score >= 0.03): bf16 - float32 "
+                        "median 0.03 px, 99th percentile 1.2 px, largest 9.9 px")
+    assert lines[2].endswith("the same best class for 99.993% of the kept anchors")
+    assert lines[3].startswith("COCO AP float32 0.00049, bf16 0.00050 (+1.0e-05)")

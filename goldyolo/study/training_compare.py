@@ -314,3 +314,22 @@ def precision_curves(bf16: dict, float32: dict):
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def bf16_inference_lines(result: dict) -> List[str]:
+    """``compare-precision``'s json in sentences: how far bf16 convolutions move a trained model's deploy outputs,
+    and its COCO metrics in both precisions."""
+    cfg, o = result["config"], result["outputs"]
+    boxes, scores = o["boxes_px"], o["scores"]
+    coco, diff = result["coco"], result["coco_difference"]
+    return [f"{cfg['weights']} on {result['num_images']} test images at {cfg['img_size']} px, deploy form, "
+            f"{result['hardware']['cpu_model']}",
+            f"boxes of the {o['kept_anchors']:,} anchors the evaluation keeps (class score >= {cfg['conf_thres']}): "
+            f"bf16 - float32 median {boxes['median']:.2g} px, 99th percentile {boxes['p99']:.2g} px, largest "
+            f"{boxes['max']:.2g} px",
+            f"class scores (every anchor and class): median {scores['median']:.2g}, 99th percentile "
+            f"{scores['p99']:.2g}, largest {scores['max']:.2g} (largest float32 score {o['largest_score']:.3g}); "
+            f"the same best class for {100 * o['same_best_class']:.3f}% of the kept anchors",
+            f"COCO AP float32 {coco['float32']['AP']:.5f}, bf16 {coco['bf16']['AP']:.5f} ({diff['AP']:+.1e}); "
+            f"AP50 {coco['float32']['AP50']:.5f}, {coco['bf16']['AP50']:.5f} ({diff['AP50']:+.1e}); detections "
+            f"{coco['float32']['num_detections']:,} and {coco['bf16']['num_detections']:,}"]
