@@ -24,11 +24,13 @@ ax.plot([0, N])
 plt.show()"""
 
 
-def write_notebook(path, heading: str, code: str) -> None:
+def write_notebook(path, heading: str, code: str, section: str = "") -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('PROFILE = "full"\nN = 1', metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_markdown_cell(f"# {heading}"),
                 nbformat.v4.new_code_cell(code)]
+    if section:
+        nb.cells.append(nbformat.v4.new_markdown_cell(f"## {section}\n\nText."))
     nbformat.write(nb, path)
 
 
@@ -38,7 +40,8 @@ def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     (tmp / "nb").mkdir()
     write_notebook(tmp / "nb" / "01_first.ipynb", "First notebook", PLOT)
-    write_notebook(tmp / "nb" / "02_second.ipynb", "Second notebook", PLOT + "\nprint(PROFILE)")
+    write_notebook(tmp / "nb" / "02_second.ipynb", "Second notebook", PLOT + "\nprint(PROFILE)",
+                   section="A part of it, with `code`")
     html = build_report("quick", {"02_second": {"N": 7}}, root=tmp, notebooks_dir=tmp / "nb", out_dir=tmp / "out",
                         pdf=missing("needs_chromium") is None)
     return tmp, html
@@ -56,7 +59,7 @@ def test_parameters_are_injected(built):
     assert "N = 7\n" in outputs(second) and "quick\n" in outputs(second)
     cells = nbformat.read(second, as_version=4).cells
     assert cells[1].metadata.tags == ["injected-parameters"] and "N = 7" in cells[1].source
-    assert len(nbformat.read(tmp / "nb" / "02_second.ipynb", as_version=4).cells) == 3  # the source is left alone
+    assert len(nbformat.read(tmp / "nb" / "02_second.ipynb", as_version=4).cells) == 4  # the source is left alone
 
 
 def test_each_run_is_recorded_in_its_notebook(built):
@@ -85,6 +88,10 @@ def test_html_is_one_self_contained_file(built):
     sources = re.findall(r"<img\b[^>]*?\bsrc=\"([^\"]*)\"", text)
     assert len(sources) == 2 and all(src.startswith("data:image/png;base64,") for src in sources)
     assert "<script src=" not in text and 'href="#02_second"' in text and 'id="02_second"' in text
+    # the contents list the notebooks and their sections, each link to an id the page has, every id once
+    assert 'href="#A-part-of-it,-with-code"' in text and 'id="A-part-of-it,-with-code"' in text
+    ids = re.findall(r'\bid="([^"]+)"', text)
+    assert len(ids) == len(set(ids))
 
 
 @pytest.mark.needs_chromium
@@ -96,6 +103,7 @@ def test_pdf_has_title_and_headings(built):
     text = " ".join(text.split())  # the title may wrap
     assert TITLE in text and "First notebook" in text and "Second notebook" in text
     assert "In [" not in text and "plt.subplots" not in text and "N = 7" in text
+    assert re.search(r"\b1 ?/ ?[1-9]\d*\b", text) and re.search(r"\b2 ?/ ?[1-9]\d*\b", text)  # page numbers
 
 
 def test_show_code_keeps_the_code(tmp_path):

@@ -105,7 +105,7 @@ def register(evidence: Dict, s_deploy) -> pd.DataFrame:
         ("training took 8.8 min (17.6 s per epoch) on an RTX 4060",
          f"{train['epochs']} epochs of {train.get('model')} at {train.get('img_size')} px on {hardware}"
          if train else NOT_BUILT, UNTESTABLE,
-         "03: no RTX 4060 here; the GPU check (not run yet) times Gold-YOLO-S at 640 px"),
+         "03: no RTX 4060 here, and no GPU run yet: not testable on this CPU"),
         ("verified on the standard test set (no AP given)",
          f"AP {train['AP']:.4f}, AP50 {train['AP50']:.4f} after {train['epochs']} epochs on the 200 test images"
          if "AP" in train else NOT_BUILT, UNTESTABLE, "03, 04: nothing to compare with; COCO AP by pycocotools"),

@@ -54,7 +54,8 @@ PDF_TIMEOUT_S = 300
 # an output area is clipped (a table too wide would lose its last columns), and an output holding a table
 # may break across pages: JupyterLab keeps each output on one page, so a long table would start on a fresh
 # page and leave the one before it empty.
-_PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm; } "
+_PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { content: counter(page) \" / \" "
+              "counter(pages); font: 9pt sans-serif; color: #555; } } "
               "@media print { pre { white-space: pre-wrap; } "
               ".jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output { overflow: visible !important; } "
               ".jp-OutputArea-child:has(table) { break-inside: auto !important; } } "
@@ -160,6 +161,17 @@ def _first_heading(nb: nbformat.NotebookNode, default: str) -> str:
                  for line in cell.source.splitlines() if line.startswith("#")), default)
 
 
+def _section_headings(nb: nbformat.NotebookNode) -> List[str]:
+    """The text of a notebook's second-level headings (``## ...``), in order."""
+    return [line[3:].strip() for cell in nb.cells if cell.cell_type == "markdown"
+            for line in cell.source.splitlines() if line.startswith("## ")]
+
+
+def heading_id(text: str) -> str:
+    """The id nbconvert's HTML gives a heading: its text as shown (markdown marks removed), spaces as dashes."""
+    return re.sub(r"[`*]", "", text).strip().replace(" ", "-")
+
+
 def git_commit(root: Path) -> str:
     """Short commit of ``root``, with ``-dirty`` when tracked files have uncommitted changes.
 
@@ -218,8 +230,9 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
              "| notebook | profile | commit | executed | compute time |", "|---|---|---|---|---|"]
     title += [_run_row(path, nb) for path, nb in zip(paths, notebooks)]
     title += ["", "## Contents", ""]
-    title += [f"{i}. [{_first_heading(nb, path.stem)}](#{path.stem})"
-              for i, (path, nb) in enumerate(zip(paths, notebooks), 1)]
+    for i, (path, nb) in enumerate(zip(paths, notebooks), 1):
+        title.append(f"{i}. [{_first_heading(nb, path.stem)}](#{path.stem})")
+        title += [f"    - [{text}](#{heading_id(text)})" for text in _section_headings(nb)]
     merged = nbformat.v4.new_notebook(metadata=dict(notebooks[0].metadata, title=TITLE))
     merged.metadata.pop("goldyolo", None)
     merged.metadata.pop("papermill", None)

@@ -322,8 +322,8 @@ def bf16_inference_lines(result: dict) -> List[str]:
     cfg, o = result["config"], result["outputs"]
     boxes, scores = o["boxes_px"], o["scores"]
     coco, diff = result["coco"], result["coco_difference"]
-    return [f"{cfg['weights']} on {result['num_images']} test images at {cfg['img_size']} px, deploy form, "
-            f"{result['hardware']['cpu_model']}",
+    return [f"one trained model's weights on {result['num_images']} test images at {cfg['img_size']} px, deploy "
+            f"form; {result['hardware']['cpu_model']}",
             f"boxes of the {o['kept_anchors']:,} anchors the evaluation keeps (class score >= {cfg['conf_thres']}): "
             f"bf16 - float32 median {boxes['median']:.2g} px, 99th percentile {boxes['p99']:.2g} px, largest "
             f"{boxes['max']:.2g} px",
