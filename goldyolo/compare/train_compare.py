@@ -306,12 +306,13 @@ def summarize(runs: Sequence[Dict], epochs: int) -> Dict:
 
 
 def figure(runs: Sequence[Dict]):
-    """Loss, learning rate and AP per epoch: colour by framework, line style by seed (a forked comparison:
-    the epochs after the common base)."""
+    """Loss, learning rate and AP per epoch in a 2 x 2 grid: colour by framework, line style by seed, one legend
+    below for the four panels (a forked comparison: the epochs after the common base)."""
     import matplotlib.pyplot as plt
     colours, styles = {"goldyolo": "tab:blue", "official": "tab:orange"}, ["-", "--", ":", "-."]
     seeds = sorted({r["seed"] for r in runs})
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    fig, grid = plt.subplots(2, 2, figsize=(11, 7.5))
+    axes = grid.ravel()
     for run in runs:
         run = dict(run, epochs=[e for e in run["epochs"] if not e.get("fork_base")])
         epochs = [e["epoch"] for e in run["epochs"]]
@@ -322,16 +323,16 @@ def figure(runs: Sequence[Dict]):
         axes[2].plot(epochs, [e["lr"][1] for e in run["epochs"]], **style)
         evaluated = [e for e in run["epochs"] if "AP" in e]
         axes[3].plot([e["epoch"] for e in evaluated], [e["AP"] for e in evaluated], marker="o", **style)
-    for ax, title in zip(axes, ("IoU loss (mean per epoch)", "class loss (mean per epoch)",
-                                "learning rate, weights group", "AP@0.5:0.95, test images")):
-        ax.set_title(title, fontsize=10)
+    for ax, title, label in zip(axes, ("IoU loss (mean per epoch)", "class loss (mean per epoch)",
+                                       "learning rate, weights group", "AP@0.5:0.95, test images"),
+                                ("loss", "loss", "learning rate", "AP")):
+        ax.set_title(title, fontsize=11)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("loss")
-    axes[2].set_ylabel("learning rate")
-    axes[3].set_ylabel("AP")
-    axes[3].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 

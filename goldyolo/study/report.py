@@ -66,7 +66,10 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { conten
               ".jp-RenderedHTMLCommon td.nowrap { white-space: nowrap !important; } "
               ".jp-RenderedHTMLCommon tr { break-inside: avoid; } "
               ".jp-OutputArea-output img { max-width: 100%; height: auto; } "
-              "h1, h2, h3 { break-after: avoid; } ")
+              "h1, h2, h3 { break-after: avoid; } "
+              # printed text outputs read as prose: the body's font, lines broken between words only
+              ".jp-RenderedText pre { font-family: inherit; font-size: 9.5pt; white-space: pre-wrap; "
+              "word-break: normal !important; overflow-wrap: break-word; } ")
 _OFFLINE_TEMPLATE = DictLoader({"offline.html.j2": "{%- extends 'index.html.j2' -%}\n"
                                                    "{% block html_head_js %}{% endblock %}\n"
                                                    "{% block html_head_js_mathjax %}{% endblock %}\n"
