@@ -124,3 +124,22 @@ def test_every_cpu_option_in_one_line_per_setting():
     assert text == ("N 640 px batch 1 deploy: goldyolo float32 0.70, goldyolo bf16 0.35; fastest other: PyTorch bf16 "
                     "cl 0.45; N 320 px batch 8 train step: goldyolo float32 0.95")
     assert summary.cpu_options_text({}) == "not in this build"
+
+
+def test_reproduction_cost_from_the_measured_training_step():
+    def variant(ms):
+        return {"description": "x", "ratio_to_torch": 1.0, "median_ms": ms}
+    step = {"model": "gold_yolo-n", "img_size": 320, "batch": 16, "mode": "train_step",
+            "variants": {"jittor": variant(1600.0), "jittor-bf16": variant(800.0), "torch": variant(1600.0)}}
+    found = {"cpu_options": {"hardware": {"cpu_model": "a CPU", "cpu_cores_usable": 2}, "settings": [step]}}
+    lines = summary.reproduction_lines(found, {"gold_yolo-n": 12.0, "gold_yolo-s": 48.0})
+    assert "71 million training images" in lines[0]  # 118,287 x 300 x 2
+    assert lines[1].endswith("100 ms per image (goldyolo float32), 50 ms per image (goldyolo bf16), 100 ms per "
+                             "image (PyTorch float32).")
+    # 70,972,200 images x 0.1 s x 4 (640 px) / 86,400 s = 328.6 days; S: x4 more
+    assert "about 329 days (goldyolo float32), 164 days (goldyolo bf16)" in lines[2]
+    assert "about 1,314 days (goldyolo float32)" in lines[3] and "GFLOPs (48.0 against 12.0)" in lines[3]
+    assert summary.reproduction_lines({}, {"gold_yolo-n": 12.0}) == ["not in this build"]
+    commands = summary.official_weights_commands()
+    assert commands.command[1].endswith("--model gold_yolo-s --data annotations/instances_val2017.json "
+                                        "--images val2017 --reproduce-640-eval")

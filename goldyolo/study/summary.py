@@ -222,3 +222,58 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
                 "`goldyolo convert` imports them where they can.")
     return (["**What held**", ""] + [f"- {line}" for line in held] + ["", "**What did not**", ""]
             + [f"- {line}" for line in failed] + ["", "**What is left**", ""] + [f"- {line}" for line in left])
+
+
+COCO_TRAIN_IMAGES = 118_287  # COCO train2017, the paper's training set
+RECIPE_EPOCHS = 300          # each of the official recipe's two steps (official README)
+
+
+def reproduction_lines(evidence: Dict, flops_640: Dict[str, float]) -> List[str]:
+    """What training Gold-YOLO to the paper's AP would cost on the machine of the CPU-options run: the official
+    recipe (two steps of 300 epochs at 640 px on COCO train2017), priced from the measured training step of N at
+    320 px, scaled by pixels (x4 to 640 px) and, for the other sizes, by their GFLOPs at 640 px (``flops_640``:
+    model -> GFLOPs); an estimate, and a lower bound for the second step, whose teacher adds a forward pass."""
+    steps = [s for s in evidence.get("cpu_options", {}).get("settings", [])
+             if s["mode"] == "train_step" and s["model"] == "gold_yolo-n"]
+    if not steps:
+        return [NOT_YET]
+    step = max(steps, key=lambda s: s["batch"])
+    hardware = evidence["cpu_options"]["hardware"]
+    images = COCO_TRAIN_IMAGES * RECIPE_EPOCHS * 2
+    lines = [f"The official recipe trains each model twice for {RECIPE_EPOCHS} epochs at 640 px on COCO train2017 "
+             f"({COCO_TRAIN_IMAGES:,} images): first with the anchor-aided branch, then distilled from that first "
+             f"model; {images / 1e6:.0f} million training images in all, on 8 GPUs in the official commands.",
+             f"Measured here ({hardware['cpu_model']}, {hardware['cpu_cores_usable']} cores): one training step of "
+             f"Gold-YOLO-N at {step['img_size']} px, batch {step['batch']}, takes "]
+    per_image = {}
+    for key, name in (("jittor", "goldyolo float32"), ("jittor-bf16", "goldyolo bf16"),
+                      ("torch", "PyTorch float32"), ("torch-bf16", "PyTorch bf16")):
+        if key in step["variants"]:
+            per_image[name] = step["variants"][key]["median_ms"] / step["batch"]
+    lines[-1] += ", ".join(f"{ms:.0f} ms per image ({name})" for name, ms in per_image.items()) + "."
+    scale = (640 / step["img_size"]) ** 2
+    ours = {name: ms for name, ms in per_image.items() if name.startswith("goldyolo")}
+    for model, gflops in flops_640.items():
+        factor = scale * gflops / flops_640["gold_yolo-n"]
+        how = "by pixels" if model == "gold_yolo-n" else (f"by pixels and GFLOPs ({gflops:.1f} against "
+                                                          f"{flops_640['gold_yolo-n']:.1f})")
+        days = ", ".join(f"{images * ms * factor / 1e3 / 86_400:,.0f} days ({name})" for name, ms in ours.items())
+        lines.append(f"{model_label_short(model)} at 640 px, scaled {how}: about {days} on this machine, an "
+                     "estimate from the per-image cost alone.")
+    return lines
+
+
+def model_label_short(model: str) -> str:
+    """``gold_yolo-s`` -> ``Gold-YOLO-S``."""
+    return "Gold-YOLO-" + model.split("-")[-1].upper()
+
+
+def official_weights_commands() -> pd.DataFrame:
+    """The route to the paper's AP for a reader who has the official weights and COCO val2017."""
+    return pd.DataFrame([
+        ("convert the official checkpoint (no PyTorch needed)",
+         "python -m goldyolo convert --model gold_yolo-s Gold_s_pre_dist.pt Gold_s_pre_dist.pkl"),
+        ("evaluate it as the official evaluator does (square 640 px, conf 0.03, IoU 0.65; the file's name picks "
+         "the official load size)",
+         "python -m goldyolo eval --weights Gold_s_pre_dist.pkl --model gold_yolo-s --data "
+         "annotations/instances_val2017.json --images val2017 --reproduce-640-eval")], columns=["step", "command"])
