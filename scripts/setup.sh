@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 # libdnnl-dev: oneDNN for Jittor's CPU convolutions (goldyolo/runtime.py links it where Jittor looks);
 # openmpi-bin, libopenmpi-dev: mpirun, and mpicc for Jittor's MPI ops (the several-process tests);
-# chromium, poppler-utils: the report's PDF and the pdftotext check of it (tests/test_notebooks.py)
-PACKAGES=(libdnnl-dev openmpi-bin libopenmpi-dev chromium poppler-utils)
+# chromium, poppler-utils: the report's PDF and the pdftotext check of it (tests/test_notebooks.py);
+# fonts-wqy-microhei: the Chinese quotations of the earlier report in the PDF
+PACKAGES=(libdnnl-dev openmpi-bin libopenmpi-dev chromium poppler-utils fonts-wqy-microhei)
 
 installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

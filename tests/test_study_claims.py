@@ -1,13 +1,13 @@
 """The earlier report's claims beside the measurements (``goldyolo.study.claims``)."""
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 
 from goldyolo.study import claims
-
-S_DEPLOY = SimpleNamespace(params=21_516_004, gflops=46.14)  # model_info of fused Gold-YOLO-S at 640 px
 
 
 def speed(rows):
@@ -52,14 +52,14 @@ def write_run(root):
     (root / "anomaly" / "anomaly.json").write_text(json.dumps({
         "fixed": {"start": 0.94, "end": 0.0014, "same_with_shuffled": True},
         "synthetic": {"start": 7.02, "end": 0.75, "reg": 0.0, "same_with_shuffled": True, "mean_class_score": 0.5},
-        "real": {"start": 3.23, "end": 0.775}}))
+        "real": {"start": 3.23, "end": 0.775, "shuffled_end": 2.1}}))
 
 
 def test_evidence_is_read_from_the_run_files(tmp_path):
     from goldyolo.study import evidence
-    assert evidence.gather(tmp_path) == {}
+    assert evidence.gather(tmp_path, splits=tmp_path) == {}
     write_run(tmp_path)
-    found = evidence.gather(tmp_path)
+    found = evidence.gather(tmp_path, splits=tmp_path)
     assert found["train"] == {"epochs": 3, "loss_first": 3.0, "loss_last": 2.25, "AP": 0.003, "AP50": 0.012,
                               "last_eval_epoch": 2, "best_AP": 0.004, "best_AP50": 0.01, "best_epoch": 1,
                               "model": "gold_yolo-n", "img_size": 320}
@@ -68,26 +68,59 @@ def test_evidence_is_read_from_the_run_files(tmp_path):
     assert found["anomaly"]["synthetic"]["start"] == 7.02 and "long" not in found and "compare" not in found
 
 
-def test_register_covers_every_claim_with_a_verdict(tmp_path):
+MODELS = {name: SimpleNamespace(params=params, gflops=0.0) for name, params in
+          (("gold_yolo-n", 5_622_494), ("gold_yolo-s", 21_542_430), ("gold_yolo-m", 41_329_174),
+           ("gold_yolo-l", 75_065_035))}
+SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "original_report.md"
+
+
+@pytest.mark.skipif(not SEED.is_file(), reason="the earlier report is not in ../shared/seed")
+def test_every_claim_quotes_the_earlier_report_verbatim():
+    from goldyolo.study.seed_claims import SEED_CLAIMS
+    text = SEED.read_text(encoding="utf-8")
+    for claim in SEED_CLAIMS:
+        for fragment in claim.original.split(" … "):
+            assert fragment in text, (claim.key, fragment)
+    assert len({c.key for c in SEED_CLAIMS}) == len(SEED_CLAIMS) == 22
+
+
+def test_register_quotes_every_claim_and_judges_it_by_its_rule(tmp_path):
     from goldyolo.study import evidence
     write_run(tmp_path)
-    table = claims.register(evidence.gather(tmp_path), S_DEPLOY)
-    assert len(table) == 13 and set(table.verdict) == {"refuted", "consistent", "untestable here"}
-    text = " ".join(table.claim)
-    for claimed in ("6,352.7 FPS", "0.16 ms", "4.7 MB", "9,344,468", "9,325,780", "0.85 -> 0.01", "2.48 -> 0.78",
-                    "gradient forcing term", "coord 5", "0.521", "8.8 min", "RTX 4060", "standard test set",
-                    "JIT", "edge devices", "1.3.9.14", "CUDA 12.2", "Python 3.7"):
-        assert claimed in text, claimed
-    measured = dict(zip(table.claim, table["measured here"]))
-    assert measured["6,352.7 FPS"] == "11.1 images/s at most (gold_yolo-n, 640 px, batch 1; Test CPU, 2 CPU cores)"
-    assert measured["loss 0.85 -> 0.01: the model learns"].startswith("a fixed-target rebuild: 0.94 -> 0.001")
-    assert "reg 0.000" in measured["'fixed' loss 2.48 -> 0.78 (reg 0.000, cls 0.684, obj 0.070, noobj 0.025)"]
-    assert measured["mean confidence 0.521"].startswith("0.500")
-    assert measured["verified on the standard test set (no AP given)"].startswith("AP 0.0030, AP50 0.0120")
-    assert measured["suitable for edge devices"] == "90 ms per 640 px image for Gold-YOLO-N on Test CPU, 2 CPU cores"
-    assert measured["environment: Jittor 1.3.9.14, CUDA 12.2, Python 3.7"].startswith("Jittor 1.3.11.0, Python 3.11.7")
-    jit = table[table.claim == "a performance advantage from Jittor's JIT"].iloc[0]
-    assert "one run each (not interleaved)" in jit["measured here"] and jit.verdict == "untestable here"
+    table = claims.register(evidence.gather(tmp_path), MODELS).set_index("claim (translated)")
+    assert len(table) == 22 and set(table.verdict) <= set(claims.VERDICTS)
+    assert set(table.verdict) == set(claims.VERDICTS)  # every verdict is used by some claim
+
+    def row(start):
+        return table.loc[next(k for k in table.index if k.startswith(start))]
+    assert row("9,344,468 parameters").verdict == "refuted" and "43%" in row("9,344,468 parameters").why
+    assert row("the project implemented").verdict == "refuted"
+    assert "N 5,622,494, S 21,542,430" in row("the project implemented")["measured here"]
+    memory = row("4.7 MB of memory")
+    assert memory.verdict == "inconsistent within the report" and "35.6 MiB" in memory.why
+    assert row("in the first training").verdict == "confirmed"
+    assert row("after the fix").verdict == "refuted" and "inference" in row("after the fix").why
+    speed = row("inference speed")
+    assert speed.verdict == "not testable here" and speed["measured here"].endswith("GPU untested")
+    assert "0.157 ms" in speed.why  # one figure, not two
+    assert row("an in-depth performance comparison").verdict == "inconsistent within the report"
+    assert row("the model's performance was verified").verdict == "inconsistent within the report"
+    assert row("convergence").verdict == "inconsistent within the report"
+    assert row("training time").why.startswith("its two figures agree (30 x 17.6 s = 8.8 min)")
+    assert row("mean confidence 0.521").verdict == "consistent"
+    assert row("mean confidence 0.521")["in its words"] == "**平均置信度**: 0.521"
+
+
+def test_a_rule_follows_its_evidence():
+    same_size = dict(MODELS, **{"gold_yolo-s": SimpleNamespace(params=9_344_468, gflops=0.0)})
+    table = claims.register({}, same_size).set_index("claim (translated)")
+    assert table.loc["9,344,468 parameters (9,325,780 trainable)"].verdict == "confirmed"
+    far = claims.register({"anomaly": {"synthetic": {"mean_class_score": 0.153}}}, MODELS)
+    assert far.set_index("claim (translated)").loc["mean confidence 0.521"].verdict == "not testable here"
+    split = {"train": [800, 7500], "test": [200, 1724]}
+    dataset = claims.register({"split": split}, MODELS).iloc[1]
+    assert dataset.verdict == "consistent" and "800 images (7,500 annotations) and 200 (1,724)" in \
+        dataset["measured here"]
 
 
 def test_jit_verdict_from_interleaved_intervals():
@@ -99,19 +132,12 @@ def test_jit_verdict_from_interleaved_intervals():
     assert claims._ratio_text({"speed_ab": {"settings": [faster]}})[1] == "consistent"
 
 
-def test_mean_confidence_verdict_follows_the_rebuilt_score():
-    def verdict(score):
-        evidence = {"anomaly": {"synthetic": {"mean_class_score": score}}}
-        table = claims.register(evidence, S_DEPLOY)
-        return table[table.claim == "mean confidence 0.521"].iloc[0].verdict
-    assert verdict(0.52) == "consistent" and verdict(0.153) == "untestable here"
-
-
 def test_no_pytorch_timing_is_not_a_comparison():
     speed = [{"model": "gold_yolo-n", "size": 128, "batch": 1, "form": "deploy", "Jittor / PyTorch": None}]
-    assert claims._ratio_text({"speed": speed}) == (claims.NOT_BUILT, "untestable here")
+    assert claims._ratio_text({"speed": speed}) == (claims.NOT_BUILT, "not testable here")
 
 
 def test_register_without_evidence_says_what_is_missing():
-    table = claims.register({}, S_DEPLOY)
-    assert (table["measured here"] == "not in this build").sum() == 11  # the model sizes need no run
+    table = claims.register({}, MODELS)
+    assert (table["measured here"] == "not in this build").sum() == 18  # the sizes, config and port need no run
+    assert table.verdict.value_counts()["inconsistent within the report"] == 4  # its own numbers, no run needed

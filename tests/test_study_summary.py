@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from goldyolo.study import claims, summary
 
 S_DEPLOY = SimpleNamespace(params=21_516_004, gflops=46.14)
+MODELS = {"gold_yolo-n": SimpleNamespace(params=5_622_494, gflops=12.1), "gold_yolo-s": S_DEPLOY}
 TRAIN = {"epochs": 30, "model": "gold_yolo-n", "img_size": 320, "AP": 0.0013, "AP50": 0.0043, "best_AP": 0.0019,
          "best_AP50": 0.0048, "best_epoch": 24}
 COMPARE = {"goldyolo": {"seeds": [0, 1], "mean_AP": 0.0004, "spread_AP": 0.0002},
@@ -45,7 +46,7 @@ def test_conclusion_sorts_findings_by_the_evidence():
                 "step_parity": {"steps": 60, "model": "gold_yolo-n", "warmup_steps": 12, "lr_scale": 0.02,
                                 "goldyolo": {"loss_max": 5.5e-3, "weights_rel_l2": 3.9e-3},
                                 "control": {"loss_max": 5.4e-3, "weights_rel_l2": 3.8e-3}}}
-    lines = summary.conclusion_lines(evidence, claims.register(evidence, S_DEPLOY))
+    lines = summary.conclusion_lines(evidence, claims.register(evidence, MODELS))
     text = "\n".join(lines)
     held = text[text.index("What held"):text.index("What did not")]
     assert "over 60 steps" in held and "less than the largest seed-to-seed spread (0.0003)" in held
@@ -53,19 +54,20 @@ def test_conclusion_sorts_findings_by_the_evidence():
     assert "AP 0.0013 after 30 epochs and 0.0199 after 100 (at 2 times the study run's learning rate" in text
     assert "The 100-epoch run again with the study run's" in text[text.index("What is left"):]
     same = dict(evidence, long=dict(evidence["long"], lr_first=0.00049))
-    text = "\n".join(summary.conclusion_lines(same, claims.register(same, S_DEPLOY)))
+    text = "\n".join(summary.conclusion_lines(same, claims.register(same, MODELS)))
     assert "0.0199 after 100: far from" in text and "run again" not in text
     table = summary.headline_table(evidence, S_DEPLOY).set_index("result")["where"]
     assert table["Trained longer"] == ("03: the long run (at 2 times the study run's learning rate, an earlier "
                                        "trainer's recipe: report/full/long_n320/README.md)")
     assert summary.headline_table(same, S_DEPLOY).set_index("result")["where"]["Trained longer"] == "03: the long run"
     assert "GPU" in text[text.index("What is left"):]
+    assert "Of the earlier report's 22 claims (summary page): " in text
     loss = {"goldyolo_minus_official": -0.012, "largest_seed_spread": 0.02, "exceeds_seed_spread": False}
     text = "\n".join(summary.conclusion_lines(dict(evidence, compare=dict(COMPARE, difference_loss=loss)),
-                                                  claims.register({}, S_DEPLOY)))
+                                                  claims.register({}, MODELS)))
     assert "training loss differs by -0.012, less than the largest seed-to-seed spread (0.020)" in text
     exceeded = dict(COMPARE, difference_AP=dict(COMPARE["difference_AP"], exceeds_seed_spread=True))
-    text = "\n".join(summary.conclusion_lines(dict(evidence, compare=exceeded), claims.register({}, S_DEPLOY)))
+    text = "\n".join(summary.conclusion_lines(dict(evidence, compare=exceeded), claims.register({}, MODELS)))
     assert "more than the largest" in text[text.index("What did not"):text.index("What is left")]
 
 

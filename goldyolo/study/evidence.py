@@ -18,7 +18,9 @@ missing is left out, and the summary says so rather than showing a number from e
 * ``cpu_options``: ``speed_ab/cpu_options*.json``, every CPU option in one rotation (the first file's machine
   and configuration, every file's settings), when present;
 * ``anomaly``: ``anomaly/anomaly.json``, notebook 02's numbers, when present;
-* ``hardware``, ``versions``: the machine line and the software versions of the bench runs.
+* ``hardware``, ``versions``: the machine line and the software versions of the bench runs;
+* ``split``: images and annotations of ``train.json`` and ``test.json`` in ``splits`` (notebook 01's split,
+  ``data/splits`` from the repository root), when present.
 """
 from __future__ import annotations
 
@@ -52,7 +54,14 @@ def training_summary(epochs: List[dict]) -> Dict[str, object]:
     return summary
 
 
-def gather(run_dir: Path | str, reference_runs: Path | str | None = None) -> Dict[str, object]:
+def _split_counts(path: Path) -> List[int]:
+    """[images, annotations] of a COCO json."""
+    data = _json(path)
+    return [len(data["images"]), len(data["annotations"])]
+
+
+def gather(run_dir: Path | str, reference_runs: Path | str | None = None,
+           splits: Path | str | None = "data/splits") -> Dict[str, object]:
     """The evidence found under ``run_dir`` (see the module docstring for the keys); the runs not remade by a
     report build (the long run, the comparisons, the parity runs and the interleaved timings on a quiet machine)
     come from ``reference_runs`` when given."""
@@ -100,6 +109,9 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None) -> Dic
     options = [_json(p) for p in sorted((reference / "speed_ab").glob("cpu_options*.json"))]
     if options:
         found["cpu_options"] = dict(options[0], settings=[s for o in options for s in o["settings"]])
+    split_files = {name: Path(splits) / f"{name}.json" for name in ("train", "test")} if splits else {}
+    if split_files and all(path.is_file() for path in split_files.values()):
+        found["split"] = {name: _split_counts(path) for name, path in split_files.items()}
     for key, path in (("speed_ab", reference / "speed_ab" / "speed_ab.json"),
                       ("anomaly", run_dir / "anomaly" / "anomaly.json")):
         if path.is_file():

@@ -203,9 +203,8 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
         left.append("The side-by-side training with the official trainer has not finished all its seeds "
                     "(notebook 03 shows the runs done so far).")
     counts = verdict_counts(register)
-    failed.append(f"Of the earlier report's {len(register)} claims, {counts.get('refuted', 0)} are refuted, "
-                  f"{counts.get('consistent', 0)} consistent and {counts.get('untestable here', 0)} untestable here "
-                  "(summary page).")
+    failed.append(f"Of the earlier report's {len(register)} claims (summary page): "
+                  + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + ".")
     train, long = evidence.get("train", {}), evidence.get("long", {})
     if "AP" in train and "AP" in long:
         failed.append(f"From scratch on 800 images, {train['model']} at {train['img_size']} px reaches AP "
@@ -214,12 +213,12 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
                       + ": far from the paper's COCO numbers, which come from 118,000 training images, "
                       "300 epochs at 640 px and distillation.")
     if "gpu" not in evidence:
-        left.append("Training on a GPU (the earlier report's own protocol, Gold-YOLO-S at 640 px): it needs a lent "
-                    "GPU; goldyolo's CUDA set-up is tested on the CPU only.")
+        left.append("Training on a GPU, where the earlier report trained (an RTX 4060): nothing here ran on a GPU, "
+                    "and goldyolo's CUDA path is untested until it does.")
     if "AP" in long and long_lr_note(evidence):
         left.append(f"The {long['epochs']}-epoch run again with the study run's (the official) learning rate.")
     left.append("The paper's COCO AP with the official weights: they cannot be downloaded on this machine; "
-                "`goldyolo convert` imports them where they can.")
+                "where they can, the package converts them and evaluates them on COCO val2017 (below).")
     return (["**What held**", ""] + [f"- {line}" for line in held] + ["", "**What did not**", ""]
             + [f"- {line}" for line in failed] + ["", "**What is left**", ""] + [f"- {line}" for line in left])
 
