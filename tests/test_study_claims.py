@@ -87,7 +87,7 @@ def test_every_claim_quotes_the_earlier_report_verbatim():
 def test_register_quotes_every_claim_and_judges_it_by_its_rule(tmp_path):
     from goldyolo.study import evidence
     write_run(tmp_path)
-    table = claims.register(evidence.gather(tmp_path), MODELS).set_index("claim (translated)")
+    table = claims.register(evidence.gather(tmp_path), MODELS).set_index("claim")
     assert len(table) == 22 and set(table.verdict) <= set(claims.VERDICTS)
     assert set(table.verdict) == set(claims.VERDICTS)  # every verdict is used by some claim
 
@@ -108,15 +108,16 @@ def test_register_quotes_every_claim_and_judges_it_by_its_rule(tmp_path):
     assert row("convergence").verdict == "inconsistent within the report"
     assert row("training time").why.startswith("its two figures agree (30 x 17.6 s = 8.8 min)")
     assert row("mean confidence 0.521").verdict == "consistent"
-    assert row("mean confidence 0.521")["in its words"] == "**平均置信度**: 0.521"
+    assert row("mean confidence 0.521").name == ("mean confidence 0.521. In its words: “平均置信度: 0.521” "
+                                                 "(Evaluation results)")
 
 
 def test_a_rule_follows_its_evidence():
     same_size = dict(MODELS, **{"gold_yolo-s": SimpleNamespace(params=9_344_468, gflops=0.0)})
-    table = claims.register({}, same_size).set_index("claim (translated)")
-    assert table.loc["9,344,468 parameters (9,325,780 trainable)"].verdict == "confirmed"
+    table = claims.register({}, same_size).set_index("key")
+    assert table.loc["param_count"].verdict == "confirmed"
     far = claims.register({"anomaly": {"synthetic": {"mean_class_score": 0.153}}}, MODELS)
-    assert far.set_index("claim (translated)").loc["mean confidence 0.521"].verdict == "not testable here"
+    assert far.set_index("key").loc["confidence"].verdict == "not testable here"
     split = {"train": [800, 7500], "test": [200, 1724]}
     dataset = claims.register({"split": split}, MODELS).iloc[1]
     assert dataset.verdict == "consistent" and "800 images (7,500 annotations) and 200 (1,724)" in \

@@ -58,7 +58,7 @@ def test_conclusion_sorts_findings_by_the_evidence():
     assert "0.0199 after 100: far from" in text and "run again" not in text
     table = summary.headline_table(evidence, S_DEPLOY).set_index("result")["where"]
     assert table["Trained longer"] == ("03: the long run (at 2 times the study run's learning rate, an earlier "
-                                       "trainer's recipe: report/full/long_n320/README.md)")
+                                       "trainer's recipe, as the README beside its records says)")
     assert summary.headline_table(same, S_DEPLOY).set_index("result")["where"]["Trained longer"] == "03: the long run"
     assert "GPU" in text[text.index("What is left"):]
     assert "Of the earlier report's 22 claims (summary page): " in text

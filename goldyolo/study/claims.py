@@ -279,7 +279,8 @@ def register(evidence: Dict, models: Dict) -> pd.DataFrame:
     rows = []
     for claim in SEED_CLAIMS:
         measured, verdict, reason = RULES[claim.key](evidence, models)
-        rows.append({"claim (translated)": claim.english, "in its words": claim.original, "where": claim.where,
+        words = claim.original.replace("**", "")  # the report's bold marks, not its words
+        rows.append({"claim": f"{claim.english}. In its words: “{words}” ({claim.where})", "key": claim.key,
                      "measured here": measured, "verdict": verdict, "why": reason})
     return pd.DataFrame(rows)
 

@@ -52,8 +52,8 @@ def long_lr_note(evidence: Dict) -> str:
     first, long_first = evidence.get("train", {}).get("lr_first"), evidence.get("long", {}).get("lr_first")
     if not first or not long_first or abs(long_first / first - 1) < 0.01:
         return ""
-    return (f"at {long_first / first:.2g} times the study run's learning rate, an earlier trainer's recipe: "
-            "report/full/long_n320/README.md")
+    return (f"at {long_first / first:.2g} times the study run's learning rate, an earlier trainer's recipe, as the "
+            "README beside its records says")
 
 
 def speed_text(evidence: Dict) -> str:
