@@ -66,3 +66,10 @@ def machine_description() -> str:
     machine = hardware()
     text = f"{machine['cpu_model'] or 'unknown CPU'}, {machine['cpu_cores_usable']} CPU cores"
     return text + (f"; GPU: {', '.join(machine['gpus'])}" if machine["gpus"] else "; no GPU")
+
+
+def portable_path(path) -> str:
+    """``path`` as a record should keep it: relative to the working directory when it lies beside it (the
+    repository, ../shared), else as given; a machine's absolute paths mean nothing on another."""
+    relative = os.path.relpath(Path(path).resolve())
+    return str(path) if relative.startswith(os.path.join(os.pardir, os.pardir)) else relative

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .machine import REPO
+from .machine import REPO, portable_path
 
 REFERENCE_FILE = "torch_cpu_timings.json"
 # (mode, img_size, batch) -> key of the official timings file; inference keys hold one entry per model
@@ -40,7 +40,7 @@ def reference_comparison(measurements: List[Dict], path: Optional[str] = None) -
     """The official PyTorch timings and the ratio Jittor / PyTorch of every matching setting."""
     path = Path(path) if path else default_reference()
     if not path.is_file():
-        return {"file": str(path), "available": False, "note": "official PyTorch timings not found"}
+        return {"file": portable_path(path), "available": False, "note": "official PyTorch timings not found"}
     data = json.loads(path.read_text())
     rows = []
     for m in measurements:
@@ -55,7 +55,7 @@ def reference_comparison(measurements: List[Dict], path: Optional[str] = None) -
         if m["mode"] == "train_step":
             row["note"] = f"PyTorch timed: {entry.get('what', '?')}; Jittor's step includes the SGD update"
         rows.append(row)
-    return {"file": str(path), "available": True, "date": data.get("date", "not recorded in the file"),
+    return {"file": portable_path(path), "available": True, "date": data.get("date", "not recorded in the file"),
             "torch_version": data.get("torch_version"), "torch_num_threads": data.get("torch_num_threads"),
             "python": data.get("python"), "hardware": data.get("cpu", {"model_name": data.get("cpu_model")}),
             "method": data.get("note"), "comparisons": rows}

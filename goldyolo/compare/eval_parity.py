@@ -19,12 +19,13 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ..bench.machine import portable_path
 from ..errors import InputError
 from ..eval.evaluate import evaluate, max_stride
 from ..eval.modes import eval_mode
 from ..models import build_model
 from ..models.checkpoint import load_weights
-from .train_compare import check_official, portable_path, run_official
+from .train_compare import check_official, run_official
 
 MODES = ("square", "rect", "reproduce_640")
 TOLERANCE_AP = 0.001  # 0.1 AP point

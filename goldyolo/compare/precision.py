@@ -15,10 +15,10 @@ from typing import Dict
 
 import numpy as np
 
+from ..bench.machine import portable_path
 from ..eval.evaluate import METRIC_NAMES, evaluate, max_stride
 from ..eval.inference import load_model
 from ..ops.conv import cpu_has_bf16, frozen_weights, use_precision
-from .train_compare import portable_path
 
 
 @dataclass

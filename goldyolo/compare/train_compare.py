@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..bench.machine import portable_path
 from ..errors import GoldYoloError, InputError
 from ..eval.evaluate import evaluate
 from ..models import build_model
@@ -81,13 +82,6 @@ def check_official(path: str, model: str) -> Path:
             raise InputError(f"--torch-reference {path}: {name} is missing (pass the Detection/Gold-YOLO folder "
                              "of a huawei-noah/Efficient-Computing checkout)")
     return root.resolve()
-
-
-def portable_path(path) -> str:
-    """``path`` as a record should keep it: relative to the working directory when it lies beside it (the
-    repository, ../shared), else as given; a machine's absolute paths mean nothing on another."""
-    relative = os.path.relpath(Path(path).resolve())
-    return str(path) if relative.startswith(os.path.join(os.pardir, os.pardir)) else relative
 
 
 # settings a run folder's results depend on: continuing it with others would mix two comparisons

@@ -204,3 +204,23 @@ def ab_lines(result: dict) -> List[str]:
             f"commit {result['versions'].get('git_commit', '?')[:7]}",
             "median times pooled over the invocations; the interval is a bootstrap of the runs within each "
             "invocation; an interval that contains 1 means the two are level within the noise"]
+
+
+def time_by_kind_table(reports: Sequence[dict]) -> pd.DataFrame:
+    """``bench --profile-ops`` results side by side: per setting (model, size, batch, form, precision), the
+    median latency, each kind of kernel's time for one call, and oneDNN's own split of its primitives into
+    convolution, layout reorders and pooling (ms)."""
+    rows = {}
+    for report in reports:
+        for m in report["measurements"]:
+            ops = m.get("ops")
+            if not ops:
+                continue
+            column = (f"{model_label(m['model'])} {m['img_size']} px, batch {m['batch']}, "
+                      f"{m['mode'].replace('_', ' ')}, {report.get('conv_precision', m.get('precision', ''))}")
+            entry = {"median latency": m["stats_ms"]["median"]}
+            entry.update({k["kind"]: k["ms"] for k in ops["kinds"]})
+            for kind, ms in (ops.get("onednn") or {}).get("primitive_ms", {}).items():
+                entry[f"of which oneDNN {kind}"] = ms
+            rows[column] = entry
+    return pd.DataFrame(rows).fillna(0.0)

@@ -68,7 +68,8 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { conten
               ".jp-OutputArea-output img { max-width: 100%; height: auto; } "
               "h1, h2, h3 { break-after: avoid; } "
               # printed text outputs read as prose: the body's font, lines broken between words only
-              ".jp-RenderedText pre { font-family: var(--jp-content-font-family) !important; font-size: 9.5pt !important; white-space: pre-wrap; "
+              ".jp-RenderedText pre { font-family: var(--jp-content-font-family) !important; "
+              "font-size: 9.5pt !important; white-space: pre-wrap; "
               "word-break: normal !important; overflow-wrap: break-word; } ")
 _OFFLINE_TEMPLATE = DictLoader({"offline.html.j2": "{%- extends 'index.html.j2' -%}\n"
                                                    "{% block html_head_js %}{% endblock %}\n"
