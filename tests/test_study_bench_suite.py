@@ -162,3 +162,22 @@ def test_display_table_fits_a_page():
     assert table["ms per image"].tolist() == [10.0, 7.5]
     assert table.model.tolist()[0].startswith("Gold-YOLO-") and len(table) == 2
     assert bench_suite.display_table(bench_suite.speed_table([])).empty
+
+
+def test_time_by_kind_side_by_side():
+    def measurement(mode, precision, conv_ms, generated_ms):
+        return {"model": "gold_yolo-n", "img_size": 640, "batch": 1, "mode": mode, "conv_precision": precision,
+                "stats_ms": {"median": conv_ms + generated_ms + 1},
+                "ops": {"kinds": [{"kind": "convolution forward, oneDNN", "ms": conv_ms},
+                                  {"kind": "Jittor generated kernels", "ms": generated_ms}],
+                        "onednn": {"primitive_ms": {"reorder": 2.0, "convolution": conv_ms - 2.0}}}}
+    reports = [{"measurements": [measurement("deploy", "float32", 30.0, 4.0),
+                                 {"model": "gold_yolo-n", "img_size": 640, "batch": 1, "mode": "eval"}]},
+               {"measurements": [measurement("deploy", "bf16", 10.0, 4.0)]}]
+    table = bench_suite.time_by_kind_table(reports)
+    assert list(table.columns) == ["Gold-YOLO-N 640 px, batch 1, deploy, float32",
+                                   "Gold-YOLO-N 640 px, batch 1, deploy, bf16"]  # the unprofiled one left out
+    assert list(table.index) == ["median latency", "convolution forward, oneDNN", "Jittor generated kernels",
+                                 "of which oneDNN convolution", "of which oneDNN reorder"]
+    assert table.loc["median latency"].tolist() == [35.0, 15.0]
+    assert table.loc["of which oneDNN convolution"].tolist() == [28.0, 8.0]

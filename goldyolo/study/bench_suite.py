@@ -217,10 +217,13 @@ def time_by_kind_table(reports: Sequence[dict]) -> pd.DataFrame:
             if not ops:
                 continue
             column = (f"{model_label(m['model'])} {m['img_size']} px, batch {m['batch']}, "
-                      f"{m['mode'].replace('_', ' ')}, {report.get('conv_precision', m.get('precision', ''))}")
+                      f"{m['mode'].replace('_', ' ')}, {m.get('conv_precision', m.get('precision', ''))}")
             entry = {"median latency": m["stats_ms"]["median"]}
             entry.update({k["kind"]: k["ms"] for k in ops["kinds"]})
             for kind, ms in (ops.get("onednn") or {}).get("primitive_ms", {}).items():
                 entry[f"of which oneDNN {kind}"] = ms
             rows[column] = entry
-    return pd.DataFrame(rows).fillna(0.0)
+    table = pd.DataFrame(rows).fillna(0.0)
+    order = sorted(table.index, key=lambda name: (name != "median latency", name.startswith("of which"),
+                                                  -table.loc[name].max()))
+    return table.loc[order]
