@@ -107,8 +107,6 @@ def test_a_worker_answers_one_timed_run_at_a_time(variant):
         worker.close()
     assert all(0 < t < 60_000 for t in times) and worker.process.returncode == 0
     assert 20 < memory["rss_mib"] <= memory["peak_rss_mib"] < 8192
-    if variant == "ort":  # the export ran in its own process: no Jittor in this one
-        assert memory["peak_rss_mib"] < 400
 
 
 @pytest.mark.needs_official_code
