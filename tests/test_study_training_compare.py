@@ -149,6 +149,9 @@ def test_bf16_training_against_float32_per_seed_and_the_verdict():
     assert table.loc["cls_loss", "bf16 - float32, same seed (mean per seed)"] == "-0.0005, -0.0005"
     assert table.loc["iou_loss", "bf16 - float32, same seed (mean per seed)"] == "+0.0050, +0.0050"
     assert table.loc["cls_loss", "bf16 lower"] == "2 of 4"
+    # 2 epochs: all after the mosaic switch (epochs - 15 < 0)
+    assert table.loc["cls_loss", "without mosaic: bf16 - float32 (per seed)"] == "-0.0005, -0.0005"
+    assert table.loc["cls_loss", "with mosaic: bf16 - float32 (per seed)"] == ""
     assert table.loc["cls_loss", "float32: seed 0 - seed 1"] == "-0.0010"
     assert table.loc["cls_loss", "float32 seed spread"] == pytest.approx(0.002)
     assert table.loc["cls_loss", "bf16 within float32 mean +- spread"]  # 0.001 lower, spread 0.002

@@ -235,10 +235,11 @@ def _goldyolo_runs(result: dict) -> Dict[int, Dict[int, dict]]:
     return {r["seed"]: {e["epoch"]: e for e in r["epochs"]} for r in result["runs"] if r["framework"] == "goldyolo"}
 
 
-def precision_table(bf16: dict, float32: dict) -> pd.DataFrame:
+def precision_table(bf16: dict, float32: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame:
     """goldyolo trained with bf16 convolutions against the same trainer in float32 (each seed from the same
     initial weights), per loss item: the per-epoch difference bf16 - float32 of the same seed (mean over the
-    epochs both have, per seed; in how many seed-epochs bf16 is lower), beside float32's own seed-to-seed
+    epochs both have, per seed, also split where mosaic stops; in how many seed-epochs bf16 is lower), beside
+    float32's own seed-to-seed
     difference; the last epoch's mean of each precision, float32's seed spread there, and whether the bf16
     mean lies within float32's mean plus or minus that spread."""
     half, full = _goldyolo_runs(bf16), _goldyolo_runs(float32)
@@ -249,11 +250,18 @@ def precision_table(bf16: dict, float32: dict) -> pd.DataFrame:
     for item in PRECISION_ITEMS:
         paired = [[half[s][e][item] - full[s][e][item] for e in sorted(half[s]) if e in full[s]] for s in seeds]
         count = sum(len(d) for d in paired)
+        switch = max(bf16["config"]["epochs"] - stop_aug_last_n_epoch, 0)
+        phases = {phase: [[half[s][e][item] - full[s][e][item] for e in span if e in half[s] and e in full[s]]
+                          for s in seeds]
+                  for phase, span in (("with mosaic", range(0, switch)),
+                                      ("without mosaic", range(switch, bf16["config"]["epochs"])))}
         within = [full[full_seeds[0]][e][item] - full[full_seeds[-1]][e][item] for e in sorted(full[full_seeds[0]])
                   if e in full[full_seeds[-1]]] if len(full_seeds) > 1 else []
         row = {"loss": item,
                "bf16 - float32, same seed (mean per seed)": ", ".join(f"{sum(d) / len(d):+.4f}" for d in paired if d),
                "bf16 lower": f"{sum(v < 0 for d in paired for v in d)} of {count}",
+               **{f"{phase}: bf16 - float32 (per seed)": ", ".join(f"{sum(d) / len(d):+.4f}" for d in diffs if d)
+                  for phase, diffs in phases.items()},
                f"float32: seed {full_seeds[0]} - seed {full_seeds[-1]}":
                    f"{sum(within) / len(within):+.4f}" if within else ""}
         finals_half = [half[s][last][item] for s in seeds if last in half[s]]
