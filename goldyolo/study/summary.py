@@ -140,11 +140,21 @@ COMMANDS: List[tuple] = [
                                          "--records report/full/compare_train"),
     ("the last 15 epochs from one state (03)", "python -m goldyolo compare-train --torch-reference PATH --fork-at 15 "
                                                 "--eval-interval 0 --out RUN_DIR --records report/full/compare_fork"),
+    ("bf16 training (03)", "python -m goldyolo compare-train --torch-reference PATH --frameworks goldyolo --precision "
+                           "bf16 --out RUN_DIR --records report/full/compare_bf16"),
+    ("bf16 inference (03)", "python -m goldyolo compare-precision --weights WEIGHTS "
+                            "--out report/full/precision/precision.json"),
     ("training pipelines side by side (03)", "python -m goldyolo compare-data --torch-reference PATH --passes 12"),
     ("step parity (03)", "python -m goldyolo compare-steps --torch-reference PATH"),
     ("evaluation parity", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
     ("model parity (04)", "python -m goldyolo parity-report --out report/full/parity/parity.json"),
     ("speed, interleaved (04)", ""),
+    ("every CPU option (appendix)", "python -m goldyolo speed-ab --torch-reference PATH --variants jittor-ownconv,"
+                                    "jittor-bf16,torch-cl,torch-bf16,torch-bf16-cl,ort --out "
+                                    "report/full/speed_ab/cpu_options.json (settings: its README)"),
+    ("where the time goes (appendix)", "python -m goldyolo bench --model gold_yolo-n --img-size 640 --fused "
+                                       "--precision bf16 --profile-ops --out report/full/bench/remaining/"
+                                       "n640_deploy_bf16.json (and float32, and the training step: its README)"),
     ("whole report", "python -m goldyolo report --profile full"),
 ]
 
