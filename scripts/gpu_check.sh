@@ -1,7 +1,7 @@
 #!/bin/bash
-# The GPU check (README "GPU"), as ONE job of at most 9 minutes on a bare H200 machine without network.
-# Prepare here with `python scripts/gpu_pack.py` (.gpu/, 62 MiB with the tracked files), send the working tree
-# with .gpu/ (64 MiB at most), then run there: bash scripts/gpu_check.sh
+# The GPU check (docs/install.md), as one time-limited job (GPU_CHECK_BUDGET_S, 540 s by default) on a GPU
+# machine without network. Prepare here with `python scripts/gpu_pack.py`: the job needs the working tree and
+# .gpu/ (62 MiB with the tracked files, within a 64 MiB limit); then run there: bash scripts/gpu_check.sh
 # Steps, each with its own time limit, logged with its exit status and seconds whatever happens:
 #   1 install the carried wheels (Jittor, numpy < 2, pycocotools) into /tmp/site
 #   2 python -m goldyolo setup cuda (Jittor's fixes, CUDA home, first CUDA import and its check): set-up time
