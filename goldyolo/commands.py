@@ -206,9 +206,11 @@ COMMANDS: Dict[str, Command] = {
         ("any_source", "draw test images from all images, not only those with official annotations")]),
     "data classes": Command("goldyolo.data.classes:classes_command", "a COCO json restricted to some categories "
                             "(e.g. person alone): a smaller task", [
-        ("ann", "COCO json (e.g. data/splits/train.json)", {"required": True}),
+        ("ann", "COCO json files (e.g. data/splits/train.json data/splits/test.json)",
+         {"nargs": "+", "required": True, "type": str}),
         ("classes", "category names, in the class order wanted", {"nargs": "+", "required": True, "type": str}),
-        ("out", "output json", {"required": True}),
+        ("out", "output json for one file, else a folder that receives each file under its own name",
+         {"required": True}),
         ("keep_empty", "keep the images without a chosen category (they train as background)")]),
     "data sample": Command("goldyolo.data.sample:sample_command", "small train/test sample (data/sample) of a split", [
         ("train", "training split json"), ("test", "test split json"),

@@ -53,3 +53,18 @@ def test_the_command_writes_a_split_that_trains_as_one_class(tmp_path):
                                     f"(+{counts['crowd']} crowd)")
     source = CocoSource(tmp_path / "person.json", SAMPLE / "images")
     assert source.num_classes == 1 and source.names == ["person"] and len(source.records) == counts["images"]
+
+
+def test_classes_of_a_whole_split_into_a_folder(tmp_path):
+    split = [str(SAMPLE / "train.json"), str(SAMPLE / "test.json")]
+    text = classes_command(split, ["person"], str(tmp_path / "person"), keep_empty=True)
+    for name in ("train", "test"):
+        original = json.loads((SAMPLE / f"{name}.json").read_text())
+        written = json.loads((tmp_path / "person" / f"{name}.json").read_text())
+        assert len(written["images"]) == len(original["images"])  # kept empty
+        assert [c["name"] for c in written["categories"]] == ["person"]
+        assert f"written to {tmp_path / 'person' / f'{name}.json'}" in text
+    with pytest.raises(InputError, match="output folder"):
+        classes_command([str(SAMPLE / "train.json"), str(SAMPLE / "test.json")], ["person"], str(tmp_path / "x.json"))
+    with pytest.raises(InputError, match="share a name"):
+        classes_command([str(SAMPLE / "train.json"), str(SAMPLE / "train.json")], ["person"], str(tmp_path / "y"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 from ..errors import InputError
 
@@ -44,11 +44,7 @@ def class_counts(coco: dict) -> Dict[str, Dict[str, int]]:
     return counts
 
 
-def classes_command(ann: str = "", classes: Optional[List[str]] = None, out: str = "", keep_empty: bool = False) -> str:
-    """``data classes``: write ``ann`` restricted to ``classes`` to ``out``; returns what it holds."""
-    source, target = Path(ann), Path(out)
-    if not classes:
-        raise InputError("name at least one category with --classes")
+def _restrict(source: Path, target: Path, classes: List[str], keep_empty: bool) -> List[str]:
     if target.resolve() == source.resolve():
         raise InputError(f"{target}: the output would overwrite the input; choose another --out")
     try:
@@ -56,11 +52,38 @@ def classes_command(ann: str = "", classes: Optional[List[str]] = None, out: str
     except (OSError, ValueError) as err:
         raise InputError(f"{source}: cannot read COCO json ({err})") from None
     try:
-        subset = select_classes(coco, list(classes), keep_empty)
+        subset = select_classes(coco, classes, keep_empty)
     except InputError as err:
         raise InputError(f"{source}: {err}") from None
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(subset))
     lines = [f"{name}: {c['images']} images, {c['boxes']} boxes (+{c['crowd']} crowd)"
              for name, c in class_counts(subset).items()]
-    return "\n".join(lines + [f"{len(subset['images'])} of {len(coco.get('images', []))} images written to {target}"])
+    return lines + [f"{len(subset['images'])} of {len(coco.get('images', []))} images written to {target}"]
+
+
+def classes_command(ann: Union[str, Sequence[str]] = (), classes: Optional[List[str]] = None, out: str = "",
+                    keep_empty: bool = False) -> str:
+    """``data classes``: write each COCO json of ``ann`` restricted to ``classes``; ``out`` is the output
+    file for one json, else a folder that receives each under its own name (a split's train.json and
+    test.json in one call). Returns what each holds."""
+    sources = [Path(ann)] if isinstance(ann, (str, Path)) else [Path(a) for a in ann]
+    if not sources:
+        raise InputError("name at least one COCO json with --ann")
+    if not classes:
+        raise InputError("name at least one category with --classes")
+    target = Path(out)
+    if len(sources) == 1 and target.suffix == ".json":
+        targets = [target]
+    else:
+        if target.suffix == ".json":
+            raise InputError(f"{target}: several --ann files need an output folder, not a file")
+        names = [source.name for source in sources]
+        if len(set(names)) != len(names):
+            raise InputError(f"two --ann files share a name ({', '.join(names)}): they would overwrite each other "
+                             "in the output folder")
+        targets = [target / name for name in names]
+    lines = []
+    for source, path in zip(sources, targets):
+        lines += _restrict(source, path, list(classes), keep_empty)
+    return "\n".join(lines)
