@@ -17,7 +17,8 @@ CI_TRAIN = {"model": "gold_yolo-n", "img_size": 128, "batch": 2}
 
 def measurement(model="gold_yolo-n", size=128, batch=1, mode="deploy", median=10.0, torch_median=None, kinds=None):
     m = {"model": model, "img_size": size, "batch": batch, "mode": mode, "images_per_s": 1000.0 * batch / median,
-         "stats_ms": {"median": median, "p10": median - 1, "p90": median + 2}, "memory": {"peak_rss_kib": 2048}}
+         "stats_ms": {"median": median, "p10": median - 1, "p90": median + 2, "min": median - 2, "max": median + 4},
+         "runs": 3, "memory": {"peak_rss_kib": 2048}}
     if torch_median is not None:
         m["torch"] = {"stats_ms": {"median": torch_median}}
         m["ratio_jittor_over_torch"] = median / torch_median
@@ -107,8 +108,9 @@ def test_speed_table_flattens_the_measurements():
     reports = [{"measurements": [measurement(batch=1, median=10.0, torch_median=20.0),
                                  measurement(batch=4, median=30.0), {"model": "gold_yolo-n", "error": "oom"}]}]
     table = bench_suite.speed_table(reports)
-    assert list(table.columns) == ["model", "size", "batch", "form", "median ms", "p10 ms", "p90 ms", "ms per image",
-                                   "images/s", "peak RSS MiB", "PyTorch median ms", "Jittor / PyTorch"]
+    assert list(table.columns) == ["model", "size", "batch", "form", "median ms", "p10 ms", "p90 ms", "min ms",
+                                   "max ms", "runs", "ms per image", "images/s", "peak RSS MiB", "PyTorch median ms",
+                                   "Jittor / PyTorch"]
     assert table.batch.tolist() == [1, 4]
     assert table["ms per image"].tolist() == [10.0, 7.5]
     assert table["images/s"].tolist() == pytest.approx([100.0, 133.333], rel=1e-5)
@@ -156,10 +158,14 @@ def test_display_table_fits_a_page():
     reports = [{"measurements": [measurement(batch=1, median=10.0, torch_median=20.0),
                                  measurement(batch=4, median=30.0)]}]
     table = bench_suite.display_table(bench_suite.speed_table(reports))
-    assert list(table.columns) == ["model", "px", "batch", "form", "ms, median (p10-p90)", "ms per image",
-                                   "images/s", "peak RSS MiB"]
-    assert table["ms, median (p10-p90)"].tolist()[0] == "10.0 (9.0-12.0)"
-    assert table["ms per image"].tolist() == [10.0, 7.5]
+    assert list(table.columns) == ["model", "px", "batch", "form", "ms, median (min-max)", "timed runs",
+                                   "ms per image", "images/s", "peak RSS MiB"]
+    assert table["ms, median (min-max)"].tolist()[0] == "10.0 (8.0-14.0)"
+    assert table["timed runs"].tolist() == [3, 3]
+    assert table["ms per image"].tolist() == ["10.0", "7.5"]
+    assert table["images/s"].tolist() == ["100.0", "133.3"]
+    slow = bench_suite.display_table(bench_suite.speed_table([{"measurements": [measurement(median=273.4)]}]))
+    assert slow["images/s"].tolist() == ["3.66"]  # not 3.7 shown as 3.70
     assert table.model.tolist()[0].startswith("Gold-YOLO-") and len(table) == 2
     assert bench_suite.display_table(bench_suite.speed_table([])).empty
 
@@ -181,3 +187,17 @@ def test_time_by_kind_side_by_side():
                                  "of which oneDNN convolution", "of which oneDNN reorder"]
     assert table.loc["median latency"].tolist() == [35.0, 15.0]
     assert table.loc["of which oneDNN convolution"].tolist() == [28.0, 8.0]
+
+
+def test_cpu_options_merges_files_in_name_order(tmp_path):
+    assert bench_suite.cpu_options(tmp_path) is None
+    folder = tmp_path / "speed_ab"
+    folder.mkdir()
+    first = {"hardware": {"cpu_model": "first"}, "settings": [{"batch": 1}, {"batch": 8}]}
+    second = {"hardware": {"cpu_model": "second"}, "settings": [{"batch": 32}]}
+    (folder / "cpu_options.json").write_text(json.dumps(first))
+    (folder / "cpu_options_batch32.json").write_text(json.dumps(second))
+    (folder / "speed_ab.json").write_text(json.dumps({"settings": [{"batch": 99}]}))
+    merged = bench_suite.cpu_options(tmp_path)
+    assert merged["hardware"] == {"cpu_model": "first"}
+    assert [s["batch"] for s in merged["settings"]] == [1, 8, 32]

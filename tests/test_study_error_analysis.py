@@ -5,6 +5,7 @@ import json
 
 import matplotlib
 import numpy as np
+import pandas as pd
 
 from goldyolo.study import error_analysis, plots
 
@@ -54,3 +55,6 @@ def test_counts_and_per_class_table(tmp_path):
     assert len(detections) == 6 and annotations["images"][0]["id"] == 1
     fig = plots.scores_and_counts(detections, counts, 300, 0.03)
     assert fig.axes[0].get_ylabel() == "detections" and fig.axes[1].get_legend() is not None
+    capped = pd.Series([300, 300, 300])
+    fig = plots.scores_and_counts(detections, capped, 300, 0.03)
+    assert len(fig.axes) == 1 and fig.axes[0].get_title().endswith("every image keeps 300 (the cap of 300)")

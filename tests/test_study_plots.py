@@ -108,7 +108,19 @@ def test_detections_draw_predictions_over_labelled_boxes_with_a_legend():
     assert (first.get_x(), first.get_y(), first.get_width()) == (4.0, 4.0, 16.0)
     assert [t.get_text() for t in ax.texts] == ["cat 0.90", "dog 0.50"]
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["prediction (score >= 0.1, at most 10 per image)", "ground truth"]
+    assert labels == ["prediction (score >= 0.1, at most 10 per image; a label is left out where it would cover "
+                      "another)", "ground truth"]
     fig = plots.detections([record], [(np.zeros((32, 64, 3), np.uint8), det)], ["cat", "dog"], 0.1, top=1)
     assert fig.axes[0].get_title() == "a.jpg: 2 predictions, the 1 best drawn"
     assert [t.get_text() for t in fig.axes[0].texts] == ["cat 0.90"]
+
+
+def test_detection_labels_do_not_cover_each_other():
+    record = ImageRecord(1, Path("a.jpg"), 640, 480, np.zeros((0, 5), dtype=np.float32))
+    same = [[100, 100, 200, 200, 0.9 - 0.1 * i, 0] for i in range(3)]  # three boxes, one corner
+    fig = plots.detections([record], [(np.zeros((480, 640, 3), np.uint8), np.array(same, np.float32))], ["cat"], 0.1)
+    texts = fig.axes[0].texts
+    assert [t.get_text() for t in texts] == ["cat 0.90", "cat 0.80"]  # above, then below; the third left out
+    assert [t.get_position() for t in texts] == [(100.0, 100.0), (100.0, 200.0)]
+    assert [t.get_va() for t in texts] == ["bottom", "top"]
+    assert len(fig.axes[0].patches) == 3  # every box is drawn

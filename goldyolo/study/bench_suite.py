@@ -80,6 +80,7 @@ def speed_table(reports: Sequence[dict]) -> pd.DataFrame:
             s, torch_stats = m["stats_ms"], m.get("torch", {}).get("stats_ms")
             rows.append({"model": m["model"], "size": m["img_size"], "batch": m["batch"], "form": m["mode"],
                          "median ms": s["median"], "p10 ms": s["p10"], "p90 ms": s["p90"],
+                         "min ms": s["min"], "max ms": s["max"], "runs": m.get("runs", len(m.get("times_ms", []))),
                          "ms per image": s["median"] / m["batch"], "images/s": m["images_per_s"],
                          "peak RSS MiB": m["memory"]["peak_rss_kib"] / 1024,
                          "PyTorch median ms": torch_stats["median"] if torch_stats else np.nan,
@@ -88,16 +89,18 @@ def speed_table(reports: Sequence[dict]) -> pd.DataFrame:
 
 
 def display_table(speed: pd.DataFrame) -> pd.DataFrame:
-    """``speed_table``'s Jittor columns in a form that fits a printed page: the spread beside the median,
-    numbers rounded."""
+    """``speed_table``'s Jittor columns in a form that fits a printed page: the range of the timed runs beside
+    the median (a few runs have no meaningful percentiles), numbers as text at the precision they are shown."""
     if not len(speed):
         return speed
     return pd.DataFrame({
         "model": speed.model.map(model_label),
         "px": speed["size"], "batch": speed.batch, "form": speed.form.str.replace("_", " "),
-        "ms, median (p10-p90)": [f"{m:.1f} ({a:.1f}-{b:.1f})" for m, a, b in
-                                 zip(speed["median ms"], speed["p10 ms"], speed["p90 ms"])],
-        "ms per image": speed["ms per image"].round(1), "images/s": speed["images/s"].round(1),
+        "ms, median (min-max)": [f"{m:.1f} ({a:.1f}-{b:.1f})" for m, a, b in
+                                 zip(speed["median ms"], speed["min ms"], speed["max ms"])],
+        "timed runs": speed["runs"],
+        "ms per image": [f"{v:.1f}" for v in speed["ms per image"]],
+        "images/s": [f"{v:.2f}" if v < 10 else f"{v:.1f}" for v in speed["images/s"]],
         "peak RSS MiB": speed["peak RSS MiB"].round(0).astype(int)})
 
 
@@ -191,6 +194,16 @@ def variants_table(result: dict) -> pd.DataFrame:
                             "peak MiB": round(s["memory_mib"][name]["peak_rss_mib"])})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def cpu_options(reference: Path) -> Optional[dict]:
+    """``speed_ab/cpu_options*.json`` of a reference folder as one result (the first file's machine and
+    config, every file's settings), or None when there is none."""
+    files = sorted((Path(reference) / "speed_ab").glob("cpu_options*.json"))
+    if not files:
+        return None
+    results = [json.loads(path.read_text()) for path in files]
+    return dict(results[0], settings=[s for r in results for s in r["settings"]])
 
 
 def ab_lines(result: dict) -> List[str]:

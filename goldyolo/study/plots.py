@@ -1,7 +1,7 @@
 """The report's figures; each function draws one and returns it (the notebook shows it)."""
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -172,6 +172,23 @@ def per_class_and_pr(metrics: dict) -> plt.Figure:
     return fig
 
 
+def _label_spot(text: str, box, placed: List[Tuple[float, float, float, float]], image_width: float,
+                fontsize: float = 8, axes_inches: float = 6.5):
+    """Where a box's label goes without covering one already placed: above its top-left corner, else below
+    its bottom-left corner; None when both would overlap. The label's size in image pixels is estimated from
+    the font size and the width the image is drawn at. Returns (x, y, above) and records the spot."""
+    pixels_per_point = image_width / (axes_inches * 72)
+    width = len(text) * 0.6 * fontsize * pixels_per_point + 4 * pixels_per_point
+    height = 1.5 * fontsize * pixels_per_point
+    x1, y1, _, y2 = box
+    for x, y, above in ((x1, y1, True), (x1, y2, False)):
+        rect = (x, y - height, x + width, y) if above else (x, y, x + width, y + height)
+        if all(rect[2] <= p[0] or p[2] <= rect[0] or rect[3] <= p[1] or p[3] <= rect[1] for p in placed):
+            placed.append(rect)
+            return x, y, above
+    return None
+
+
 def detections(records: Sequence, found: Sequence, names: Sequence[str], score_thres: float,
                columns: int = 2, top: int = 10) -> plt.Figure:
     """Images in a grid: the ``top`` highest-scoring predictions (orange, class and score) over the labelled
@@ -189,14 +206,19 @@ def detections(records: Sequence, found: Sequence, names: Sequence[str], score_t
             ax.add_patch(plt.Rectangle(((cx - w / 2) * record.width, (cy - h / 2) * record.height), w * record.width,
                                        h * record.height, fill=False, color="lime", lw=1.5, ls="--"))
         shown = det[np.argsort(-det[:, 4], kind="stable")[:top]] if len(det) else det
+        placed = []
         for x1, y1, x2, y2, score, cls in shown:
             ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="darkorange", lw=2))
-            ax.text(x1, y1, f"{names[int(cls)]} {score:.2f}", color="black", backgroundcolor="darkorange",
-                    fontsize=8, va="bottom")
+            text = f"{names[int(cls)]} {score:.2f}"
+            spot = _label_spot(text, (x1, y1, x2, y2), placed, record.width)
+            if spot is not None:
+                ax.text(spot[0], spot[1], text, color="black", backgroundcolor="darkorange", fontsize=8,
+                        va="bottom" if spot[2] else "top")
         ax.set_title(f"{record.path.name}: {len(det)} predictions" +
                      (f", the {top} best drawn" if len(det) > top else ""))
     handles = [Line2D([], [], color="darkorange", lw=2,
-                      label=f"prediction (score >= {score_thres}, at most {top} per image)"),
+                      label=f"prediction (score >= {score_thres}, at most {top} per image; "
+                            "a label is left out where it would cover another)"),
                Line2D([], [], color="lime", lw=1.5, ls="--", label="ground truth")]
     fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False, fontsize=11)
     plt.tight_layout(rect=(0, 0.04, 1, 1))
@@ -249,19 +271,27 @@ def schedule_and_ap(history: pd.DataFrame, warmup_epochs: float, title: str) -> 
 
 
 def scores_and_counts(detections: Sequence[dict], counts: pd.Series, cap: int, conf_thres: float) -> plt.Figure:
-    """Histogram of detection scores (log count axis) and of detections per image, with the cap marked."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+    """Histogram of detection scores (log count axis) and of detections per image, with the cap marked; when
+    every image keeps the same number, that number is said in the title instead of a one-bar histogram."""
+    same = counts.nunique() == 1
+    fig, axes = plt.subplots(1, 1 if same else 2, figsize=(6 if same else 12, 3.6), squeeze=False)
+    axes = axes[0]
     scores = np.array([d["score"] for d in detections])
     axes[0].hist(scores, bins=50, range=(0, 1), color="tab:blue")
     axes[0].set_yscale("log")
     axes[0].set_xlabel(f"score (kept from {conf_thres})")
     axes[0].set_ylabel("detections")
-    axes[0].set_title(f"{len(scores):,} detections on {len(counts)} images")
-    axes[1].hist(counts.values, bins=30, color="tab:orange")
-    axes[1].axvline(cap, color="black", ls="--", label=f"cap: {cap} per image")
-    axes[1].set_xlabel("detections kept per image")
-    axes[1].set_ylabel("images")
-    axes[1].legend()
+    title = f"{len(scores):,} detections on {len(counts)} images"
+    if same:
+        count = int(counts.iloc[0]) if len(counts) else 0
+        title += f"\nevery image keeps {count}" + (f" (the cap of {cap})" if count == cap else "")
+    axes[0].set_title(title)
+    if not same:
+        axes[1].hist(counts.values, bins=30, color="tab:orange")
+        axes[1].axvline(cap, color="black", ls="--", label=f"cap: {cap} per image")
+        axes[1].set_xlabel("detections kept per image")
+        axes[1].set_ylabel("images")
+        axes[1].legend()
     plt.tight_layout()
     return fig
 
