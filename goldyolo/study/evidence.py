@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
-from .bench_suite import speed_table
+from .bench_suite import cpu_options, speed_table
 
 
 def _jsonl(path: Path) -> List[dict]:
@@ -106,9 +106,9 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None,
         found["hardware"] = f"{machine['cpu_model']}, {machine['cpu_cores_usable']} CPU cores" + (
             f"; GPU: {', '.join(machine['gpus'])}" if machine.get("gpus") else "")
         found["versions"] = reports[0].get("versions", {})
-    options = [_json(p) for p in sorted((reference / "speed_ab").glob("cpu_options*.json"))]
+    options = cpu_options(reference)
     if options:
-        found["cpu_options"] = dict(options[0], settings=[s for o in options for s in o["settings"]])
+        found["cpu_options"] = options
     split_files = {name: Path(splits) / f"{name}.json" for name in ("train", "test")} if splits else {}
     if split_files and all(path.is_file() for path in split_files.values()):
         found["split"] = {name: _split_counts(path) for name, path in split_files.items()}

@@ -119,7 +119,7 @@ def headline_table(evidence: Dict, s_deploy) -> pd.DataFrame:
         ("Beside the official trainer", compare_text(evidence.get("compare", {})), "03: compare-train"),
         ("Speed, Jittor / PyTorch time", speed_text(evidence), "04: below 1 favours Jittor"),
         ("Every CPU option, time / PyTorch eager float32", cpu_options_text(evidence),
-         "appendix: one rotation of all options, with intervals and memory"),
+         "notebook 04: one rotation of all options, with intervals and memory"),
         ("Peak process memory, batch 1", "; ".join(f"{r['model']} {r['size']} px: {r['peak RSS MiB']:.0f} MiB"
                                                    for r in peak) or NOT_YET, "04"),
     ]
@@ -149,10 +149,10 @@ COMMANDS: List[tuple] = [
     ("evaluation parity", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
     ("model parity (04)", "python -m goldyolo parity-report --out report/full/parity/parity.json"),
     ("speed, interleaved (04)", ""),
-    ("every CPU option (appendix)", "python -m goldyolo speed-ab --torch-reference PATH --variants jittor-ownconv,"
+    ("every CPU option (04)", "python -m goldyolo speed-ab --torch-reference PATH --variants jittor-ownconv,"
                                     "jittor-bf16,torch-cl,torch-bf16,torch-bf16-cl,ort --out "
                                     "report/full/speed_ab/cpu_options.json (settings: its README)"),
-    ("where the time goes (appendix)", "python -m goldyolo bench --model gold_yolo-n --img-size 640 --fused "
+    ("where the time goes (04)", "python -m goldyolo bench --model gold_yolo-n --img-size 640 --fused "
                                        "--precision bf16 --profile-ops --out report/full/bench/remaining/"
                                        "n640_deploy_bf16.json (and float32, and the training step: its README)"),
     ("whole report", "python -m goldyolo report --profile full"),
