@@ -104,7 +104,7 @@ def _weight_decay_on_bn(trainer):
 
 
 def _iou_weight(trainer):
-    trainer.loss_fn.loss_weight["iou"] = 2.75
+    trainer.criterion.loss.loss_weight["iou"] = 2.75
 
 
 PLANTED = {"EMA decay x0.9": (_ema_decay, "ema_gap/weight"),

@@ -123,7 +123,7 @@ def test_non_finite_losses_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
     trainer = Trainer(config(tmp_path, epochs=3, max_bad_steps=3))
     trainer.run()  # writes a good last.pkl
     good = final_weights(tmp_path / "last.pkl")
-    real = trainer.loss_fn.__call__
+    real = trainer.criterion.loss  # the plain criterion's ComputeLoss
     calls = {"n": 0}
 
     def sometimes_nan(outputs, targets, epoch, step):
@@ -131,10 +131,11 @@ def test_non_finite_losses_are_skipped_then_stop_the_run(tmp_path, monkeypatch):
         loss, items = real(outputs, targets, epoch, step)
         return (loss * math.nan, items) if calls["n"] == 1 else (loss, items)
 
-    monkeypatch.setattr(trainer, "loss_fn", sometimes_nan)
+    monkeypatch.setattr(trainer.criterion, "loss", sometimes_nan)
     metrics = trainer.train_epoch(3)
     assert metrics["skipped_steps"] == 1 and math.isfinite(metrics["loss"])
-    monkeypatch.setattr(trainer, "loss_fn", lambda o, t, e, s: (real(o, t, e, s)[0] * math.inf, real(o, t, e, s)[1]))
+    monkeypatch.setattr(trainer.criterion, "loss", lambda o, t, e, s: (real(o, t, e, s)[0] * math.inf,
+                                                                       real(o, t, e, s)[1]))
     with pytest.raises(NonFiniteLossError, match="3 consecutive steps"):
         for epoch in range(4, 8):  # 2 steps per epoch: the count carries over epochs
             trainer.train_epoch(epoch)

@@ -5,13 +5,14 @@ process, because the peak RSS the kernel reports is a maximum over the process's
 setting is timed as: build the model, ``warmup`` untimed runs (they compile Jittor's kernels for
 the shape), then ``runs`` timed runs, each between two full syncs. Modes: ``eval`` (training form,
 eval mode, no gradients), ``deploy`` (the same after :func:`goldyolo.fuse`) and ``train_step``
-(train-mode forward, ``ComputeLoss``, backward and SGD step). ``--fp16`` times half precision:
-the model and input in float16 for ``eval``/``deploy`` (the official evaluator's ``--half``), the
-official mixed-precision recipe (:mod:`goldyolo.engine.amp`) for ``train_step``. ``--conv`` picks the
-convolution backend (:mod:`goldyolo.ops.conv`: oneDNN with kept primitives, or Jittor's own) and
-``--precision bf16`` computes the oneDNN convolutions in bf16 (float32 everywhere else). With
-``--torch-reference PATH`` each setting is then timed for the official PyTorch model too
-(:mod:`goldyolo.bench.torch_side`, in a ``--single-torch`` process) and the ratio of the medians is reported.
+(the trainer's step: train-mode forward, the official loss, backward, SGD step and EMA update).
+``--fp16`` times half precision: the model and input in float16 for ``eval``/``deploy`` (the
+official evaluator's ``--half``), the official mixed-precision recipe (:mod:`goldyolo.engine.amp`)
+for ``train_step``. ``--conv`` picks the convolution backend (:mod:`goldyolo.ops.conv`: oneDNN with
+kept primitives, or Jittor's own) and ``--precision bf16`` computes the oneDNN convolutions in bf16
+(float32 everywhere else). With ``--torch-reference PATH`` each setting is then timed for the
+official PyTorch model too (:mod:`goldyolo.bench.torch_side`, in a ``--single-torch`` process) and
+the ratio of the medians is reported.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
+
+import numpy as np
 
 from ..errors import InputError
 from ..ops.conv import frozen_weights
@@ -58,26 +61,28 @@ class BenchConfig:
     single_torch: Optional[str] = None     # internal: the same for the official PyTorch model
 
 
-def train_step_fn(model, images: jt.Var, amp: bool = False) -> Callable[[], jt.Var]:
-    """One official training step on ``images`` and synthetic targets (mixed precision with ``amp``);
-    returns the loss."""
-    from ..engine.amp import GradScaler, float32_grads, forward_for_loss
-    from ..engine.loss import ComputeLoss
-    from ..engine.solver import build_optimizer
-    cfg = model.config
-    targets = synthetic_targets(images.shape[0], model.num_classes)
-    loss_fn = ComputeLoss.for_model(cfg, model.num_classes, images.shape[-1])
-    optimizer = build_optimizer(model, cfg.solver, cfg.solver["weight_decay"])
-    scaler = GradScaler(enabled=amp)
+def train_step_fn(model, images: jt.Var, amp: bool = False,
+                  targets: Optional[np.ndarray] = None) -> Callable[[], jt.Var]:
+    """The trainer's step (:class:`~goldyolo.engine.step.TrainStep`, the official recipe, mixed precision with
+    ``amp``) on ``images`` and ``targets`` (default: synthetic ones), with the optimizer and EMA update at every
+    call (the nominal batch is the batch, so nothing accumulates); returns a function that takes one step and
+    returns its items."""
+    from ..engine.step import TrainStep
+    from ..engine.trainer import TrainConfig
+    batch, size = images.shape[0], images.shape[-1]
+    cfg = TrainConfig(model=model.config.name, img_size=size, batch_size=batch, nominal_batch=batch, amp=amp,
+                      min_warmup_steps=0)
+    targets = synthetic_targets(batch, model.num_classes) if targets is None else targets
+    train_step = TrainStep.for_config(model, cfg, steps_per_epoch=1)
+    train_step.precision = None  # the convolutions' precision is the one the caller sets around each call
     model.train()
+    calls = iter(range(1 << 62))
 
     def step() -> jt.Var:
-        loss, _ = loss_fn(forward_for_loss(model, images, amp), targets, epoch_num=0)
-        optimizer.backward(scaler.scale(loss))
-        float32_grads(optimizer)
-        scaler.step(optimizer)
-        scaler.update()
-        return loss
+        items = train_step(images, targets, epoch=0, step=next(calls))
+        if items is None:
+            raise FloatingPointError("the benchmark's training step gave a non-finite loss")
+        return items
     return step
 
 

@@ -81,11 +81,13 @@ def official_model(root: Path, model_name: str, device: str):
 
 
 def train_step_fn(cfg, model, images, amp: bool = False, bf16: bool = False) -> Callable[[], Any]:
-    """One official training step (zero_grad, forward, ComputeLoss, backward, SGD step); with ``amp``
+    """One official training step (zero_grad, forward, ComputeLoss, backward, SGD step, EMA update: the
+    official trainer's step when the optimizer steps, as goldyolo's bench times its trainer's); with ``amp``
     the official engine's autocast and GradScaler; with ``bf16`` CPU autocast to bfloat16 (no scaler needed)."""
     import torch
     from yolov6.models.losses.loss import ComputeLoss
     from yolov6.solver.build import build_optimizer
+    from yolov6.utils.ema import ModelEMA
 
     from .synthetic import synthetic_targets
     head = cfg.model.head
@@ -94,6 +96,7 @@ def train_step_fn(cfg, model, images, amp: bool = False, bf16: bool = False) -> 
                           use_dfl=head.use_dfl, reg_max=head.reg_max, iou_type=head.iou_type, fpn_strides=head.strides)
     optimizer = build_optimizer(cfg, model)
     scaler = torch.amp.GradScaler(images.device.type, enabled=amp)
+    ema = ModelEMA(model)
     model.train()
 
     def step():
@@ -104,6 +107,7 @@ def train_step_fn(cfg, model, images, amp: bool = False, bf16: bool = False) -> 
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        ema.update(model)
         return loss
     return step
 

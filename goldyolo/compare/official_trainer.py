@@ -47,6 +47,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..data.augment import mosaic_in_epoch
+from ..engine.loss_items import DISTILL_ITEMS, LOSS_ITEMS
 
 STOPPED = 75  # exit status of a run stopped by ``stop_after_epoch``
 STAND_IN_MAX_KEEP = 1000  # the most detections the official code keeps after torchvision's NMS
@@ -218,7 +219,8 @@ def patch_trainer(spec: Dict, out: Path) -> Dict:
         eval_and_save(self)
         epoch = self.epoch
         loss = [float(v) for v in self.mean_loss.detach().cpu()]
-        line = {"epoch": epoch, "iou_loss": loss[0], "dfl_loss": loss[1], "cls_loss": loss[2], "loss": sum(loss),
+        names = DISTILL_ITEMS if len(loss) == len(DISTILL_ITEMS) else LOSS_ITEMS
+        line = {"epoch": epoch, **dict(zip(names, loss)), "loss": sum(loss),
                 "lr": [float(g["lr"]) for g in self.optimizer.param_groups], "time_s": train_s,
                 "images_per_s": len(self.train_loader.dataset) / train_s, "step_errors": state["step_errors"],
                 "mosaic": self.cfg.data_aug.mosaic > 0,

@@ -15,12 +15,10 @@ rank 0 alone prints, evaluates and writes files.
 from __future__ import annotations
 
 import json
-import math
 import random
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -29,7 +27,7 @@ import numpy as np
 from ..data import DetectionDataset
 from ..data.augment import mosaic_in_epoch
 from ..data.sources import has_split, open_source
-from ..distributed import is_main_process, sum_over_processes, world_size
+from ..distributed import is_main_process
 from ..errors import GoldYoloError, InputError
 from ..eval.evaluate import evaluate
 from ..models import build_model
@@ -42,13 +40,11 @@ from ..models.checkpoint import (
     state_dict_numpy,
     write_checkpoint,
 )
-from ..models.trained import is_distill_ns, load_teacher
+from ..models.trained import load_teacher
 from ..ops.conv import PRECISIONS, use_precision
 from ..runtime import jt, use_cuda
-from .amp import GradScaler, float32_grads, forward_for_loss
-from .distill import ComputeLossDistill
-from .loss import ComputeLoss, ComputeLossAB, fuse_ab_loss
-from .solver import ModelEMA, accumulation, apply_warmup, build_optimizer, cosine_factor, warmup_steps
+from .solver import cosine_factor
+from .step import TrainStep, build_student
 
 
 class NonFiniteLossError(GoldYoloError, RuntimeError):
@@ -131,6 +127,11 @@ def _source(data: str, images: str, subset: int, split: str = "train"):
     return source
 
 
+def _step_attribute(name: str) -> property:
+    """A trainer attribute that is its step's (read and set through the trainer)."""
+    return property(lambda self: getattr(self.step, name), lambda self, value: setattr(self.step, name, value))
+
+
 class Trainer:
     """Train one model as configured; ``run()`` returns the final metrics."""
 
@@ -152,46 +153,38 @@ class Trainer:
         else:  # a data.yaml's val split, else the training images
             self.val_source = (_source(config.data, "", 0, "val") if has_split(config.data, "val")
                                else self.train_source)
-        self.model = self._build(self.train_source.num_classes)
-        model_cfg = self.model.config
-        self.hyp = dict(model_cfg.solver, **config.solver)
-        # Q18: lr0 x batch / (world_size x bs_per_gpu) in the official trainer, whose DDP gradient is about
-        # world_size x the 1-process one (Q17); goldyolo's N-process gradient is the 1-process one, so the
-        # 1-process factor gives the official update
-        self.hyp["lr0"] *= config.batch_size / config.bs_per_gpu
+        self.model = build_student(config, self.train_source.num_classes)
         if config.init_weights:
             load_weights(self.model, config.init_weights)
-        self.teacher = None
+        teacher = None
         if config.distill:  # built after the student, as the official trainer; runs in training mode, no gradient
-            self.teacher = load_teacher(build_model(self.model.config, self.model.num_classes, fuse_ab=True),
-                                        config.teacher).train()
+            teacher = load_teacher(build_model(self.model.config, self.model.num_classes, fuse_ab=True),
+                                   config.teacher).train()
         if self.main:
             self._check_free_space()
             self._save_data_report()
             (self.out / "config.json").write_text(json.dumps(asdict(config), indent=1))
         self.dataset = DetectionDataset(self.train_source, config.img_size, augment=config.augment,
-                                        hyp=model_cfg.augment, batch_size=config.batch_size, shuffle=True,
+                                        hyp=self.model.config.augment, batch_size=config.batch_size, shuffle=True,
                                         num_workers=config.workers, seed=config.seed)
-        accumulate = max(1, round(config.nominal_batch / config.batch_size))
-        weight_decay = self.hyp["weight_decay"] * config.batch_size * accumulate / config.nominal_batch
-        self.optimizer = build_optimizer(self.model, self.hyp, weight_decay)
-        self.amp = config.device == "cuda" if config.amp is None else bool(config.amp)
-        self.scaler = GradScaler(enabled=self.amp)
-        self.ema = ModelEMA(self.model, self._build(self.model.num_classes))
-        self.loss_fn = ComputeLoss.for_model(model_cfg, self.model.num_classes, config.img_size)
-        if config.distill:
-            self.loss_fn = ComputeLossDistill.for_model(model_cfg, self.model.num_classes, config.img_size,
-                                                        config.temperature, config.distill_feat)
-        if config.fuse_ab:
-            self.loss_fn = partial(fuse_ab_loss, self.loss_fn,
-                                   ComputeLossAB.for_model(model_cfg, self.model.num_classes, config.img_size))
-        self.steps_per_epoch = len(self.dataset)
-        self.warmup_total = warmup_steps(self.hyp["warmup_epochs"], self.steps_per_epoch, config.min_warmup_steps)
-        self.start_epoch, self.last_opt_step, self.best_ap, self.skipped_steps = 0, -1, 0.0, 0
-        self.bad_in_row = 0  # consecutive non-finite losses, across epochs
-        self.lr_factor = 1.0
+        self.step = TrainStep.for_config(self.model, config, len(self.dataset), teacher)
+        self.start_epoch, self.best_ap = 0, 0.0
         if resume:
             self._restore(read_checkpoint(self.out / "last.pkl"))
+
+    # the step's parts and state, read and set through the trainer by checkpoints, tests and tools
+    optimizer = _step_attribute("optimizer")
+    ema = _step_attribute("ema")
+    scaler = _step_attribute("scaler")
+    amp = _step_attribute("amp")
+    hyp = _step_attribute("hyp")
+    teacher = _step_attribute("teacher")
+    criterion = _step_attribute("criterion")
+    warmup_total = _step_attribute("warmup_total")
+    steps_per_epoch = _step_attribute("steps_per_epoch")
+    last_opt_step = _step_attribute("last_opt_step")
+    skipped_steps = _step_attribute("skipped_steps")
+    lr_factor = _step_attribute("lr_factor")
 
     def _check_output_dir(self) -> None:
         """Fail before training when the output folder cannot be written."""
@@ -264,22 +257,6 @@ class Trainer:
         if self.main:
             print(f"resumed from {self.out / 'last.pkl'} after epoch {state['epoch']}")
 
-    def _build(self, num_classes: int):
-        """The student (or the plain model) this configuration trains."""
-        cfg = self.cfg
-        distill_ns = cfg.distill and is_distill_ns(cfg.model)
-        return build_model(cfg.model, num_classes, fuse_ab=cfg.fuse_ab, distill_ns=distill_ns, use_dfl=cfg.use_dfl,
-                           reg_max=cfg.reg_max)
-
-    def _loss(self, images: jt.Var, targets, epoch: int, step: int):
-        """(loss, items) of a batch; with distillation the teacher's outputs and both necks' join in."""
-        if self.teacher is None:
-            return self.loss_fn(forward_for_loss(self.model, images, self.amp), targets, epoch, step)
-        outputs, feats = forward_for_loss(self.model, images, self.amp, features=True)
-        with jt.no_grad():
-            teacher_outputs, teacher_feats = forward_for_loss(self.teacher, images, self.amp, features=True)
-        return self.loss_fn(outputs, teacher_outputs, feats, teacher_feats, targets, epoch, self.cfg.epochs, step)
-
     # ----------------------------------------------------------------- training
     def run(self) -> Dict:
         metrics: Dict = {}
@@ -333,49 +310,21 @@ class Trainer:
         self.model.train()
 
     def train_step(self, images: np.ndarray, targets: np.ndarray, epoch: int, step: int) -> Optional[np.ndarray]:
-        """One step on a batch (warm-up, loss, backward, accumulated optimizer and EMA update).
+        """One step on a batch (:class:`~goldyolo.engine.step.TrainStep`).
 
         Args:
             images: (B, 3, S, S) float32 batch.
             targets: (n, 6) rows [image index, class, cx, cy, w, h], normalised.
         Returns:
-            (3,) loss items [iou, dfl, cls], or None when a non-finite loss made the step a skip.
+            (k,) loss items (``criterion.item_names``), or None when a non-finite loss made the step a skip.
         """
-        cfg = self.cfg
-        current = step + self.steps_per_epoch * epoch
-        if current <= self.warmup_total:
-            apply_warmup(self.optimizer, current, self.warmup_total, self.lr_factor, self.hyp)
-        with use_precision(cfg.precision):  # the backward convolutions keep their forward's precision
-            loss, items = self._loss(jt.array(images), targets, epoch, step)
-        # Each process's loss and items are its part of the global batch's (ComputeLoss divides
-        # by the global normaliser): their sums are the 1-process values, the same in every process.
-        items = sum_over_processes(items)
-        if not math.isfinite(float(sum_over_processes(loss.detach()))):
-            self.skipped_steps += 1
-            self.bad_in_row += 1
-            if self.bad_in_row >= cfg.max_bad_steps:
+        items = self.step(jt.array(images), targets, epoch, step)
+        if items is None:
+            if self.step.bad_in_row >= self.cfg.max_bad_steps:
                 raise NonFiniteLossError(
-                    f"loss was not finite for {self.bad_in_row} consecutive steps (epoch {epoch}, step {step}); "
+                    f"loss was not finite for {self.step.bad_in_row} consecutive steps (epoch {epoch}, step {step}); "
                     f"the last good checkpoint is {self.out / 'last.pkl'}")
             return None
-        self.bad_in_row = 0
-        # Q17: the official trainer multiplies the loss by the world size under DDP, whose gradients
-        # are averaged over ranks. Jittor's Optimizer.backward averages them too (mpi_all_reduce
-        # "mean"). The global loss is the sum of the processes' losses, so its gradient is
-        # world_size x that average: with this scaling the update is the 1-process update on the
-        # same global batch (the MPI test checks it). The official DDP divides each rank's loss by
-        # its own soft-target sum, about 1/world_size of the global one, so there the same scaling
-        # gives about world_size x the 1-process gradient.
-        self.optimizer.backward(self.scaler.scale(loss * world_size()))
-        # Jittor leaves the accumulated gradients lazy until step(), which keeps the activations of every
-        # accumulated batch alive (memory would grow with the accumulation count); computing them here keeps one.
-        jt.sync(float32_grads(self.optimizer))
-        accumulate = accumulation(current, self.warmup_total, cfg.batch_size, cfg.nominal_batch)
-        if current - self.last_opt_step >= accumulate:
-            self.scaler.step(self.optimizer)  # skips the step when a scaled gradient overflowed
-            self.scaler.update()
-            self.ema.update(self.model)
-            self.last_opt_step = current
         return items.numpy()
 
     def train_epoch(self, epoch: int) -> Dict:
@@ -394,11 +343,10 @@ class Trainer:
             bar.set_postfix(iou=sums[0] / count, dfl=sums[1] / count, cls=sums[2] / count,
                             img_s=count * cfg.batch_size / (time.time() - start))
         elapsed = time.time() - start
-        mean = np.zeros(4 if self.teacher is not None else 3) + sums / max(count, 1)
-        extra = {"cwd_loss": float(mean[3])} if len(mean) > 3 else {}
-        return {"epoch": epoch, "iou_loss": float(mean[0]), "dfl_loss": float(mean[1]), "cls_loss": float(mean[2]),
-                **extra, "loss": float(mean.sum()), "lr": [float(g["lr"]) for g in self.optimizer.param_groups],
-                "mosaic": self.dataset.use_mosaic, "time_s": elapsed,
+        mean = np.zeros(len(self.criterion.item_names)) + sums / max(count, 1)
+        return {"epoch": epoch, **self.criterion.named(mean),
+                "lr": [float(g["lr"]) for g in self.optimizer.param_groups], "mosaic": self.dataset.use_mosaic,
+                "time_s": elapsed,
                 "images_per_s": count * cfg.batch_size / elapsed if elapsed else 0.0,
                 "skipped_steps": self.skipped_steps, **self._amp_metrics()}
 

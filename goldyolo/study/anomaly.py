@@ -19,13 +19,14 @@ images, which is how the notebook shows it.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from ..engine.criterion import Outputs
 from ..engine.loss import ComputeLoss
 from ..engine.solver import build_optimizer
+from ..engine.step import TrainStep
 from ..engine.trainer import seed_everything
 from ..models import build_model
 from ..runtime import jt
@@ -140,6 +141,21 @@ def make_loss(kind: str, model, seed: int = 0) -> LossFn:
     raise ValueError(f"unknown loss {kind!r}: choose fixed_target, synthetic_target or real")
 
 
+class StudyCriterion:
+    """One of :func:`make_loss`'s losses behind the criterion interface of
+    :class:`~goldyolo.engine.step.TrainStep`; the last call's items stay in ``items``."""
+    item_names = ("loss",)
+    needs_features = False
+
+    def __init__(self, loss_fn: LossFn):
+        self.loss_fn = loss_fn
+        self.items: Dict[str, float] = {}
+
+    def __call__(self, outputs: Outputs, targets, epoch: int, step: int = 0) -> Tuple[jt.Var, jt.Var]:
+        loss, self.items = self.loss_fn(outputs.student, targets)
+        return loss, loss.detach().reshape((1,))
+
+
 def run_curve(kind: str, images: np.ndarray, targets: np.ndarray, model_name: str = "gold_yolo-n",
               steps: int = 100, optimizer: str = "adam", lr: float = 1e-2, seed: int = 0,
               shuffled: bool = False) -> List[Dict[str, float]]:
@@ -161,17 +177,17 @@ def run_curve(kind: str, images: np.ndarray, targets: np.ndarray, model_name: st
         optimizer = build_optimizer(model, hyp, hyp["weight_decay"])
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}: choose adam or sgd")
-    loss_fn = make_loss(kind, model, seed)
+    criterion = StudyCriterion(make_loss(kind, model, seed))
+    # the trainer's step with this criterion and optimizer: no warm-up, no accumulation, no EMA
+    train_step = TrainStep(model, criterion, optimizer, hyp={}, batch_size=len(images), nominal_batch=len(images),
+                           warmup_total=-1, steps_per_epoch=1)
     x = jt.array(images)
     rows = []
     for step in range(steps):
-        outputs = model(x)
         labels = shuffle_labels(targets, len(images), seed * 100003 + step) if shuffled else targets
-        loss, items = loss_fn(outputs, labels)
-        if not math.isfinite(items["loss"]):
-            raise FloatingPointError(f"{kind} loss became {items['loss']} at step {step}")
-        optimizer.step(loss)
-        rows.append(dict(items, step=step))
+        if train_step(x, labels, epoch=0, step=step) is None:
+            raise FloatingPointError(f"{kind} loss became {criterion.items['loss']} at step {step}")
+        rows.append(dict(criterion.items, step=step))
     return rows
 
 
