@@ -189,15 +189,22 @@ def test_time_by_kind_side_by_side():
     assert table.loc["of which oneDNN convolution"].tolist() == [28.0, 8.0]
 
 
-def test_cpu_options_merges_files_in_name_order(tmp_path):
+def test_cpu_options_merges_files_and_keeps_the_newest_measurement_of_a_setting(tmp_path):
     assert bench_suite.cpu_options(tmp_path) is None
     folder = tmp_path / "speed_ab"
     folder.mkdir()
-    first = {"hardware": {"cpu_model": "first"}, "settings": [{"batch": 1}, {"batch": 8}]}
-    second = {"hardware": {"cpu_model": "second"}, "settings": [{"batch": 32}]}
+
+    def setting(batch, mode="deploy", ratio=1.0):
+        return {"model": "gold_yolo-n", "img_size": 640, "batch": batch, "mode": mode, "ratio": ratio}
+    first = {"date": "2026-12-06T08:00", "hardware": {"cpu_model": "first"},
+             "settings": [setting(1), setting(8, "train_step", ratio=1.05)]}
+    second = {"date": "2026-12-06T09:00", "hardware": {"cpu_model": "second"}, "settings": [setting(32)]}
+    again = {"date": "2026-12-06T11:00", "hardware": {"cpu_model": "third"},
+             "settings": [setting(8, "train_step", ratio=0.98)]}
     (folder / "cpu_options.json").write_text(json.dumps(first))
     (folder / "cpu_options_batch32.json").write_text(json.dumps(second))
-    (folder / "speed_ab.json").write_text(json.dumps({"settings": [{"batch": 99}]}))
+    (folder / "cpu_options_train.json").write_text(json.dumps(again))
+    (folder / "speed_ab.json").write_text(json.dumps({"settings": [setting(99)]}))
     merged = bench_suite.cpu_options(tmp_path)
     assert merged["hardware"] == {"cpu_model": "first"}
-    assert [s["batch"] for s in merged["settings"]] == [1, 8, 32]
+    assert [(s["batch"], s["ratio"]) for s in merged["settings"]] == [(1, 1.0), (32, 1.0), (8, 0.98)]

@@ -197,13 +197,22 @@ def variants_table(result: dict) -> pd.DataFrame:
 
 
 def cpu_options(reference: Path) -> Optional[dict]:
-    """``speed_ab/cpu_options*.json`` of a reference folder as one result (the first file's machine and
-    config, every file's settings), or None when there is none."""
+    """``speed_ab/cpu_options*.json`` of a reference folder as one result: the first file's machine and config,
+    and each setting (model, size, batch, mode) from the newest file that measured it (a setting measured
+    again, e.g. after the timed step changed, replaces the older measurement); None when there is none."""
     files = sorted((Path(reference) / "speed_ab").glob("cpu_options*.json"))
     if not files:
         return None
     results = [json.loads(path.read_text()) for path in files]
-    return dict(results[0], settings=[s for r in results for s in r["settings"]])
+    newest: Dict[tuple, Tuple[str, int, dict]] = {}
+    for order, result in enumerate(results):
+        for setting in result["settings"]:
+            key = (setting["model"], setting["img_size"], setting["batch"], setting["mode"])
+            candidate = (result.get("date", ""), order, setting)
+            if key not in newest or candidate[:2] > newest[key][:2]:
+                newest[key] = candidate
+    settings = [entry[2] for entry in sorted(newest.values(), key=lambda entry: entry[1])]
+    return dict(results[0], settings=settings)
 
 
 def ab_lines(result: dict) -> List[str]:
