@@ -39,7 +39,8 @@ def test_records_keep_paths_that_mean_something_elsewhere(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path / "repo")
     assert portable_path(tmp_path / "shared" / "x") == "../shared/x"
     assert portable_path("runs/a") == "runs/a"
-    assert portable_path("/") == "/"  # far away: kept as given
+    assert portable_path("/work/runs/pilot") == "OUTSIDE/pilot"  # far away: its name only
+    assert portable_path("/") == "OUTSIDE"
 
 
 @pytest.mark.needs_official_code

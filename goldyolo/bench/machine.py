@@ -70,6 +70,9 @@ def machine_description() -> str:
 
 def portable_path(path) -> str:
     """``path`` as a record should keep it: relative to the working directory when it lies beside it (the
-    repository, ../shared), else as given; a machine's absolute paths mean nothing on another."""
+    repository, ../shared), else ``OUTSIDE/`` and its name (a run folder elsewhere on this machine); a machine's
+    absolute paths mean nothing on another."""
     relative = os.path.relpath(Path(path).resolve())
-    return str(path) if relative.startswith(os.path.join(os.pardir, os.pardir)) else relative
+    if not relative.startswith(os.path.join(os.pardir, os.pardir)):
+        return relative
+    return f"OUTSIDE/{Path(path).name}" if Path(path).name else "OUTSIDE"
