@@ -208,3 +208,11 @@ def test_cpu_options_merges_files_and_keeps_the_newest_measurement_of_a_setting(
     merged = bench_suite.cpu_options(tmp_path)
     assert merged["hardware"] == {"cpu_model": "first"}
     assert [(s["batch"], s["ratio"]) for s in merged["settings"]] == [(1, 1.0), (32, 1.0), (8, 0.98)]
+    assert [(p["file"], len(p["settings"])) for p in merged["parts"]] == [
+        ("cpu_options.json", 1), ("cpu_options_batch32.json", 1), ("cpu_options_train.json", 1)]
+    merged.update(config={"warmup": 3}, hardware={"cpu_model": "a CPU", "cpu_cores_usable": 2})
+    for part, commit in zip(merged["parts"], ("aaaaaaa1", "bbbbbbb2", "ccccccc3")):
+        part["commit"] = commit
+    lines = bench_suite.cpu_options_lines(merged)
+    assert lines[0].startswith("a CPU, 2 cores; per setting and invocation a warm worker per variant, 3 warm-up")
+    assert lines[-1] == "cpu_options_train.json (2026-12-06, commit ccccccc): Gold-YOLO-N 640 px, batch 8, train step"

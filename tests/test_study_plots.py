@@ -67,6 +67,9 @@ def test_anomaly_curves():
     fig = plots.synthetic_target_curves(runs([2.5, 0.8], [2.5, 0.8], **parts))
     assert lines_of(fig.axes[0]) == {f"total, {TRUE}": [2.5, 0.8], f"total, {SHUFFLED}": [2.5, 0.8]}
     assert lines_of(fig.axes[1]) == {key: parts[key] for key in ("reg", "cls", "obj", "noobj")}
+    assert fig.axes[1].get_ylim()[0] == 0  # no negative ticks on a loss axis
+    labels = {t.get_text().strip(): t.get_va() for t in fig.axes[1].texts}
+    assert labels == {"ln 2: best constant answer": "bottom", "0.5: every target reproduced": "top"}
     fig = plots.real_loss_curves(runs([3.0, 2.0], [3.0, 2.9], iou=[1.0, 0.5], dfl=[0.0, 0.0], cls=[2.0, 1.5],
                                       num_pos=[10, 12]))
     assert lines_of(fig.axes[0]) == {TRUE: [3.0, 2.0], SHUFFLED: [3.0, 2.9]}

@@ -118,3 +118,30 @@ def test_overfit_overlap_names_the_test_images_it_trained_on(tmp_path):
     test["images"] = [{"id": 10**9}]
     (tmp_path / "test.json").write_text(json.dumps(test))
     assert runs.overfit_overlap(summary, tmp_path / "test.json") == []
+
+
+def _eval_parity(ap50_square: float) -> dict:
+    def mode(ap, ap50, matched):
+        return {"official": {"AP": ap, "AP50": ap50}, "goldyolo": {"AP": ap, "AP50": ap50},
+                "input_shapes": {"images": 200, "equal": 200},
+                "detections": {"official": 60000, "goldyolo": 60000, "matched": matched,
+                               "largest_box_difference_px": 0.002, "largest_score_difference": 1e-5}}
+    return {"config": {"model": "gold_yolo-n", "weights": "OUTSIDE/w.npz", "data": "data/splits/test.json",
+                       "img_size": 640, "batch_size": 32},
+            "environment": {"date": "2026-12-02T22:42:34", "hardware": {"cpu_model": "AMD EPYC"}},
+            "modes": {"square": mode(4e-6, ap50_square, 59991), "rect": mode(3e-6, 2e-5, 60000)}}
+
+
+def test_eval_parity_table_and_the_ap_level_it_speaks_to():
+    result = _eval_parity(2.6e-5)
+    table = runs.eval_parity_table(result)
+    assert table["mode"].tolist() == ["square", "rect"]
+    assert table["official AP"].tolist() == ["4e-06", "3e-06"]
+    assert table["detections matched"].tolist() == ["59,991 of 60,000", "60,000 of 60,000"]
+    assert table["input shapes equal"].tolist() == ["200 of 200"] * 2
+    lines = runs.eval_parity_lines(result)
+    assert lines[0] == "gold_yolo-n weights (w.npz) on data/splits/test.json at 640 px, batch 32; AMD EPYC, 2026-12-02"
+    assert lines[1].startswith("these weights reach AP50 2.6e-05 at most: at that level an equal AP says little")
+    assert "from 4e-06 (square) to 3e-06 (rect, aspect-ratio batches; x0.75)" in lines[2]
+    detecting = runs.eval_parity_lines(_eval_parity(0.41))
+    assert detecting[1].startswith("these weights reach AP50 0.41: the AP agreement speaks")

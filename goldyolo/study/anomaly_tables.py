@@ -77,8 +77,8 @@ def seed_spread(kind: str, images: np.ndarray, targets: np.ndarray, model_name: 
         run = pd.DataFrame(anomaly.run_curve(kind, images, targets, model_name, steps, seed=seed))
         first, last = run.iloc[0], run.iloc[-1]
         rows.append({"seed": seed, "total (start)": first.loss, "total (end)": last.loss,
-                     **{f"{k} (end)": last[k] for k in ("reg", "cls", "obj", "noobj", "mean_class_score")
-                        if k in run}})
+                     **{f"{k.replace('_', ' ')} (end)": last[k] for k in ("reg", "cls", "obj", "noobj",
+                                                                          "mean_class_score") if k in run}})
     return pd.DataFrame(rows).set_index("seed")
 
 
@@ -129,13 +129,18 @@ def synthetic_explanation(run: pd.DataFrame, spread: pd.DataFrame) -> List[str]:
 
 
 def original_comparison(run: pd.DataFrame) -> pd.DataFrame:
-    """The original report's synthetic-target numbers beside the first and last step of ``run``."""
+    """Per loss item, the original report's printed numbers (its total at the start; every item at the end)
+    beside the first and last step of ``run``."""
+    printed = ORIGINAL_SYNTHETIC
+    items = ["total", "reg", "cls", "obj", "noobj"]
     first, last = run.iloc[0], run.iloc[-1]
+    column = {"total": "loss"}
     return pd.DataFrame({
-        "original report": list(ORIGINAL_SYNTHETIC.values()),
-        "rebuilt, first step": [first.loss, np.nan, first.reg, first.cls, first.obj, first.noobj],
-        "rebuilt, last step": [np.nan, last.loss, last.reg, last.cls, last.obj, last.noobj],
-    }, index=list(ORIGINAL_SYNTHETIC))
+        "printed, start": [printed["total (start)"]] + [np.nan] * 4,
+        "printed, end": [printed[f"{item} (end)"] for item in items],
+        "rebuilt, first step": [first[column.get(item, item)] for item in items],
+        "rebuilt, last step": [last[column.get(item, item)] for item in items],
+    }, index=items)
 
 
 def parity_cases(reference: Path | str) -> List[Tuple[str, str, dict]]:

@@ -212,7 +212,28 @@ def cpu_options(reference: Path) -> Optional[dict]:
             if key not in newest or candidate[:2] > newest[key][:2]:
                 newest[key] = candidate
     settings = [entry[2] for entry in sorted(newest.values(), key=lambda entry: entry[1])]
-    return dict(results[0], settings=settings)
+    parts = [{"file": path.name, "date": result.get("date", ""),
+              "commit": result.get("versions", {}).get("git_commit", "?"),
+              "settings": [_setting_name(s) for s in result["settings"] if any(s is kept for kept in settings)]}
+             for path, result in zip(files, results)]
+    return dict(results[0], settings=settings, parts=[part for part in parts if part["settings"]])
+
+
+def cpu_options_lines(options: dict) -> List[str]:
+    """How the merged CPU-option timings were taken: the rotation, and which file (date, commit) each
+    setting's numbers come from."""
+    cfg, hw = options["config"], options["hardware"]
+    lines = [f"{hw['cpu_model']}, {hw['cpu_cores_usable']} cores; per setting and invocation a warm worker per "
+             f"variant, {cfg['warmup']} warm-up runs, then rounds of one run of each variant in turn",
+             POOLED]
+    for part in options.get("parts", []):
+        lines.append(f"{part['file']} ({part['date'][:10]}, commit {part['commit'][:7]}): "
+                     + "; ".join(part["settings"]))
+    return lines
+
+
+POOLED = ("median times pooled over the invocations; the interval is a bootstrap of the runs within each "
+          "invocation; an interval that contains 1 means the two are level within the noise")
 
 
 def ab_lines(result: dict) -> List[str]:
@@ -224,8 +245,7 @@ def ab_lines(result: dict) -> List[str]:
             f"after {cfg['warmup']} warm-up runs, {order}; {hw['cpu_model']}, "
             f"{hw['cpu_cores_usable']} cores, {result['date'][:10]}, "
             f"commit {result['versions'].get('git_commit', '?')[:7]}",
-            "median times pooled over the invocations; the interval is a bootstrap of the runs within each "
-            "invocation; an interval that contains 1 means the two are level within the noise"]
+            POOLED]
 
 
 def time_by_kind_table(reports: Sequence[dict]) -> pd.DataFrame:

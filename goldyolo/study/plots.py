@@ -91,14 +91,18 @@ def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
         axes[1].plot(true.step, true[key], label=key)
     # random soft class targets U(0, 1): ln 2 per element for the best constant answer, 0.5 (their mean entropy)
     # when each fixed target is reproduced exactly
-    for level, label in ((np.log(2), " ln 2: best constant answer"), (0.5, " 0.5: every target reproduced")):
+    # the two levels lie close together: one label above its line, the other below, at the right end
+    for level, label, va in ((np.log(2), "ln 2: best constant answer ", "bottom"),
+                             (0.5, "0.5: every target reproduced ", "top")):
         axes[1].axhline(level, color="gray", lw=0.8, ls=":")
-        axes[1].text(0, level, label, va="bottom", color="gray")
+        axes[1].text(1.0, level, label, va=va, ha="right", color="gray", fontsize=8,
+                     transform=axes[1].get_yaxis_transform())
     axes[1].set_yscale("symlog", linthresh=1e-3)
+    axes[1].set_ylim(bottom=0)  # losses are not negative: no mirrored ticks below zero
     axes[1].set_xlabel("step")
     axes[1].set_ylabel("mean BCE per element (symlog)")
     axes[1].set_title("components (true labels)")
-    axes[1].legend()
+    axes[1].legend(loc="center right")
     plt.tight_layout()
     return fig
 
