@@ -53,7 +53,7 @@ def reference_comparison(measurements: List[Dict], path: Optional[str] = None) -
                "reference_key": key, "torch_median_ms": entry["median_ms"], "jittor_median_ms": jittor_ms,
                "ratio_jittor_over_torch": jittor_ms / entry["median_ms"]}
         if m["mode"] == "train_step":
-            row["note"] = f"PyTorch timed: {entry.get('what', '?')}; Jittor's step includes the SGD update"
+            row["note"] = f"PyTorch timed: {entry.get('what', '?')}; Jittor's step includes the SGD and EMA updates"
         rows.append(row)
     return {"file": portable_path(path), "available": True, "date": data.get("date", "not recorded in the file"),
             "torch_version": data.get("torch_version"), "torch_num_threads": data.get("torch_num_threads"),
