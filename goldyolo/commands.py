@@ -121,7 +121,7 @@ COMMANDS: Dict[str, Command] = {
                              "model's on the same weights, all four sizes, as the report's json", [
         ("reference", "the shared reference folder (weights.py, keys_*.json)"),
         ("fixtures", "the official outputs (tests/fixtures/official_outputs.npz)"), ("out", "json to write")]),
-    "speed-ab": Command("goldyolo.bench.interleave:speed_ab", "Jittor and the official PyTorch model timed "
+    "speed-ab": Command("goldyolo.compare.interleave:speed_ab", "Jittor and the official PyTorch model timed "
                         "interleaved (A, B, A, B...) in repeated invocations, with the ratio's interval", [
         ("torch_reference", "Detection/Gold-YOLO of an official checkout", {"metavar": "PATH", "required": True}),
         ("settings", "model:size:batch:mode entries, comma-separated (mode: eval, deploy, train_step)"),
@@ -135,7 +135,7 @@ COMMANDS: Dict[str, Command] = {
          {"choices": ["jittor", "jittor-ownconv", "jittor-bf16", "torch", "torch-cl", "torch-bf16", "torch-bf16-cl",
                       "ort"]}),
         ("setting", "internal: the worker's setting")],
-        config="goldyolo.bench.interleave:SpeedABConfig"),
+        config="goldyolo.compare.interleave:SpeedABConfig"),
     "eval": Command("goldyolo.eval.evaluate:eval_command", "COCO mAP of trained or converted weights", [
         ("weights", "training checkpoint (.pkl) or converted weights", {"required": True}),
         ("data", "COCO annotation json, or a YOLO-format data.yaml (see --split)", {"required": True}), IMAGES,

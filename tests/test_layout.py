@@ -9,9 +9,9 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "goldyolo"
 # a module may import its own layer and the layers below it
-LAYERS = {"errors": 0, "config": 0, "runtime": 0, "distributed": 0, "setup": 0, "ops": 0, "models": 1, "data": 2,
-          "eval": 3, "engine": 4, "bench": 5, "compare": 5, "study": 6, "commands": 7, "cli": 7, "__main__": 8,
-          "__init__": 8}
+LAYERS = {"errors": 0, "config": 0, "runtime": 0, "distributed": 0, "setup": 0, "utils": 0, "ops": 0, "models": 1,
+          "data": 2, "eval": 3, "engine": 4, "bench": 5, "compare": 5, "study": 6, "commands": 7, "cli": 7,
+          "__main__": 8, "__init__": 8}
 
 
 def module_name(path: Path) -> str:
@@ -114,3 +114,12 @@ def test_public_api_resolves():
     for name in goldyolo.__all__:
         assert getattr(goldyolo, name) is not None, name
     assert callable(goldyolo.build_model) and callable(goldyolo.fuse) and goldyolo.jt.__name__ == "jittor"
+
+
+def test_every_import_of_the_package_names_a_module_that_exists():
+    def exists(module: str) -> bool:
+        path = PACKAGE.parent / module.replace(".", "/")
+        return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+    # ``from .module import name`` resolves to the module (a moved module's old name would not)
+    missing = [f"{m} -> {t}" for m, targets in graph(top_level_only=False).items() for t in targets if not exists(t)]
+    assert not missing, missing

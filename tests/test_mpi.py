@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from goldyolo import distributed
-from goldyolo.bench.watchdog import run_limited
 from goldyolo.data import CocoSource, DetectionDataset
 from goldyolo.models.checkpoint import read_checkpoint
 from goldyolo.models.common import BatchNorm2d
 from goldyolo.runtime import jt
+from goldyolo.utils.watchdog import run_limited
 
 from conftest import SAMPLE
 

@@ -1,4 +1,4 @@
-"""Interleaved Jittor/PyTorch timing (``goldyolo.bench.interleave``): settings, the ratio's interval, a worker,
+"""Interleaved Jittor/PyTorch timing (``goldyolo.compare.interleave``): settings, the ratio's interval, a worker,
 and the whole command where the official code is given."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from goldyolo.bench import interleave
-from goldyolo.bench.interleave import (
+from goldyolo.compare import interleave
+from goldyolo.compare.interleave import (
     VARIANTS,
     SpeedABConfig,
     Worker,

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from goldyolo.bench.watchdog import ChildHung, catches_signal, dump_stacks_on_signal, run_limited, run_watched
+from goldyolo.utils.watchdog import ChildHung, catches_signal, dump_stacks_on_signal, run_limited, run_watched
 
 SLEEPER = ("import sys, time\n"
-           "from goldyolo.bench.watchdog import dump_stacks_on_signal\n"
+           "from goldyolo.utils.watchdog import dump_stacks_on_signal\n"
            "dump_stacks_on_signal()\n"
            "def stuck_here():\n"
            "    time.sleep(600)\n"

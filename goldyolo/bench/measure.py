@@ -11,7 +11,7 @@ official evaluator's ``--half``), the official mixed-precision recipe (:mod:`gol
 for ``train_step``. ``--conv`` picks the convolution backend (:mod:`goldyolo.ops.conv`: oneDNN with
 kept primitives, or Jittor's own) and ``--precision bf16`` computes the oneDNN convolutions in bf16
 (float32 everywhere else). With ``--torch-reference PATH`` each setting is then timed for the
-official PyTorch model too (:mod:`goldyolo.bench.torch_side`, in a ``--single-torch`` process) and
+official PyTorch model too (:mod:`goldyolo.compare.torch_side`, in a ``--single-torch`` process) and
 the ratio of the medians is reported.
 """
 from __future__ import annotations
@@ -175,7 +175,7 @@ def run_child(args: BenchConfig, batch: int, mode: str, official: bool = False) 
 
 def bench_command(args: BenchConfig) -> int:
     """``bench``: one setting (``single``) or all of them, each in a child process; 1 when one failed."""
-    from .machine import environment
+    from ..utils.machine import environment
     from .tables import format_layers, format_ops, format_table, plot, reference_comparison, with_torch
     batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
     if args.single or args.single_torch:
@@ -184,7 +184,7 @@ def bench_command(args: BenchConfig) -> int:
         if args.single_torch:
             if not args.torch_reference:
                 raise InputError("--single-torch needs --torch-reference PATH (the official code)")
-            from .torch_side import measure_torch
+            from ..compare.torch_side import measure_torch
             result = measure_torch(args.torch_reference, args.model, args.img_size, batches[0], args.single_torch,
                                    args.warmup, args.runs, args.device, args.fp16)
         else:
@@ -193,7 +193,7 @@ def bench_command(args: BenchConfig) -> int:
         Path(args.out).write_text(json.dumps(result, indent=1))
         return 0
     if args.torch_reference:
-        from .torch_side import check_checkout
+        from ..compare.torch_side import check_checkout
         check_checkout(args.torch_reference, args.model)
     from ..runtime import tolerate_child_deaths
     tolerate_child_deaths()  # a crashed measurement is recorded as an error, not fatal to the others

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..engine.trainer import TrainConfig, Trainer
 from ..runtime import jt
-from .machine import hardware
+from ..utils.machine import hardware
 from .timing import loaded_kernels
 
 

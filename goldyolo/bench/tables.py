@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .machine import REPO, portable_path
+from ..utils.machine import REPO, portable_path
 
 REFERENCE_FILE = "torch_cpu_timings.json"
 # (mode, img_size, batch) -> key of the official timings file; inference keys hold one entry per model

@@ -89,10 +89,10 @@ def compare(gold: Dict[str, Tuple[float, float]], official: Dict[str, Tuple[floa
 
 def data_parity(cfg: DataParityConfig) -> str:
     """Both training pipelines over the same images; writes ``data_parity.json``."""
-    from ..bench.machine import environment, portable_path
     from ..config import get_config
     from ..data import CocoSource
     from ..data.yolo_format import write_yolo_dataset
+    from ..utils.machine import environment, portable_path
     from .train_compare import check_official, run_official
     if cfg.passes < 1:
         raise InputError("--passes must be positive")

@@ -19,12 +19,12 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from ..bench.machine import portable_path
 from ..errors import InputError
 from ..eval.evaluate import evaluate, max_stride
 from ..eval.modes import eval_mode
 from ..models import build_model
 from ..models.checkpoint import load_weights
+from ..utils.machine import portable_path
 from .train_compare import check_official, run_official
 
 MODES = ("square", "rect", "reproduce_640")
@@ -120,7 +120,7 @@ def eval_parity(cfg: EvalParityConfig) -> str:
             "input_shapes": {"images": len(ours), "equal": same_shape,
                              "distinct": sorted({tuple(v) for v in ours.values()})},
             "detections": detections, "goldyolo_mode": metrics["mode"]}
-    from ..bench.machine import environment
+    from ..utils.machine import environment
     result.update(environment=environment(), tolerance_AP=TOLERANCE_AP)
     (out / "eval_parity.json").write_text(json.dumps(result, indent=1, default=list))
     lines = [f"{n}: AP official {m['official']['AP']:.5f} goldyolo {m['goldyolo']['AP']:.5f}; shapes equal "

@@ -4,7 +4,7 @@ SPEC.json``.
 
 What is changed around the official code, and why (nothing inside it is edited or copied):
 
-* stand-ins where a package is missing: mmcv (:mod:`goldyolo.bench.mmcv_shim`), ``torchvision.ops.nms``
+* stand-ins where a package is missing: mmcv (:mod:`goldyolo.compare.mmcv_shim`), ``torchvision.ops.nms``
   (goldyolo's greedy NMS, which reproduces torchvision's), a ``SummaryWriter`` that writes nothing
   when tensorboard is absent (the trainer only logs to it), and ``thop.profile`` (FLOPs reported as 0: the
   evaluator only logs them); with the NMS stand-in, the official NMS's 10-second limit per batch is
@@ -57,7 +57,7 @@ def install_stand_ins() -> List[str]:
     """Put stand-ins for missing mmcv, torchvision and tensorboard into ``sys.modules``; returns their names."""
     import torch
 
-    from ..bench.mmcv_shim import install_if_missing
+    from ..compare.mmcv_shim import install_if_missing
     names = install_if_missing()
     try:
         import torchvision.ops  # noqa: F401

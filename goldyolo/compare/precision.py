@@ -15,10 +15,10 @@ from typing import Dict
 
 import numpy as np
 
-from ..bench.machine import portable_path
 from ..eval.evaluate import METRIC_NAMES, evaluate, max_stride
 from ..eval.inference import load_model
 from ..ops.conv import cpu_has_bf16, frozen_weights, use_precision
+from ..utils.machine import portable_path
 
 
 @dataclass
@@ -74,11 +74,11 @@ def output_differences(model, dataset, conf_thres: float) -> Dict:
 
 def compare_precision(cfg: PrecisionConfig) -> str:
     """Run the comparison and write ``cfg.out``; returns a summary."""
-    from ..bench.machine import environment
     from ..data import DetectionDataset
     from ..data.sources import open_source
     from ..errors import InputError
     from ..models.fuse import fuse
+    from ..utils.machine import environment
     if not cpu_has_bf16():
         raise InputError("compare-precision needs a CPU with bf16 instructions (AVX-512 BF16 or AMX): elsewhere "
                          "the bf16 convolutions would fall back to float32")

@@ -290,10 +290,10 @@ def read_fixture(path: Path) -> Dict:
 
 def step_parity(cfg: StepParityConfig) -> str:
     """Run both trainers (and the control) over the same batches; writes ``step_parity.json``."""
-    from ..bench.machine import environment
     from ..config import get_config
     from ..data import CocoSource
     from ..data.yolo_format import write_yolo_dataset
+    from ..utils.machine import environment
     from .train_compare import check_official, portable_path, run_official
     if cfg.steps < 1 or cfg.steps_per_epoch < 1:
         raise InputError("--steps and --steps-per-epoch must be positive")

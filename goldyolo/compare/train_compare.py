@@ -31,11 +31,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..bench.machine import portable_path
 from ..errors import GoldYoloError, InputError
 from ..eval.evaluate import evaluate
 from ..models import build_model
 from ..models.checkpoint import load_weights
+from ..utils.machine import portable_path
 
 FRAMEWORKS = ("goldyolo", "official")
 # official files the child runs, besides configs/MODEL.py
@@ -139,7 +139,7 @@ def eval_epochs(epochs: int, interval: int) -> List[int]:
 
 def run_official(cfg: CompareConfig, root: Path, spec: Dict, log: Path, ok: Sequence[int] = (0,)) -> None:
     """Run the official child with ``spec``; its output goes to ``log``; an exit status not in ``ok`` fails."""
-    from ..bench.torch_side import jittor_threads
+    from .torch_side import jittor_threads
     spec = dict(spec, root=str(root), model=cfg.model, threads=jittor_threads())
     log.parent.mkdir(parents=True, exist_ok=True)
     spec_file = log.with_suffix(".spec.json")
@@ -332,9 +332,9 @@ def figure(runs: Sequence[Dict]):
 
 def compare_train(cfg: CompareConfig) -> str:
     """Run (or continue) the comparison and write ``compare.json`` and ``compare.png``; returns a summary."""
-    from ..bench.machine import environment
     from ..data.sources import open_source
     from ..data.yolo_format import write_yolo_dataset
+    from ..utils.machine import environment
     unknown = set(cfg.frameworks) - set(FRAMEWORKS)
     if unknown:
         raise InputError(f"unknown framework(s) {sorted(unknown)}; choose from {list(FRAMEWORKS)}")
@@ -369,7 +369,7 @@ def compare_train(cfg: CompareConfig) -> str:
 
 def write_results(cfg: CompareConfig, root: Path) -> Dict:
     """``compare.json`` and ``compare.png`` from what ``cfg.out`` holds so far (also of an unfinished run)."""
-    from ..bench.machine import environment
+    from ..utils.machine import environment
     out = Path(cfg.out)
     result = collect(cfg)
     config = dict(asdict(cfg), torch_reference=portable_path(cfg.torch_reference), out=portable_path(cfg.out))

@@ -66,7 +66,7 @@ def size_parity(reference: Path, fixtures: Dict[str, np.ndarray], size: str) -> 
 def parity_report(reference: str = "../shared/reference", fixtures: str = "tests/fixtures/official_outputs.npz",
                   out: str = "report/full/parity/parity.json") -> str:
     """``parity-report``: :func:`size_parity` for N, S, M and L, written to ``out``."""
-    from ..bench.machine import environment
+    from ..utils.machine import environment
     reference_dir = Path(reference)
     missing = [str(p) for p in [reference_dir / "weights.py", Path(fixtures)] if not p.is_file()]
     if missing:

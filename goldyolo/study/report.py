@@ -33,10 +33,10 @@ from nbconvert.preprocessors import TagRemovePreprocessor
 from papermill.exceptions import PapermillExecutionError
 from papermill.execute import ERROR_MARKER_TAG
 
-from ..bench.machine import command_output, machine_description
-from ..bench.watchdog import run_limited
 from ..errors import GoldYoloError, InputError
 from ..runtime import tolerate_child_deaths
+from ..utils.machine import command_output, machine_description
+from ..utils.watchdog import run_limited
 from .profiles import PROFILE_CHANGES, has_gpu, parameters, run_training
 
 TITLE = "Gold-YOLO in Jittor: reproduction report"

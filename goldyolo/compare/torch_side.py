@@ -27,8 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict
 
+from ..bench.timing import peak_rss_kib, precision_name, summarize, time_runs
 from ..errors import InputNotFoundError
-from .timing import peak_rss_kib, precision_name, summarize, time_runs
 
 NUM_CLASSES = 80
 # files of the official folder this module uses, besides configs/MODEL.py
@@ -68,7 +68,7 @@ def torch_sync(device: str) -> Callable[..., None]:
 
 def official_model(root: Path, model_name: str, device: str):
     """(config, model, shims): the model built by the official code in ``root`` and the mmcv
-    stand-in names installed for it (see :mod:`goldyolo.bench.mmcv_shim`)."""
+    stand-in names installed for it (see :mod:`goldyolo.compare.mmcv_shim`)."""
     from .mmcv_shim import install_if_missing
     shims = install_if_missing()
     sys.path.insert(0, str(root))
@@ -89,7 +89,7 @@ def train_step_fn(cfg, model, images, amp: bool = False, bf16: bool = False) -> 
     from yolov6.solver.build import build_optimizer
     from yolov6.utils.ema import ModelEMA
 
-    from .synthetic import synthetic_targets
+    from ..bench.synthetic import synthetic_targets
     head = cfg.model.head
     targets = torch.from_numpy(synthetic_targets(images.shape[0], NUM_CLASSES)).float().to(images.device)
     loss_fn = ComputeLoss(num_classes=NUM_CLASSES, ori_img_size=images.shape[-1], warmup_epoch=head.atss_warmup_epoch,

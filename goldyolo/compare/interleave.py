@@ -98,11 +98,11 @@ def applies(variant: str, mode: str) -> bool:
 def jittor_runner(model_name: str, img_size: int, batch: int, mode: str, conv: str = "onednn",
                   precision: str = "float32") -> Callable[[], float]:
     """A function that times one synchronised run of goldyolo's model (ms)."""
+    from ..bench.measure import train_step_fn
     from ..models import build_model
     from ..models.fuse import fuse
     from ..ops.conv import frozen_weights, new_period, use_backend, use_precision
     from ..runtime import jt
-    from .measure import train_step_fn
     model = build_model(model_name)
     if mode == "deploy":
         fuse(model)
@@ -348,7 +348,7 @@ def speed_ab(cfg: SpeedABConfig) -> int | str:
     """``speed-ab``: every setting, ``invocations`` times, interleaved; writes ``cfg.out``."""
     if cfg.worker:
         return serve(cfg)
-    from .machine import environment
+    from ..utils.machine import environment
     from .torch_side import check_checkout
     settings = parse_settings(cfg.settings)
     if cfg.runs < 20 or cfg.invocations < 1:

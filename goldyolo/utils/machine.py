@@ -13,7 +13,7 @@ import numpy as np
 
 from .watchdog import run_limited
 
-REPO = Path(__file__).resolve().parents[2]  # the repository root (goldyolo/bench/machine.py)
+REPO = Path(__file__).resolve().parents[2]  # the repository root (goldyolo/utils/machine.py)
 
 
 def command_output(command: List[str], timeout_s: float = 20, cwd: Optional[Path] = None) -> Optional[str]:

@@ -1,0 +1,1 @@
+"""Helpers shared by every part of the package: the machine and its environment, child processes under a watchdog."""
