@@ -1,8 +1,8 @@
 """``python -m goldyolo``: the CLI, dumping its Python stacks on SIGUSR1 (see ``goldyolo.utils.watchdog``)."""
 import sys
 
-from .utils.watchdog import dump_stacks_on_signal
 from .cli import main
+from .utils.watchdog import dump_stacks_on_signal
 
 dump_stacks_on_signal()
 sys.exit(main())

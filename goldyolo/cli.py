@@ -54,14 +54,19 @@ def _add_options(parser: argparse.ArgumentParser, command: Command) -> None:
             parser.add_argument(flag, default=default, help=text + shown, **kw)
 
 
-def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The parser; only the command named in ``argv`` gets its options (and imports its module)."""
-    parser = argparse.ArgumentParser(prog="python -m goldyolo", description="Gold-YOLO in Jittor: train, evaluate, "
-                                     "predict, inspect and convert. Exit codes: 0 done, 1 a check failed, 2 bad input.")
+DESCRIPTION = ("Gold-YOLO in Jittor: train, evaluate, predict, inspect and convert. Exit codes: 0 done, 1 a check "
+               "failed, 2 bad input.")
+
+
+def build_parser(argv: Sequence[str] = (), table: Optional[Dict[str, Command]] = None, prog: str = "python -m goldyolo",
+                 description: str = DESCRIPTION) -> argparse.ArgumentParser:
+    """The parser of a command table (default: goldyolo's); only the command named in ``argv`` gets its options
+    (and imports its module)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     commands = parser.add_subparsers(dest="command", required=True)
     words = [a for a in argv if not a.startswith("-")][:2]
     groups: Dict[str, argparse._SubParsersAction] = {}
-    for name, command in COMMANDS.items():
+    for name, command in (COMMANDS if table is None else table).items():
         group, _, leaf = name.rpartition(" ")
         if group and group not in groups:
             groups[group] = commands.add_parser(group, help=GROUPS[group]).add_subparsers(dest="subcommand",
@@ -84,12 +89,14 @@ def _call(command: Command, args: argparse.Namespace):
     return _load(command.target)(config, **extra)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of ``python -m goldyolo``; returns the exit code."""
+def main(argv: Optional[List[str]] = None, table: Optional[Dict[str, Command]] = None,
+         prog: str = "python -m goldyolo", description: str = DESCRIPTION) -> int:
+    """Entry point of ``python -m goldyolo`` (or of another command table, as the study's); returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv).parse_args(argv)
+    table = COMMANDS if table is None else table
+    args = build_parser(argv, table, prog, description).parse_args(argv)
     try:
-        result = _call(COMMANDS[args.name], args)
+        result = _call(table[args.name], args)
     except (InputError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -117,7 +117,7 @@ COMMANDS: Dict[str, Command] = {
         ("modes", "modes", {"nargs": "+", "choices": ["square", "rect", "reproduce_640"], "type": str}),
         ("profile", "weights name the --reproduce_640_eval profile is chosen by"), ("out", "output folder")],
         config="goldyolo.compare.eval_parity:EvalParityConfig"),
-    "parity-report": Command("goldyolo.study.parity:parity_report", "goldyolo's outputs against the official "
+    "parity-report": Command("goldyolo.compare.model_parity:parity_report", "goldyolo's outputs against the official "
                              "model's on the same weights, all four sizes, as the report's json", [
         ("reference", "the shared reference folder (weights.py, keys_*.json)"),
         ("fixtures", "the official outputs (tests/fixtures/official_outputs.npz)"), ("out", "json to write")]),
@@ -194,12 +194,6 @@ COMMANDS: Dict[str, Command] = {
         ("single", "internal: time one setting here", {"choices": ["eval", "deploy", "train_step"]}),
         ("single_torch", "internal: the same for the official model", {"choices": ["eval", "deploy", "train_step"]})],
         config="goldyolo.bench.measure:BenchConfig"),
-    "report": Command("goldyolo.study.report:report_command", "execute the notebooks and build the HTML/PDF report", [
-        ("profile", "parameter set (goldyolo/study/profiles.py)", {"choices": ["quick", "full", "ci"]}),
-        ("only", "comma-separated notebook prefixes or names to execute, e.g. 02,03"),
-        ("pdf", "the PDF beside the HTML (needs Chromium)"),
-        ("train", "running or finishing the training before notebook 03"),
-        ("show_code", "keep the notebooks' code in the HTML and PDF (default: results only)")]),
     "data split": Command("goldyolo.data.split:split_command", "800/200-style train/test split of a COCO json", [
         ("ann", "COCO json to split (e.g. ../shared/coco_subset/instances.json)", {"required": True}),
         ("out", "output folder"), ("test", "number of test images"), ("seed", "random seed"),

@@ -35,4 +35,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
-python -m pip install -e ".[dev]"
+python -m pip install -e ".[dev]" -e ./study   # the library, and the study behind the notebooks

@@ -6,7 +6,7 @@ import pytest
 
 from goldyolo.data import CocoSource
 from goldyolo.runtime import jt
-from goldyolo.study import anomaly
+from goldyolo_study import anomaly
 
 from conftest import SAMPLE
 

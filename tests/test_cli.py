@@ -69,10 +69,19 @@ LIGHT = ("import sys; from goldyolo.cli import main\n"
          "print('jittor loaded:', 'jittor' in sys.modules)")
 
 
-@pytest.mark.parametrize("command", [["--help"], ["data", "split", "--help"], ["report", "--help"]])
+@pytest.mark.parametrize("command", [["--help"], ["data", "split", "--help"], ["parity-report", "--help"]])
 def test_help_and_split_do_not_load_jittor(command):
     done = subprocess.run([sys.executable, "-c", LIGHT, *command], capture_output=True, text=True)
     assert done.stdout.strip().endswith("jittor loaded: False"), done.stdout + done.stderr
+
+
+def test_the_study_is_not_part_of_the_library_and_runs_through_its_cli():
+    from goldyolo.commands import COMMANDS
+    assert "report" not in COMMANDS and not (ROOT / "goldyolo" / "study").exists()
+    assert not any(target.startswith("goldyolo_study") for target in (c.target for c in COMMANDS.values()))
+    done = subprocess.run([sys.executable, "-m", "goldyolo_study", "report", "--help"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 0 and "--profile {quick,full,ci}" in done.stdout, done.stderr
 
 
 def test_data_split_runs_without_jittor(tmp_path):

@@ -130,7 +130,7 @@ def test_training_checkpoint_check_names_the_file(tmp_path):
 
 
 def test_unknown_profile_is_an_input_error():
-    from goldyolo.study.profiles import parameters
+    from goldyolo_study.profiles import parameters
     with pytest.raises(InputError, match="unknown profile 'nightly'"):
         parameters("nightly")
 

@@ -10,7 +10,7 @@ from conftest import ROOT
 PACKAGE = ROOT / "goldyolo"
 # a module may import its own layer and the layers below it
 LAYERS = {"errors": 0, "config": 0, "runtime": 0, "distributed": 0, "setup": 0, "utils": 0, "ops": 0, "models": 1,
-          "data": 2, "eval": 3, "engine": 4, "bench": 5, "compare": 5, "study": 6, "commands": 7, "cli": 7,
+          "data": 2, "eval": 3, "engine": 4, "bench": 5, "compare": 5, "commands": 7, "cli": 7,
           "__main__": 8, "__init__": 8}
 
 
@@ -123,3 +123,14 @@ def test_every_import_of_the_package_names_a_module_that_exists():
     # ``from .module import name`` resolves to the module (a moved module's old name would not)
     missing = [f"{m} -> {t}" for m, targets in graph(top_level_only=False).items() for t in targets if not exists(t)]
     assert not missing, missing
+
+
+def test_the_library_installs_without_the_study():
+    import re
+
+    from setuptools import find_packages
+    include = re.search(r'include = (\[.*\])', (ROOT / "pyproject.toml").read_text()).group(1)
+    packages = find_packages(str(ROOT), include=ast.literal_eval(include))  # the list pyproject gives setuptools
+    assert "goldyolo" in packages and "goldyolo.engine" in packages
+    assert not [p for p in packages if "study" in p], packages
+    assert (ROOT / "study" / "goldyolo_study" / "report.py").is_file()

@@ -10,13 +10,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from goldyolo.study.profiles import parameters
-from goldyolo.study.report import build_report
+from goldyolo_study.profiles import parameters
+from goldyolo_study.report import build_report
 
 from conftest import ROOT, missing
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-MAX_LINES = 15  # statement lines per cell, imports not counted; longer logic belongs in goldyolo/study
+MAX_LINES = 15  # statement lines per cell, imports not counted; longer logic belongs in the study package
 SECTIONS = ["Summary", "Headline results", "The earlier report's claims", "01 · Dataset split",
             "02 · Loss anomaly diagnosis", "03 · Training",
             "04 · Evaluation: COCO mAP, speed and memory", "Conclusion", "What held", "Appendix"]
@@ -40,11 +40,11 @@ def test_cells_hold_calls_not_logic(path):
         tree = ast.parse(cell.source)
         defined = [type(node).__name__ for node in ast.walk(tree)
                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
-        assert not defined, f"{path.name} cell {index} defines {defined}: move it into goldyolo/study/"
+        assert not defined, f"{path.name} cell {index} defines {defined}: move it into study/goldyolo_study/"
         lines = {line for node in tree.body if not isinstance(node, (ast.Import, ast.ImportFrom))
                  for line in range(node.lineno, node.end_lineno + 1)}
         assert len(lines) <= MAX_LINES, \
-            f"{path.name} cell {index}: {len(lines)} lines of code; move it into goldyolo/study/"
+            f"{path.name} cell {index}: {len(lines)} lines of code; move it into study/goldyolo_study/"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)

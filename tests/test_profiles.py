@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from goldyolo.study import profiles
+from goldyolo_study import profiles
 
 from conftest import ROOT
 

@@ -1,4 +1,4 @@
-"""The report build (``goldyolo.study.report``) on two tiny synthetic notebooks, and a failing one."""
+"""The report build (``goldyolo_study.report``) on two tiny synthetic notebooks, and a failing one."""
 from __future__ import annotations
 
 import re
@@ -7,10 +7,10 @@ import subprocess
 import nbformat
 import pytest
 
-from goldyolo.cli import main
 from goldyolo.errors import InputError
-from goldyolo.study import report
-from goldyolo.study.report import TITLE, ReportError, build_report, skip_all_but
+from goldyolo_study import report
+from goldyolo_study.__main__ import COMMANDS as STUDY_COMMANDS
+from goldyolo_study.report import TITLE, ReportError, build_report, skip_all_but
 
 from conftest import missing
 
@@ -150,6 +150,11 @@ def test_only_selects_by_prefix():
     assert skip_all_but(stems, "02,03_training".split(",")) == ["01_dataset_split", "04_evaluation"]
     with pytest.raises(InputError, match="no notebook matches '05'"):
         skip_all_but(stems, ["05"])
+
+
+def main(argv):
+    from goldyolo.cli import main as cli_main
+    return cli_main(argv, STUDY_COMMANDS, "python -m goldyolo_study")
 
 
 def test_cli_help_and_unknown_notebook(capsys):

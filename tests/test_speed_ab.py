@@ -139,7 +139,7 @@ def test_a_pytorch_bf16_worker_times_the_official_training_step():
 def test_report_table_and_plot_of_the_committed_run():
     import matplotlib
     matplotlib.use("Agg")
-    from goldyolo.study import bench_suite, plots
+    from goldyolo_study import bench_suite, plots
     result = json.loads((ROOT / "report" / "full" / "speed_ab" / "speed_ab.json").read_text())
     table = bench_suite.ab_table(result)
     assert len(table) == len(result["settings"]) >= 2 and table.setting[0] == "Gold-YOLO-N 640 px, batch 1, deploy"
@@ -155,7 +155,7 @@ def test_report_table_and_plot_of_the_committed_run():
 
 
 def test_the_table_of_every_cpu_option():
-    from goldyolo.study import bench_suite
+    from goldyolo_study import bench_suite
     invocations = [{"jittor": [10.0] * 20, "torch": [8.0] * 20, "torch-bf16": [4.0] * 20, "ort": [6.0] * 20}] * 2
     entry = summarize_setting(("gold_yolo-n", 640, 1, "deploy"), invocations, seed=0)
     table = bench_suite.variants_table({"settings": [entry]})

@@ -1,12 +1,12 @@
-"""Notebook 02's runs and tables (``goldyolo.study.anomaly_tables``)."""
+"""Notebook 02's runs and tables (``goldyolo_study.anomaly_tables``)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from goldyolo.data import CocoSource
-from goldyolo.study import anomaly_tables
-from goldyolo.study.anomaly_tables import SHUFFLED, TRUE
+from goldyolo_study import anomaly_tables
+from goldyolo_study.anomaly_tables import SHUFFLED, TRUE
 
 from conftest import SAMPLE
 
@@ -16,7 +16,7 @@ def curve(loss, **columns) -> pd.DataFrame:
 
 
 def test_paired_runs_train_on_true_and_shuffled_labels(capsys):
-    from goldyolo.study import anomaly
+    from goldyolo_study import anomaly
     source = CocoSource(SAMPLE / "train.json", SAMPLE / "images")
     source.records = source.records[:4]
     images, targets = anomaly.fixed_batch(source, 4, 64)

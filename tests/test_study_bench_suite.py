@@ -1,4 +1,4 @@
-"""Notebook 04's benchmark suite (``goldyolo.study.bench_suite``): commands, children, tables."""
+"""Notebook 04's benchmark suite (``goldyolo_study.bench_suite``): commands, children, tables."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from goldyolo.study import bench_suite
-from goldyolo.study.bench_suite import BenchJob
+from goldyolo_study import bench_suite
+from goldyolo_study.bench_suite import BenchJob
 
 CI_TRAIN = {"model": "gold_yolo-n", "img_size": 128, "batch": 2}
 

@@ -1,4 +1,4 @@
-"""The earlier report's claims beside the measurements (``goldyolo.study.claims``)."""
+"""The earlier report's claims beside the measurements (``goldyolo_study.claims``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from goldyolo.study import claims
+from goldyolo_study import claims
 
 
 def speed(rows):
@@ -56,7 +56,7 @@ def write_run(root):
 
 
 def test_evidence_is_read_from_the_run_files(tmp_path):
-    from goldyolo.study import evidence
+    from goldyolo_study import evidence
     assert evidence.gather(tmp_path, splits=tmp_path) == {}
     write_run(tmp_path)
     found = evidence.gather(tmp_path, splits=tmp_path)
@@ -76,7 +76,7 @@ SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "origina
 
 @pytest.mark.skipif(not SEED.is_file(), reason="the earlier report is not in ../shared/seed")
 def test_every_claim_quotes_the_earlier_report_verbatim():
-    from goldyolo.study.seed_claims import SEED_CLAIMS
+    from goldyolo_study.seed_claims import SEED_CLAIMS
     text = SEED.read_text(encoding="utf-8")
     for claim in SEED_CLAIMS:
         for fragment in claim.original.split(" … "):
@@ -85,7 +85,7 @@ def test_every_claim_quotes_the_earlier_report_verbatim():
 
 
 def test_register_quotes_every_claim_and_judges_it_by_its_rule(tmp_path):
-    from goldyolo.study import evidence
+    from goldyolo_study import evidence
     write_run(tmp_path)
     table = claims.register(evidence.gather(tmp_path), MODELS).set_index("claim")
     assert len(table) == 22 and set(table.verdict) <= set(claims.VERDICTS)

@@ -1,4 +1,4 @@
-"""Notebook 01's tables (``goldyolo.study.dataset_tables``) on the committed sample and synthetic boxes."""
+"""Notebook 01's tables (``goldyolo_study.dataset_tables``) on the committed sample and synthetic boxes."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from goldyolo.data.split import write_splits
-from goldyolo.study import dataset_tables
+from goldyolo_study import dataset_tables
 
 from conftest import COCO_SUBSET, SAMPLE
 

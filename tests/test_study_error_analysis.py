@@ -1,4 +1,4 @@
-"""Notebook 04's error analysis (``goldyolo.study.error_analysis``) on a made-up test split."""
+"""Notebook 04's error analysis (``goldyolo_study.error_analysis``) on a made-up test split."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from goldyolo.study import error_analysis, plots
+from goldyolo_study import error_analysis, plots
 
 matplotlib.use("Agg")
 

@@ -1,4 +1,5 @@
-"""The report's parity json (``goldyolo.study.parity``): goldyolo against the official outputs, per size."""
+"""Model parity: the parity-report command (``goldyolo.compare.model_parity``) and the report's tables of its json
+(``goldyolo_study.parity``)."""
 from __future__ import annotations
 
 import json
@@ -6,15 +7,16 @@ import json
 import numpy as np
 import pytest
 
+from goldyolo.compare import model_parity
 from goldyolo.errors import InputNotFoundError
-from goldyolo.study import parity
+from goldyolo_study import parity
 
 from conftest import FIXTURES, REFERENCE, ROOT
 
 
 @pytest.mark.needs_reference("weights.py", "keys_n.json")
 def test_n_parity_within_the_reference_bounds():
-    result = parity.size_parity(REFERENCE, dict(np.load(FIXTURES / "official_outputs.npz")), "n")
+    result = model_parity.size_parity(REFERENCE, dict(np.load(FIXTURES / "official_outputs.npz")), "n")
     assert result["input"] == [3, 3, 96, 160]
     assert result["eval_box_px"] <= 1e-2 and result["deploy_box_px"] <= 1e-2
     assert result["eval_score"] <= 2e-5 and result["deploy_score"] <= 2e-5
@@ -24,9 +26,9 @@ def test_n_parity_within_the_reference_bounds():
 
 def test_missing_inputs_are_named(tmp_path):
     with pytest.raises(InputNotFoundError, match="weights.py"):
-        parity.parity_report(str(tmp_path), str(tmp_path / "none.npz"), str(tmp_path / "p.json"))
+        model_parity.parity_report(str(tmp_path), str(tmp_path / "none.npz"), str(tmp_path / "p.json"))
     assert not (tmp_path / "p.json").exists()
-    json.dumps(parity.CONV_GAIN)
+    json.dumps(model_parity.CONV_GAIN)
 
 
 def _entry(scale):
@@ -51,6 +53,6 @@ def test_report_tables_and_text_come_from_the_json():
 
 def test_committed_parity_json_has_every_size_and_model():
     report = json.loads((ROOT / "report" / "full" / "parity" / "parity.json").read_text())
-    assert list(report["sizes"]) == list(parity.SIZES)
-    assert [row["model"] for row in report["models"]] == [f"gold_yolo-{size}" for size in parity.SIZES]
+    assert list(report["sizes"]) == list(model_parity.SIZES)
+    assert [row["model"] for row in report["models"]] == [f"gold_yolo-{size}" for size in model_parity.SIZES]
     assert all(entry["deploy_score"] <= 2e-5 for entry in report["sizes"].values())

@@ -1,4 +1,4 @@
-"""The report's figures (``goldyolo.study.plots``) draw what they are given."""
+"""The report's figures (``goldyolo_study.plots``) draw what they are given."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +13,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from goldyolo.data import CocoSource, ImageRecord  # noqa: E402
-from goldyolo.study import plots  # noqa: E402
-from goldyolo.study.anomaly_tables import SHUFFLED, TRUE  # noqa: E402
+from goldyolo_study import plots  # noqa: E402
+from goldyolo_study.anomaly_tables import SHUFFLED, TRUE  # noqa: E402
 
 from conftest import SAMPLE
 

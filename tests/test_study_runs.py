@@ -1,4 +1,4 @@
-"""Run records read back for notebooks 03 and 04 (``goldyolo.study.runs``)."""
+"""Run records read back for notebooks 03 and 04 (``goldyolo_study.runs``)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from goldyolo.study import runs
+from goldyolo_study import runs
 
 from conftest import ROOT
 

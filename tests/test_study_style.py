@@ -1,11 +1,11 @@
-"""Table cells kept on one line in the printed report (``goldyolo.study.style``)."""
+"""Table cells kept on one line in the printed report (``goldyolo_study.style``)."""
 from __future__ import annotations
 
 import re
 
 import pandas as pd
 
-from goldyolo.study import report, style
+from goldyolo_study import report, style
 
 
 def test_chosen_columns_get_the_class_the_print_css_keeps_on_one_line():

@@ -1,9 +1,9 @@
-"""The summary and conclusion pages (``goldyolo.study.summary``): every sentence from the evidence."""
+"""The summary and conclusion pages (``goldyolo_study.summary``): every sentence from the evidence."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from goldyolo.study import claims, summary
+from goldyolo_study import claims, summary
 
 S_DEPLOY = SimpleNamespace(params=21_516_004, gflops=46.14)
 MODELS = {"gold_yolo-n": SimpleNamespace(params=5_622_494, gflops=12.1), "gold_yolo-s": S_DEPLOY}

@@ -1,4 +1,4 @@
-"""Notebook 03's comparison, step parity, warm-up and long-run records (``goldyolo.study.training_compare``)."""
+"""Notebook 03's comparison, step parity, warm-up and long-run records (``goldyolo_study.training_compare``)."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from goldyolo.study import plots, runs
-from goldyolo.study import training_compare as tc
+from goldyolo_study import plots, runs
+from goldyolo_study import training_compare as tc
 
 from conftest import ROOT
 

@@ -1,5 +1,5 @@
 """The earlier student report's claims, quoted: each distinct claim once, in its own words (Chinese, verbatim), an
-English translation, the section of the report that makes it, and the rule of :mod:`goldyolo.study.claims` that
+English translation, the section of the report that makes it, and the rule of :mod:`goldyolo_study.claims` that
 sets it beside this study's measurements. Data only: the verdicts are the rules'."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import NamedTuple, Tuple
 
 class SeedClaim(NamedTuple):
     """One claim of the earlier report."""
-    key: str       # the rule that judges it (goldyolo.study.claims.RULES)
+    key: str       # the rule that judges it (goldyolo_study.claims.RULES)
     where: str     # the section of the earlier report, translated
     original: str  # its words, verbatim (fragments of one passage joined by " … ")
     english: str   # a translation

@@ -12,7 +12,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from ..utils.watchdog import run_watched
+from goldyolo.utils.watchdog import run_watched
+
 from .style import model_label
 
 Runner = Callable[..., subprocess.CompletedProcess]  # run_watched's signature: (command, timeout_s, env=...)

@@ -23,13 +23,13 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..engine.criterion import Outputs
-from ..engine.loss import ComputeLoss
-from ..engine.solver import build_optimizer
-from ..engine.step import TrainStep
-from ..engine.trainer import seed_everything
-from ..models import build_model
-from ..runtime import jt
+from goldyolo.engine.criterion import Outputs
+from goldyolo.engine.loss import ComputeLoss
+from goldyolo.engine.solver import build_optimizer
+from goldyolo.engine.step import TrainStep
+from goldyolo.engine.trainer import seed_everything
+from goldyolo.models import build_model
+from goldyolo.runtime import jt
 
 TINY = 1e-30  # probability floor: log() and its gradient stay finite where a float32 score reaches 0 or 1
 
@@ -105,7 +105,7 @@ def shuffle_labels(targets: np.ndarray, batch_size: int, seed: int = 0) -> np.nd
 
 def fixed_batch(source, count: int, img_size: int) -> Tuple[np.ndarray, np.ndarray]:
     """The first ``count`` images of ``source`` letterboxed to ``img_size`` (no augmentation) and their labels."""
-    from ..data import DetectionDataset
+    from goldyolo.data import DetectionDataset
     dataset = DetectionDataset(source, img_size=img_size, augment=False, batch_size=count)
     images, targets, _ = next(iter(dataset))
     return images, targets
@@ -213,7 +213,7 @@ def output_gradients(kind: str, images: np.ndarray, targets: np.ndarray, model_n
 
 def official_agreement(cases: Sequence[Tuple[str, str, dict]]) -> List[Dict[str, float]]:
     """Our loss against official values: ``(label, model name, parity npz as a dict)`` per case."""
-    from ..config import get_config
+    from goldyolo.config import get_config
     rows = []
     for label, model_name, ref in cases:
         cfg = get_config(model_name)

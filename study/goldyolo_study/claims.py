@@ -1,7 +1,7 @@
 """The summary's register of the earlier report's claims beside what this study measured.
 
-Each claim of :data:`goldyolo.study.seed_claims.SEED_CLAIMS` is judged by its rule in :data:`RULES` from the
-evidence (:func:`goldyolo.study.evidence.gather`), the model counts and the earlier report's own numbers; the
+Each claim of :data:`goldyolo_study.seed_claims.SEED_CLAIMS` is judged by its rule in :data:`RULES` from the
+evidence (:func:`goldyolo_study.evidence.gather`), the model counts and the earlier report's own numbers; the
 verdicts are those of :data:`VERDICTS`. Where a verdict rests on inference rather than on a measurement, the
 reason says "inference" and what it rests on."""
 from __future__ import annotations
@@ -100,7 +100,7 @@ def _rule_dataset(ev, models):
 
 
 def _rule_model_config(ev, models):
-    from ..config import CONFIGS
+    from goldyolo.config import CONFIGS
     cfg = CONFIGS["gold_yolo-s"]
     same = (cfg.depth_multiple, cfg.width_multiple) == (0.33, 0.50)
     return (f"the official Gold-YOLO-S configuration: depth_multiple {cfg.depth_multiple}, width_multiple "

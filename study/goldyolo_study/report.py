@@ -1,7 +1,7 @@
 """One-command report build: execute the notebooks headless with papermill, then write one self-contained HTML
 and a PDF.
 
-``python -m goldyolo report --profile quick|full|ci``. Each notebook runs through papermill with ``PROFILE``
+``python -m goldyolo_study report --profile quick|full|ci``. Each notebook runs through papermill with ``PROFILE``
 injected after its ``parameters`` cell (the notebook fills the parameters it leaves None from that profile),
 so ``papermill notebooks/NN_name.ipynb out.ipynb -p PROFILE quick`` runs one notebook the same way. What this
 module adds: the training run before notebook 03, the record of each run (commit, date, compute time) in the
@@ -33,10 +33,11 @@ from nbconvert.preprocessors import TagRemovePreprocessor
 from papermill.exceptions import PapermillExecutionError
 from papermill.execute import ERROR_MARKER_TAG
 
-from ..errors import GoldYoloError, InputError
-from ..runtime import tolerate_child_deaths
-from ..utils.machine import command_output, machine_description
-from ..utils.watchdog import run_limited
+from goldyolo.errors import GoldYoloError, InputError
+from goldyolo.runtime import tolerate_child_deaths
+from goldyolo.utils.machine import command_output, machine_description
+from goldyolo.utils.watchdog import run_limited
+
 from .profiles import PROFILE_CHANGES, has_gpu, parameters, run_training
 
 TITLE = "Gold-YOLO in Jittor: reproduction report"

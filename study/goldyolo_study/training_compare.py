@@ -8,8 +8,9 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 
-from ..compare.train_compare import SUMMARY_KEYS
-from ..engine.solver import warmup_steps
+from goldyolo.compare.train_compare import SUMMARY_KEYS
+from goldyolo.engine.solver import warmup_steps
+
 from .runs import TrainingRun
 
 
@@ -137,7 +138,7 @@ def parity_measures(result: dict) -> Optional[pd.DataFrame]:
     """Each measure of goldyolo and of the control against the official run, the limit the verdict applies
     (``compare.step_parity.check``) and whether goldyolo is within it (None for runs made before the measures
     existed)."""
-    from ..compare.step_parity import TOLERANCE, limit_base
+    from goldyolo.compare.step_parity import TOLERANCE, limit_base
     if "measures" not in result.get("goldyolo", {}):
         return None
     gold, control = result["goldyolo"]["measures"], result["control"]["measures"]

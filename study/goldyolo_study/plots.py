@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ..data.augment import normalised_to_pixels
+from goldyolo.data.augment import normalised_to_pixels
+
 from .anomaly_tables import TRUE
 
 STYLES = ("-", "--")  # true labels solid, shuffled labels dashed
@@ -231,7 +232,7 @@ def detections(records: Sequence, found: Sequence, names: Sequence[str], score_t
 
 def comparison_curves(result: dict) -> plt.Figure:
     """compare-train's overlay: loss items, learning rate and AP per epoch of both trainers and all seeds."""
-    from ..compare.train_compare import figure
+    from goldyolo.compare.train_compare import figure
     return figure(result["runs"])
 
 

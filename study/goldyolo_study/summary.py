@@ -134,7 +134,7 @@ def verdict_counts(register: pd.DataFrame) -> Dict[str, int]:
 COMMANDS: List[tuple] = [
     ("dataset split (01)", "python -m goldyolo data split --ann ../shared/coco_subset/instances.json "
                            "--out data/splits"),
-    ("loss anomaly (02)", "python -m goldyolo report --profile full --only 02 --no-train"),
+    ("loss anomaly (02)", "python -m goldyolo_study report --profile full --only 02 --no-train"),
     ("training (03)", ""),
     ("beside the official trainer (03)", "python -m goldyolo compare-train --torch-reference PATH --out RUN_DIR "
                                          "--records report/full/compare_train"),
@@ -155,7 +155,7 @@ COMMANDS: List[tuple] = [
     ("where the time goes (04)", "python -m goldyolo bench --model gold_yolo-n --img-size 640 --fused "
                                        "--precision bf16 --profile-ops --out report/full/bench/remaining/"
                                        "n640_deploy_bf16.json (and float32, and the training step: its README)"),
-    ("whole report", "python -m goldyolo report --profile full"),
+    ("whole report", "python -m goldyolo_study report --profile full"),
 ]
 
 

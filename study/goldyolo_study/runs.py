@@ -8,8 +8,8 @@ from typing import Dict, List
 
 import pandas as pd
 
-from ..data.coco import counts_in_words
-from ..errors import InputNotFoundError
+from goldyolo.data.coco import counts_in_words
+from goldyolo.errors import InputNotFoundError
 
 
 @dataclass
@@ -34,7 +34,8 @@ def load_training(run: Path | str) -> TrainingRun:
     """The training run in folder ``run``; InputNotFoundError (a FileNotFoundError) before its first epoch."""
     run = Path(run)
     if not (run / "metrics.jsonl").exists():
-        raise InputNotFoundError(f"no training run in {run}: run the command above (or python -m goldyolo report)")
+        raise InputNotFoundError(f"no training run in {run}: run the command above (or python -m goldyolo_study "
+                                 "report)")
     return TrainingRun(json.loads((run / "config.json").read_text()), read_history(run),
                        json.loads((run / "data_report.json").read_text())["counts"])
 
@@ -92,7 +93,7 @@ def overfit_overlap(summary: dict, test_json: Path | str) -> List[int]:
     how many of the first images it used)."""
     import json
 
-    from ..data import CocoSource
+    from goldyolo.data import CocoSource
     config = summary["config"]
     used = CocoSource(Path(config["data"]), Path(config["images"])).records[:config["subset"]]
     test = {image["id"] for image in json.loads(Path(test_json).read_text())["images"]}

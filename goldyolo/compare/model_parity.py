@@ -1,5 +1,5 @@
-"""The report's accuracy anchor where the official weights cannot be downloaded: goldyolo's outputs against the
-official PyTorch model's on the same weights, for all four sizes, written to a json the report reads.
+"""The parity-report command: goldyolo's outputs against the official PyTorch model's on the same weights, for all
+four sizes, written to a json (the report's accuracy anchor where the official weights cannot be downloaded).
 
 Inputs (neither is made here): the shared reference folder (``weights.py``, the name-driven weight generator,
 and ``keys_{n,s,m,l}.json``, the official state_dict names and shapes) and ``tests/fixtures/official_outputs.npz``
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 
@@ -40,7 +40,8 @@ def size_parity(reference: Path, fixtures: Dict[str, np.ndarray], size: str) -> 
     """Largest absolute differences from the official model for one size: eval and deploy boxes (px) and
     scores; training-mode class probabilities and regression outputs against the official float32 and float64
     runs, and the official float32 run's own difference from float64."""
-    from .. import fuse, set_drop_path
+    from ..models.fuse import fuse
+    from ..models.yolo import set_drop_path
     from ..runtime import jt
     rows = fixtures[f"{size}_rows"]
     x = jt.array(fixtures[f"{size}_pixels"].astype(np.float32) / 255.0)
@@ -79,65 +80,3 @@ def parity_report(reference: str = "../shared/reference", fixtures: str = "tests
     Path(out).write_text(json.dumps({"sizes": sizes, "models": model_rows(MODEL_SIZE), "model_img_size": MODEL_SIZE,
                                      "fixtures": str(fixtures), **environment()}, indent=1))
     return f"written: {out}"
-
-
-def model_table(report: Dict):
-    """The four models' counts (deploy form, as the paper counts them) beside the paper's, from parity.json."""
-    import pandas as pd
-
-    from .style import model_label
-    size = report.get("model_img_size", MODEL_SIZE)
-    return pd.DataFrame([{"model": model_label(row["model"]),
-                          "params (M)": round(row["params"] / 1e6, 2),
-                          "paper params (M)": row["paper_params_M"], f"GFLOPs ({size} px)": round(row["gflops"], 2),
-                          "paper GFLOPs": row["paper_gflops"],
-                          "training-form params (M)": round(row["training_params"] / 1e6, 2),
-                          "paper COCO AP": row["paper_ap"]} for row in report.get("models", [])])
-
-
-# the parity table's numeric columns: (header, parity.json key)
-PARITY_KEYS = (("eval box (px)", "eval_box_px"), ("eval score", "eval_score"), ("deploy box (px)", "deploy_box_px"),
-               ("deploy score", "deploy_score"), ("train cls", "train_cls_vs_official"),
-               ("train reg", "train_reg_vs_official"), ("official cls vs f64", "official_train_cls_vs_float64"),
-               ("goldyolo cls vs f64", "train_cls_vs_float64"))
-PARITY_COLUMNS = [header for header, _ in PARITY_KEYS]
-
-
-def parity_table(report: Dict):
-    """Largest absolute differences from the official model per size (``sizes`` of parity.json); the last two
-    columns are the official float32 model's and goldyolo's training-mode class outputs against float64."""
-    import pandas as pd
-    return pd.DataFrame([{"size": size.upper(), "input": "x".join(str(n) for n in entry["input"]),
-                          **{header: entry[key] for header, key in PARITY_KEYS}}
-                         for size, entry in report.get("sizes", {}).items()])
-
-
-def parity_sentences(report: Dict) -> List[str]:
-    """What the parity table shows, in numbers read from it."""
-    sizes = report.get("sizes", {})
-    if not sizes:
-        return ["No parity run is recorded (`python -m goldyolo parity-report`)."]
-    names = ", ".join(size.upper() for size in sizes)
-    worst = lambda key: max(entry[key] for entry in sizes.values())  # noqa: E731
-    first, last = next(iter(sizes)), list(sizes)[-1]
-    noise = sizes[last]["official_train_cls_vs_float64"] / max(sizes[first]["official_train_cls_vs_float64"], 1e-30)
-    return [
-        f"On the same weights, goldyolo's eval-mode and deploy outputs for {names} equal the official model's "
-        f"within {max(worst('eval_box_px'), worst('deploy_box_px')):.1e} px for boxes and "
-        f"{max(worst('eval_score'), worst('deploy_score')):.1e} for scores.",
-        f"Training-mode class probabilities differ by at most {worst('train_cls_vs_official'):.1e} and regression "
-        f"outputs by {worst('train_reg_vs_official'):.1e}. In training mode batch normalisation uses the batch's "
-        f"statistics, which amplifies float32 rounding with depth: the official float32 model is itself "
-        f"{sizes[first]['official_train_cls_vs_float64']:.1e} ({first.upper()}) to "
-        f"{sizes[last]['official_train_cls_vs_float64']:.1e} ({last.upper()}, {noise:.1f} times {first.upper()}'s) "
-        "away from "
-        f"its float64 result, and goldyolo {sizes[first]['train_cls_vs_float64']:.1e} to "
-        f"{sizes[last]['train_cls_vs_float64']:.1e}. The tests therefore compare training-mode outputs with the "
-        f"float64 result, within the reference's float32 bound (1e-4 / 2e-3) or five times the official float32 "
-        f"model's own error, whichever is larger.",
-    ]
-
-
-PARITY_CAPTION = ("Largest absolute differences from the official model's outputs; box in pixels; cls: class "
-                  "probabilities, reg: raw regression outputs (training mode); f64: the official model run in "
-                  "float64 on the same weights.")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from ..errors import InputError, InputNotFoundError
+from goldyolo.errors import InputError, InputNotFoundError
 
 # The full study on the CPU: the original protocol (800/200 images, 30 epochs) with Gold-YOLO-N at 320 px,
 # because Gold-YOLO-S at 640 px needs about 15x the computation per image (notebook 03 estimates the hours).
@@ -52,7 +52,7 @@ PROFILE_CHANGES: Dict[str, Dict[str, object]] = {
 
 def has_gpu() -> bool:
     """Whether Jittor sees a CUDA device."""
-    from ..runtime import jt
+    from goldyolo.runtime import jt
     return bool(getattr(jt, "has_cuda", 0))
 
 
