@@ -36,22 +36,21 @@ def _defaults(command: Command) -> Dict[str, object]:
 
 def _add_options(parser: argparse.ArgumentParser, command: Command) -> None:
     defaults = _defaults(command)
-    for name, text, *more in command.options:
-        kw = dict(more[0]) if more else {}
-        positional, _, _ = kw.pop("positional", False), kw.pop("keyword", None), kw.pop("solver", None)
-        flag = name if positional else "--" + name.replace("_", "-")
+    for option in command.options:
+        kw = option.argparse_keywords()
+        name, text = option.name, option.help
         default = defaults.get(name)
-        if positional:
-            parser.add_argument(flag, help=text, **kw)
+        if option.positional:
+            parser.add_argument(name, help=text, **kw)
         elif isinstance(default, bool) and "action" not in kw:
-            flag = "--no-" + name.replace("_", "-") if default else flag
+            flag = "--no-" + name.replace("_", "-") if default else "--" + name.replace("_", "-")
             parser.add_argument(flag, dest=name, action="store_false" if default else "store_true",
                                 help=f"skip {text}" if default else text)
         else:
             if "action" not in kw:
                 kw.setdefault("type", type(default) if default not in (None, "") else str)
             shown = f" (default: {default})" if default not in (None, "") and "default" not in text else ""
-            parser.add_argument(flag, default=default, help=text + shown, **kw)
+            parser.add_argument("--" + name.replace("_", "-"), default=default, help=text + shown, **kw)
 
 
 DESCRIPTION = ("Gold-YOLO in Jittor: train, evaluate, predict, inspect and convert. Exit codes: 0 done, 1 a check "
@@ -79,14 +78,11 @@ def build_parser(argv: Sequence[str] = (), table: Optional[Dict[str, Command]] =
 
 
 def _call(command: Command, args: argparse.Namespace):
-    values = {n: getattr(args, n) for n, *_ in command.options if hasattr(args, n)}
+    values = {o.name: getattr(args, o.name) for o in command.options if hasattr(args, o.name)}
     if not command.config:
         return _load(command.target)(**values)
-    extra = {n: values.pop(n) for n, _, *more in command.options if more and more[0].get("keyword")}
-    solver = {n: values.pop(n) for n, _, *more in command.options if more and more[0].get("solver")}
-    solver = {k: v for k, v in solver.items() if v is not None}
-    config = _load(command.config)(**values, **({"solver": solver} if solver else {}))
-    return _load(command.target)(config, **extra)
+    extra = {o.name: values.pop(o.name) for o in command.options if o.keyword}
+    return _load(command.target)(_load(command.config)(**values), **extra)
 
 
 def main(argv: Optional[List[str]] = None, table: Optional[Dict[str, Command]] = None,

@@ -75,6 +75,22 @@ def test_help_and_split_do_not_load_jittor(command):
     assert done.stdout.strip().endswith("jittor loaded: False"), done.stdout + done.stderr
 
 
+def test_options_are_typed_and_every_field_is_one_the_target_or_its_config_takes():
+    import dataclasses
+    import inspect
+
+    from goldyolo.cli import _load
+    from goldyolo.commands import COMMANDS, Option
+    for name, command in COMMANDS.items():
+        assert all(isinstance(o, Option) for o in command.options), name
+        target = inspect.signature(_load(command.target)).parameters
+        fields = {f.name for f in dataclasses.fields(_load(command.config))} if command.config else set(target)
+        for option in command.options:
+            assert option.name in (set(target) if option.keyword else fields), f"{name}: --{option.name}"
+    train = {o.name: o for o in COMMANDS["train"].options}
+    assert train["lr0"].type is float and train["resume"].keyword  # a real config field; the one keyword
+
+
 def test_the_study_is_not_part_of_the_library_and_runs_through_its_cli():
     from goldyolo.commands import COMMANDS
     assert "report" not in COMMANDS and not (ROOT / "goldyolo" / "study").exists()

@@ -60,8 +60,8 @@ def test_variants_are_parsed_with_the_reference_pair_first():
     assert applies("ort", "deploy") and not applies("ort", "train_step") and not applies("ort", "eval")
     assert applies("torch-cl", "deploy") and not applies("torch-bf16-cl", "train_step")
     from goldyolo.commands import COMMANDS
-    worker = [o for o in COMMANDS["speed-ab"].options if o[0] == "worker"][0]
-    assert worker[2]["choices"] == list(VARIANTS)
+    worker = [o for o in COMMANDS["speed-ab"].options if o.name == "worker"][0]
+    assert list(worker.choices) == list(VARIANTS)
 
 
 def test_every_variant_is_set_against_pytorch_float32():

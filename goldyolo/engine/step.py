@@ -50,9 +50,11 @@ class TrainStep:
     @classmethod
     def for_config(cls, model, cfg, steps_per_epoch: int, teacher=None, ema: bool = True) -> "TrainStep":
         """The step a :class:`~goldyolo.engine.trainer.TrainConfig` trains ``model`` with: the model config's
-        solver (``cfg.solver`` overriding), lr0 scaled as the official 1-GPU trainer scales it (Q18), weight
-        decay scaled to the accumulated batch, the criterion of the training mode, an EMA of the model."""
+        solver (``cfg.solver``, then ``cfg.lr0`` and ``cfg.warmup_epochs`` overriding), lr0 scaled as the official
+        1-GPU trainer scales it (Q18), weight decay scaled to the accumulated batch, the criterion of the training
+        mode, an EMA of the model."""
         hyp = dict(model.config.solver, **cfg.solver)
+        hyp.update({key: getattr(cfg, key) for key in ("lr0", "warmup_epochs") if getattr(cfg, key) is not None})
         # Q18: lr0 x batch / (world_size x bs_per_gpu) in the official trainer, whose DDP gradient is about
         # world_size x the 1-process one (Q17); goldyolo's N-process gradient is the 1-process one, so the
         # 1-process factor gives the official update

@@ -84,7 +84,9 @@ class TrainConfig:
     use_dfl: Optional[bool] = None  # override the model config's (the recipe trains N with DFL for distillation)
     reg_max: Optional[int] = None
     max_bad_steps: int = 20
-    solver: Dict[str, float] = field(default_factory=dict)
+    lr0: Optional[float] = None  # override the model config's initial learning rate
+    warmup_epochs: Optional[float] = None  # override the model config's warm-up epochs
+    solver: Dict[str, float] = field(default_factory=dict)  # any other solver key of the model config, overridden
 
     def __post_init__(self) -> None:
         """Settings that exclude each other are refused here, before anything is built or written."""

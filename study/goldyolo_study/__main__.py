@@ -2,15 +2,15 @@
 import sys
 
 from goldyolo.cli import main
-from goldyolo.commands import Command
+from goldyolo.commands import Command, Option
 
 COMMANDS = {
     "report": Command("goldyolo_study.report:report_command", "execute the notebooks and build the HTML/PDF report", [
-        ("profile", "parameter set (study/goldyolo_study/profiles.py)", {"choices": ["quick", "full", "ci"]}),
-        ("only", "comma-separated notebook prefixes or names to execute, e.g. 02,03"),
-        ("pdf", "the PDF beside the HTML (needs Chromium)"),
-        ("train", "running or finishing the training before notebook 03"),
-        ("show_code", "keep the notebooks' code in the HTML and PDF (default: results only)")]),
+        Option("profile", "parameter set (study/goldyolo_study/profiles.py)", choices=["quick", "full", "ci"]),
+        Option("only", "comma-separated notebook prefixes or names to execute, e.g. 02,03"),
+        Option("pdf", "the PDF beside the HTML (needs Chromium)"),
+        Option("train", "running or finishing the training before notebook 03"),
+        Option("show_code", "keep the notebooks' code in the HTML and PDF (default: results only)")]),
 }
 DESCRIPTION = ("The Gold-YOLO reproduction study: execute the notebooks and build the report. Exit codes: 0 done, "
                "1 a check failed, 2 bad input.")
