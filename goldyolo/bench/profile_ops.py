@@ -21,6 +21,7 @@ KINDS = (  # (kind, marker in the kernel name), first match wins; goldyolo's one
     ("convolution forward, oneDNN", "goldyolo_dnnl::conv_forward("),
     ("convolution forward, oneDNN", "goldyolo_dnnl::conv_chain("),  # consecutive inference convolutions
     ("pooling, oneDNN", "goldyolo_dnnl::pool_forward("),
+    ("matmul, oneDNN", "goldyolo_dnnl::matmul_forward("),  # the attention blocks' products
     ("convolution backward (weights), oneDNN", "mkl_conv_backward_w"),
     ("convolution backward (input), oneDNN", "mkl_conv_backward_x"),
     ("convolution forward, oneDNN", "mkl_conv"),

@@ -8,6 +8,7 @@ from jittor import nn
 
 from .. import distributed
 from ..ops.conv import Conv2d
+from ..ops.matmul import matmul
 from ..runtime import jt
 from .common import relu6, sync_bn
 from .resample import adaptive_avg_pool2d, resize_bilinear
@@ -93,8 +94,8 @@ class Attention(nn.Module):
         q = self.to_q(x).reshape((b, self.num_heads, self.key_dim, h * w)).permute(0, 1, 3, 2)
         k = self.to_k(x).reshape((b, self.num_heads, self.key_dim, h * w))
         v = self.to_v(x).reshape((b, self.num_heads, self.d, h * w)).permute(0, 1, 3, 2)
-        attn = nn.softmax(jt.matmul(q, k), dim=-1)
-        out = jt.matmul(attn, v).permute(0, 1, 3, 2).reshape((b, self.dh, h, w))
+        attn = nn.softmax(matmul(q, k), dim=-1)
+        out = matmul(attn, v).permute(0, 1, 3, 2).reshape((b, self.dh, h, w))
         return self.proj(out)
 
 

@@ -346,6 +346,40 @@ static void pool_forward(long n, long c, long h, long w, long kh, long kw, long 
     prim->execute(strm(), {{DNNL_ARG_SRC, in}, {DNNL_ARG_DST, out}});
     strm().wait();
 }
+// Batched matrix products (the attention blocks' q.k and attn.v): c[i] = a[i] b[i] on Jittor's plain row-major
+// float32 arrays (batch, m, k) and (batch, k, n); with bf16 the inputs are rounded to bf16 (float32 sums and
+// output). The primitive is kept per shape.
+struct MatmulEntry {
+    std::unique_ptr<matmul> prim;
+    Slot a, b;
+    memory c;
+};
+
+static void matmul_forward(long batch, long m, long k, long n, bool bf16, const float* a, const float* b,
+                           float* c) {
+    static std::unordered_map<std::string, std::unique_ptr<MatmulEntry>> cache;
+    std::string key;
+    for (long v : {batch, m, k, n}) key += std::to_string(v) + ",";
+    key += bf16 ? "bf16" : "f32";
+    auto& entry = cache[key];
+    if (!entry) {
+        entry.reset(new MatmulEntry());
+        dt type = bf16 ? dt::bf16 : dt::f32;
+        memory::desc plain_a({batch, m, k}, dt::f32, tag::abc), plain_b({batch, k, n}, dt::f32, tag::abc);
+        memory::desc plain_c({batch, m, n}, dt::f32, tag::abc);
+        auto d = matmul::desc(memory::desc({batch, m, k}, type, tag::abc), memory::desc({batch, k, n}, type, tag::abc),
+                              plain_c);
+        auto pd = matmul::primitive_desc(d, eng());
+        entry->prim.reset(new matmul(pd));
+        entry->a.init(plain_a, pd.src_desc(), 0, false);
+        entry->b.init(plain_b, pd.weights_desc(), 1, false);
+        entry->c = memory(plain_c, eng(), nullptr);
+    }
+    MatmulEntry& e = *entry;
+    e.c.set_data_handle(c);
+    e.prim->execute(strm(), {{DNNL_ARG_SRC, e.a.in(a)}, {DNNL_ARG_WEIGHTS, e.b.in(b)}, {DNNL_ARG_DST, e.c}});
+    strm().wait();
+}
 }  // namespace goldyolo_dnnl
 """
 
