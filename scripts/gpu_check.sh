@@ -5,7 +5,7 @@
 # Steps, each with its own time limit, logged with its exit status and seconds whatever happens:
 #   1 install the carried wheels (Jittor, numpy < 2, pycocotools) into /tmp/site
 #   2 python -m goldyolo setup cuda (Jittor's fixes, CUDA home, first CUDA import and its check): set-up time
-#   3 parity on the GPU: tests/test_official_outputs.py for N and S (eval, deploy, training-mode outputs),
+#   3 parity on the GPU: tests/models/test_official_outputs.py for N and S (eval, deploy, training-mode outputs),
 #     float32 math (use_tensorcore=0), reference tolerances
 #   4 20 training steps of N at 640 on real labels, float32 and mixed precision: finite, loss falls
 #   5 speed of N and S at 640, batch 1 and 32, forward (deploy, fp32 and fp16) and training step, Jittor
@@ -58,8 +58,8 @@ export GOLDYOLO_REFERENCE=$PWD/.gpu/reference
 
 PARITY=()
 for size in n s; do
-    PARITY+=("tests/test_official_outputs.py::test_eval_and_deploy_match_official[$size]"
-             "tests/test_official_outputs.py::test_train_outputs_match_official[$size]")
+    PARITY+=("tests/models/test_official_outputs.py::test_eval_and_deploy_match_official[$size]"
+             "tests/models/test_official_outputs.py::test_train_outputs_match_official[$size]")
 done
 step parity 120 env use_tensorcore=0 GOLDYOLO_TEST_DEVICE=$DEVICE $PY -m pytest -q -p no:cacheprovider "${PARITY[@]}"
 for precision in fp32 amp; do

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # libdnnl-dev: oneDNN for Jittor's CPU convolutions (goldyolo/runtime.py links it where Jittor looks);
 # openmpi-bin, libopenmpi-dev: mpirun, and mpicc for Jittor's MPI ops (the several-process tests);
-# chromium, poppler-utils: the report's PDF and the pdftotext check of it (tests/test_notebooks.py);
+# chromium, poppler-utils: the report's PDF and the pdftotext check of it (tests/study/test_notebooks.py);
 # fonts-wqy-microhei: the Chinese quotations of the earlier report in the PDF
 PACKAGES=(libdnnl-dev openmpi-bin libopenmpi-dev chromium poppler-utils fonts-wqy-microhei)
 

@@ -140,7 +140,7 @@ def test_a_stopped_child_does_not_end_the_process_but_a_killed_one_still_does(mo
         assert "alive" not in done.stdout and "Caught SIGCHLD" in done.stderr
 
 
-# The cold-cache failure of tests/test_notebooks.py: a notebook kernel (a Jittor process) died by SIGSEGV
+# The cold-cache failure of tests/study/test_notebooks.py: a notebook kernel (a Jittor process) died by SIGSEGV
 # while compiling kernels, and pytest, which had loaded Jittor too, then quick-exited through Jittor's
 # SIGCHLD handler: exit status 1, no output at all. These are the handler's three ways in.
 KILL_A_CHILD = """

@@ -17,8 +17,8 @@ from goldyolo.models.head import FuseABDetect, plain_head_state
 from goldyolo.models.trained import model_from_checkpoint
 from goldyolo.runtime import jt
 
-FIXTURE = Path(__file__).parent / "fixtures" / "official_fuseab.npz"
-# the tolerances of tests/test_official_outputs.py: training-mode BN amplifies float32 rounding
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "official_fuseab.npz"
+# the tolerances of tests/models/test_official_outputs.py: training-mode BN amplifies float32 rounding
 CLS_TOL, REG_TOL = 1e-4, 2e-3   # absolute, on class probabilities and anchor-free distances
 BOX_REL_TOL = 1e-3              # relative, on the anchor-based [dx, dy, w, h] (sizes up to ~40 cells)
 LOSS_REL_TOL = 1e-4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-REPORT = Path(__file__).resolve().parents[1] / "report" / "full"
+REPORT = Path(__file__).resolve().parents[2] / "report" / "full"
 ABSOLUTE = re.compile(r'"(/(?:[A-Za-z0-9_.-]+/)+[A-Za-z0-9_.-]*)"')
 
 

@@ -13,7 +13,7 @@ import pytest
 from goldyolo.engine.distill import ComputeLossDistill, distill_decay
 from goldyolo.runtime import jt
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 from make_distill_fixtures import CASES, IMG, NC, inputs  # noqa: E402
 

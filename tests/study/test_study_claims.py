@@ -71,7 +71,7 @@ def test_evidence_is_read_from_the_run_files(tmp_path):
 MODELS = {name: SimpleNamespace(params=params, gflops=0.0) for name, params in
           (("gold_yolo-n", 5_622_494), ("gold_yolo-s", 21_542_430), ("gold_yolo-m", 41_329_174),
            ("gold_yolo-l", 75_065_035))}
-SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "original_report.md"
+SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seed" / "original_report.md"
 
 
 @pytest.mark.skipif(not SEED.is_file(), reason="the earlier report is not in ../shared/seed")
