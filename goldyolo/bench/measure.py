@@ -176,7 +176,8 @@ def run_child(args: BenchConfig, batch: int, mode: str, official: bool = False) 
 def bench_command(args: BenchConfig) -> int:
     """``bench``: one setting (``single``) or all of them, each in a child process; 1 when one failed."""
     from ..utils.machine import environment
-    from .tables import format_layers, format_ops, format_table, plot, reference_comparison, with_torch
+    from .plots import plot
+    from .tables import format_layers, format_ops, format_table, reference_comparison, with_torch
     batches = [int(b) for b in str(args.batch).split(",") if b.strip()]
     if args.single or args.single_torch:
         if not args.out:

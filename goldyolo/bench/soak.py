@@ -22,6 +22,7 @@ import numpy as np
 from ..engine.trainer import TrainConfig, Trainer
 from ..runtime import jt
 from ..utils.machine import hardware
+from .plots import plot_soak
 from .timing import loaded_kernels
 
 
@@ -96,32 +97,6 @@ def soak(config: TrainConfig, iterations: int, every: int, warmup_fraction: floa
     out = Path(config.out)
     (out / "soak.json").write_text(json.dumps(result, indent=1))
     return result
-
-
-def plot_soak(result: Dict, path: str | Path) -> None:
-    """RSS and live Jittor variables against the iteration, the warm-up shaded."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    samples, summary = result["samples"], result["summary"]
-    iterations = [s["iteration"] for s in samples]
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot(iterations, [s["rss_mib"] for s in samples], color="tab:blue", label="resident memory")
-    ax.plot(iterations, [s["jittor_allocated_mib"] for s in samples], color="tab:blue", ls="--",
-            label="held by Jittor's allocator")
-    ax.legend(loc="center right")
-    ax.set_xlabel("training iteration")
-    ax.set_ylabel("MiB", color="tab:blue")
-    ax.axvspan(0, summary["warmup_iterations"], color="0.9")
-    twin = ax.twinx()
-    twin.plot(iterations, [s["live_vars"] for s in samples], color="tab:orange")
-    twin.set_ylabel("live Jittor variables", color="tab:orange")
-    cfg = result["config"]
-    ax.set_title(f"{cfg['model']} at {cfg['img_size']} px, batch {cfg['batch_size']}: "
-                 f"{summary['rss_slope_mib_per_1000_iterations']:+.1f} MiB per 1,000 iterations after warm-up")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def soak_command(data: str, images: str = "", model: str = "gold_yolo-n", img_size: int = 320, batch_size: int = 8,

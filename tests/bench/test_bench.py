@@ -12,9 +12,10 @@ import pytest
 
 from goldyolo import build_model
 from goldyolo.bench.measure import measure, synthetic_targets, train_step_fn
+from goldyolo.bench.plots import figure, plot
 from goldyolo.bench.profile_layers import layer_profile
 from goldyolo.bench.profile_ops import GENERATED, kernel_kind, op_profile
-from goldyolo.bench.tables import figure, format_table, plot, reference_comparison, with_torch
+from goldyolo.bench.tables import format_table, reference_comparison, with_torch
 from goldyolo.bench.timing import summarize, time_runs
 from goldyolo.cli import main
 from goldyolo.runtime import jt
