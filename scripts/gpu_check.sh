@@ -9,7 +9,8 @@
 #     float32 math (use_tensorcore=0), reference tolerances
 #   4 20 training steps of N at 640 on real labels, float32 and mixed precision: finite, loss falls
 #   5 speed of N and S at 640, batch 1 and 32, forward (deploy, fp32 and fp16) and training step, Jittor
-#     and the official PyTorch model in the same run
+#     and the official PyTorch model in the same run; then both interleaved in warm workers (speed-ab), N and S
+#     at batch 32 and the N training step
 #   6 the original protocol (S, 640 px, the 800/200 split) for the time left, evaluated every epoch
 # Results come back as at most 8 files in $OUT: summary.json (steps, seconds, exit statuses), all.tar.gz
 # (every log and json). GPU_CHECK_DEVICE=cpu rehearses it here on the CPU with tiny sizes (no install, no
@@ -76,6 +77,9 @@ for model in gold_yolo-n gold_yolo-s; do
             --out "$W/bench_${model}_${IMG}_$precision.json"
     done
 done
+step speed_ab 150 $PY -m goldyolo speed-ab --torch-reference .gpu/official --device $DEVICE --runs $BENCH_RUNS \
+    --invocations 1 --settings gold_yolo-n:$IMG:32:deploy,gold_yolo-n:$IMG:8:train_step,gold_yolo-s:$IMG:32:deploy \
+    --out "$W/speed_ab.json"
 step train_s640 $(( $(left) - 15 )) $PY -m goldyolo train --model gold_yolo-s "${DATA[@]}" \
     --val-data .gpu/coco/test.json --val-images .gpu/coco/images --img-size $IMG --epochs 30 --batch-size 16 \
     --workers 8 --eval-interval 1 --device $DEVICE --out "$W/train_s640"
