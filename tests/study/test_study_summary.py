@@ -69,6 +69,15 @@ def test_conclusion_sorts_findings_by_the_evidence():
     exceeded = dict(COMPARE, difference_AP=dict(COMPARE["difference_AP"], exceeds_seed_spread=True))
     text = "\n".join(summary.conclusion_lines(dict(evidence, compare=exceeded), claims.register({}, MODELS)))
     assert "more than the largest" in text[text.index("What did not"):text.index("What is left")]
+    parts = dict(COMPARE, goldyolo={"seeds": [0, 1]},
+                 difference_iou_loss={"goldyolo_minus_official": -0.023, "largest_seed_spread": 0.018,
+                                      "exceeds_seed_spread": True},
+                 difference_cls_loss={"goldyolo_minus_official": 0.004, "largest_seed_spread": 0.012,
+                                      "exceeds_seed_spread": False})
+    text = "\n".join(summary.conclusion_lines(dict(evidence, compare=parts), claims.register({}, MODELS)))
+    failed = text[text.index("What did not"):text.index("What is left")]
+    assert "IoU loss -0.023 against a spread of 0.018 lies outside the seed spread at the last epoch" in failed
+    assert "class loss" not in failed and "with 2 seeds per trainer the spread itself is one draw" in failed
 
 
 def test_commands_cover_each_part():
