@@ -211,7 +211,7 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
                 + f" than the largest seed-to-seed spread ({loss['largest_seed_spread']:.3f}).")
         parts = [(name, compare[f"difference_{key}"]) for name, key in (("IoU", "iou_loss"), ("class", "cls_loss"))
                  if f"difference_{key}" in compare]
-        outside = [f"{name} loss {d['goldyolo_minus_official']:+.3f} against a spread of {d['largest_seed_spread']:.3f}"
+        outside = [f"{name} loss {d['goldyolo_minus_official']:+.4f} against a spread of {d['largest_seed_spread']:.4f}"
                    for name, d in parts if d["exceeds_seed_spread"]]
         if outside:
             seeds = len(compare.get("goldyolo", {}).get("seeds", []))

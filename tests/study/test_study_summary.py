@@ -76,7 +76,7 @@ def test_conclusion_sorts_findings_by_the_evidence():
                                       "exceeds_seed_spread": False})
     text = "\n".join(summary.conclusion_lines(dict(evidence, compare=parts), claims.register({}, MODELS)))
     failed = text[text.index("What did not"):text.index("What is left")]
-    assert "IoU loss -0.023 against a spread of 0.018 lies outside the seed spread at the last epoch" in failed
+    assert "IoU loss -0.0230 against a spread of 0.0180 lies outside the seed spread at the last epoch" in failed
     assert "class loss" not in failed and "with 2 seeds per trainer the spread itself is one draw" in failed
 
 
