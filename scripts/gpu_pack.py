@@ -1,5 +1,7 @@
 """Pack what scripts/gpu_check.sh needs on a bare GPU machine without network into .gpu/ (ignored by git, sent
-with the working tree), within the 64 MiB that may travel with the job.
+with the working tree), within the 64 MiB that may travel with the job. The built report and the executed
+notebooks, which the job never reads, are moved into .gpu_aside/ (ignored, not sent) for the job; put them back
+afterwards with ``python scripts/gpu_pack.py --restore``.
 
     python scripts/gpu_pack.py [--budget-mib 62]
 
@@ -33,8 +35,40 @@ PLATFORM = ["--python-version", "3.12", "--implementation", "cp", "--only-binary
             "--platform", "manylinux_2_28_x86_64"]
 
 
+# tracked files the GPU job never reads (the built report, the executed notebooks): moved into .gpu_aside/ (not
+# carried) while the job runs, so that the images fit; ``--restore`` puts them back
+ASIDE = ["report/index.html", "report/index.pdf", "notebooks/*.ipynb"]
+ASIDE_DIR = ROOT / ".gpu_aside"
+
+
+def aside_files() -> list:
+    return sorted(p for pattern in ASIDE for p in ROOT.glob(pattern) if p.is_file())
+
+
+def move_aside() -> None:
+    """Move the :data:`ASIDE` files into .gpu_aside/ (kept out of git and of the job)."""
+    for path in aside_files():
+        target = ASIDE_DIR / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), str(target))
+    print(f"moved aside into {ASIDE_DIR}: {', '.join(ASIDE)}; after the job: python scripts/gpu_pack.py --restore")
+
+
+def restore() -> None:
+    """Put the files moved aside back in place."""
+    if not ASIDE_DIR.is_dir():
+        sys.exit("nothing to restore: no .gpu_aside/")
+    for path in sorted(p for p in ASIDE_DIR.rglob("*") if p.is_file()):
+        target = ROOT / path.relative_to(ASIDE_DIR)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), str(target))
+    shutil.rmtree(ASIDE_DIR)
+    print("restored the built report and the notebooks")
+
+
 def tree_bytes(extra: Path) -> int:
-    """Bytes of the tracked files plus ``extra`` (the untracked ones that travel besides)."""
+    """Bytes of the tracked files that travel (those moved aside do not) plus ``extra`` (the untracked ones that
+    travel besides)."""
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     total = sum((ROOT / name).stat().st_size for name in tracked.decode().split("\0") if name and
                 (ROOT / name).is_file())
@@ -71,13 +105,23 @@ def main() -> None:
     parser.add_argument("--reference", default=str(ROOT.parent / "shared" / "reference"))
     parser.add_argument("--official", default=str(ROOT.parent / "shared" / "official" / "Gold-YOLO"))
     parser.add_argument("--budget-mib", type=float, default=62.0)
+    parser.add_argument("--restore", action="store_true", help="after the job: put the built report and the "
+                        "notebooks back from .gpu_aside/")
     args = parser.parse_args()
+    if args.restore:
+        restore()
+        return
     out = Path(args.out)
     exclude = ROOT / ".git" / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
     known = exclude.read_text() if exclude.is_file() else ""
-    if "/.gpu/" not in known.split():
-        exclude.write_text(known + "/.gpu/\n")
+    for folder in ("/.gpu/", "/.gpu_aside/"):
+        if folder not in known.split():
+            known += folder + "\n"
+    exclude.write_text(known)
+    if ASIDE_DIR.exists():
+        sys.exit(f"{ASIDE_DIR} exists: restore it first (python scripts/gpu_pack.py --restore)")
+    move_aside()
     if out.exists():
         shutil.rmtree(out)
     download_wheels(out / "wheels")
@@ -104,6 +148,7 @@ def main() -> None:
                 f"fit the job's 64 MiB; sizes and annotations unchanged. Report this with any result.\n")
             print(f"packed {out}: {size / 2**20:.1f} MiB with the tracked files (budget {args.budget_mib} MiB)")
             return
+    restore()
     sys.exit(f"the tracked files and wheels alone leave no room under {args.budget_mib} MiB")
 
 
