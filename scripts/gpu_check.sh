@@ -77,7 +77,7 @@ for model in gold_yolo-n gold_yolo-s; do
             --out "$W/bench_${model}_${IMG}_$precision.json"
     done
 done
-step speed_ab 150 $PY -m goldyolo speed-ab --torch-reference .gpu/official --device $DEVICE --runs $BENCH_RUNS \
+step speed_ab 150 $PY -m goldyolo speed-ab --torch-reference .gpu/official --device $DEVICE --runs 20 \
     --invocations 1 --settings gold_yolo-n:$IMG:32:deploy,gold_yolo-n:$IMG:8:train_step,gold_yolo-s:$IMG:32:deploy \
     --out "$W/speed_ab.json"
 step train_s640 $(( $(left) - 15 )) $PY -m goldyolo train --model gold_yolo-s "${DATA[@]}" \
