@@ -28,6 +28,8 @@ NORMS = {"BN": nn.BatchNorm2d, "BN2d": nn.BatchNorm2d, "SyncBN": nn.SyncBatchNor
 ACTIVATIONS = {"ReLU": nn.ReLU}
 # ConvModule's act_cfg when not given: mmcv's dict(type="ReLU"), made per call (None means no activation)
 _DEFAULT_ACT = object()
+# where goldyolo 0.x kept this module; official checkpoints it wrote there still name it
+FORMER_NAMES = ("goldyolo.bench.mmcv_shim",)
 
 
 def build_norm_layer(cfg: Dict, num_features: int, postfix: str = "") -> Tuple[str, nn.Module]:
@@ -93,5 +95,10 @@ def install_if_missing() -> List[str]:
     cnn.ConvModule = ConvModule
     cnn.build_norm_layer = build_norm_layer
     mmcv.cnn = cnn
+    # checkpoints pickle whole models: naming the class by the path it stands in for keeps them
+    # loadable with the real mmcv and independent of where this module sits in the package
+    ConvModule.__module__ = "mmcv.cnn"
     sys.modules.update({"mmcv": mmcv, "mmcv.cnn": cnn})
+    for old in FORMER_NAMES:
+        sys.modules.setdefault(old, sys.modules[__name__])
     return ["mmcv.cnn.ConvModule", "mmcv.cnn.build_norm_layer"]
