@@ -173,6 +173,8 @@ class Trainer:
         self.start_epoch, self.best_ap = 0, 0.0
         if resume:
             self._restore(read_checkpoint(self.out / "last.pkl"))
+        if self.main:
+            self._record_invocation()
 
     # the step's parts and state, read and set through the trainer by checkpoints, tests and tools
     optimizer = _step_attribute("optimizer")
@@ -216,6 +218,13 @@ class Trainer:
         if free < needed:
             raise OSError(f"not enough free space in {self.out}: {free / 2**20:.0f} MiB free, the checkpoints of "
                           f"{self.cfg.model} need about {needed / 2**20:.0f} MiB")
+
+    def _record_invocation(self) -> None:
+        """Append this start (a resume too) to ``invocations.jsonl``: date, machine, versions and commit, and the
+        epoch it starts at, so that every epoch of a run can be traced to the code that trained it."""
+        from ..utils.machine import environment
+        with open(self.out / "invocations.jsonl", "a") as handle:
+            handle.write(json.dumps({"start_epoch": self.start_epoch, **environment()}) + "\n")
 
     def _save_data_report(self) -> None:
         """What the data check skipped or converted, printed with examples and kept in ``data_report.json``

@@ -1,6 +1,7 @@
 """The trainer: learning on real labels, checkpoints, exact resume, and its guards."""
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -106,6 +107,9 @@ def test_checkpoints_and_exact_resume(tmp_path):
     assert worst <= 1e-6, worst  # same data, same draws, same steps on the CPU
     lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and '"epoch": 1' in lines[1]
+    starts = [json.loads(line) for line in (tmp_path / "part" / "invocations.jsonl").read_text().splitlines()]
+    assert [s["start_epoch"] for s in starts] == [0, 1]  # each start names its first epoch and its code
+    assert all(s["versions"]["git_commit"] and s["hardware"]["cpu_cores"] for s in starts)
     before = {f.name: f.read_bytes() for f in (tmp_path / "part").iterdir()}
     with pytest.raises(InputError, match=r"previous run \(metrics.jsonl: 2 epochs\): continue it with --resume"):
         Trainer(config(tmp_path / "part", epochs=2))  # a fresh run would mix its epochs into this one
