@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 from datetime import datetime
+from html import escape
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
@@ -39,6 +40,7 @@ from goldyolo.utils.machine import command_output, machine_description
 from goldyolo.utils.watchdog import run_limited
 
 from .profiles import PROFILE_CHANGES, has_gpu, parameters, run_training
+from .style import readable
 
 TITLE = "Gold-YOLO in Jittor: reproduction report"
 ABOUT = ("- **What:** the study of an earlier student report on Gold-YOLO in Jittor, rebuilt with the exact model, "
@@ -71,7 +73,9 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { conten
               # printed text outputs read as prose: the body's font, lines broken between words only
               ".jp-RenderedText pre { font-family: var(--jp-content-font-family) !important; "
               "font-size: 9.5pt !important; white-space: pre-wrap; "
-              "word-break: normal !important; overflow-wrap: break-word; } ")
+              "word-break: normal !important; overflow-wrap: break-word; } "
+              ".run-note p { margin: 0.25em 0; font-size: 9.5pt; line-height: 1.4; color: #333; } ")
+NOTE_CLASS = "run-note"  # printed lines, shown as paragraphs
 _OFFLINE_TEMPLATE = DictLoader({"offline.html.j2": "{%- extends 'index.html.j2' -%}\n"
                                                    "{% block html_head_js %}{% endblock %}\n"
                                                    "{% block html_head_js_mathjax %}{% endblock %}\n"
@@ -259,9 +263,19 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
 LOG_LINE = re.compile(r"(Compiling Operators\(|\[[iwe] \d{4} )")
 
 
+def printed_as_prose(text: str) -> nbformat.NotebookNode:
+    """A notebook's printed lines as the document shows them: one paragraph per line, in the body's font and in
+    the document's words (:func:`goldyolo_study.style.readable`), not a block of terminal text."""
+    paragraphs = "".join(f"<p>{escape(readable(line.strip()))}</p>" for line in text.splitlines()
+                         if line.strip())
+    return nbformat.v4.new_output("display_data", data={"text/html": f'<div class="{NOTE_CLASS}">{paragraphs}</div>',
+                                                        "text/plain": text})
+
+
 def for_readers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The document's view of ``nb``: no parameter cells, no stderr output (log lines, warnings, progress
-    bars) and no Jittor log lines on stdout, which belong to the interactive notebook, not to the report."""
+    bars) and no Jittor log lines on stdout, which belong to the interactive notebook, not to the report;
+    what is printed reads as prose (:func:`printed_as_prose`)."""
     hidden = {"parameters", "injected-parameters", ERROR_MARKER_TAG}
     nb = copy.deepcopy(nb)
     nb.cells = [cell for cell in nb.cells if not hidden & set(cell.metadata.get("tags", []))]
@@ -277,6 +291,7 @@ def for_readers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                                    if not LOG_LINE.match(line.lstrip("\r")))
                 if not out.text.strip():
                     continue
+                out = printed_as_prose(out.text)
             outputs.append(out)
         cell.outputs = outputs
     return nb

@@ -1,6 +1,8 @@
-"""Table styling shared by the notebooks: cells that must not wrap on the printed page."""
+"""How the notebooks' results read in the document: names for the code's identifiers, and table cells that must
+not wrap on the printed page."""
 from __future__ import annotations
 
+import re
 from typing import Optional, Sequence
 
 import pandas as pd
@@ -9,9 +11,30 @@ import pandas as pd
 NOWRAP_CLASS = "nowrap"
 
 
+# the records' identifiers (loss items, columns, modes) as the document's prose names them
+WORDS = {"iou_loss": "IoU loss", "dfl_loss": "DFL loss", "cls_loss": "class loss", "time_s": "time (s)",
+         "skipped_steps": "skipped steps", "images_per_s": "images/s", "fixed_target": "fixed target",
+         "synthetic_target": "synthetic target", "reproduce_640": "reproduce-640"}
+_WORD = re.compile(r"\b(" + "|".join(map(re.escape, WORDS)) + r")\b")
+_MODEL = re.compile(r"\bgold_yolo-([nsml])\b")
+
+
 def model_label(name: str) -> str:
     """``gold_yolo-n`` as the document names it: ``Gold-YOLO-N``."""
     return "Gold-YOLO-" + name.rsplit("-", 1)[-1].upper()
+
+
+def readable(text: str) -> str:
+    """``text`` with the code's identifiers in the document's words: ``gold_yolo-n`` -> ``Gold-YOLO-N``,
+    ``iou_loss`` -> ``IoU loss`` and the other :data:`WORDS`."""
+    return _WORD.sub(lambda m: WORDS[m.group(1)], _MODEL.sub(lambda m: model_label(m.group(0)), text))
+
+
+def readable_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its column and index names in the document's words (see :func:`readable`)."""
+    frame = frame.rename(columns=lambda c: readable(c) if isinstance(c, str) else c)
+    names = [readable(n) if isinstance(n, str) else n for n in frame.index.names]
+    return frame.rename_axis(index=names if len(names) > 1 else names[0])
 
 
 def nowrap(styler, columns: Optional[Sequence[str]] = None):

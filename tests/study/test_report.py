@@ -81,6 +81,7 @@ def test_html_is_one_self_contained_file(built):
     assert TITLE in text and "Profile:" in text and "First notebook" in text and "Second notebook" in text
     assert "What:" in text and "For:</strong> researchers and students" in text
     assert "N = 1" in text and "N = 7" in text  # outputs are shown
+    assert "<p>N = 1</p>" in text and "<pre>N = 1" not in text  # printed lines as paragraphs, not terminal text
     # code, prompts, parameter cells and stderr are not
     for hidden in ("import matplotlib", "plt.subplots", "print(f", "In&nbsp;[", "In [", "N = {N}",
                    "a log line for stderr", "injected", "Compiling Operators"):
@@ -105,6 +106,14 @@ def test_pdf_has_title_and_headings(built):
     # printed outputs are set in the prose font, whose narrow spaces pdftotext may drop
     assert "In [" not in text and "plt.subplots" not in text and "N=7" in text.replace(" ", "")
     assert re.search(r"\b1 ?/ ?[1-9]\d*\b", text) and re.search(r"\b2 ?/ ?[1-9]\d*\b", text)  # page numbers
+
+
+def test_printed_lines_become_paragraphs_in_the_documents_words():
+    out = report.printed_as_prose("gold_yolo-s: iou_loss <0.5\n\n  time_s & more  \n")
+    body = out.data["text/html"]
+    assert body == ('<div class="run-note"><p>Gold-YOLO-S: IoU loss &lt;0.5</p><p>time (s) &amp; more</p></div>')
+    assert out.output_type == "display_data" and "iou_loss" in out.data["text/plain"]
+    assert ".run-note p {" in report._PRINT_CSS
 
 
 def test_show_code_keeps_the_code(tmp_path):

@@ -16,3 +16,12 @@ def test_chosen_columns_get_the_class_the_print_css_keeps_on_one_line():
     assert "nowrap" not in classes["long text that may wrap"]
     assert "nowrap" in style.nowrap(frame.style).to_html().split("long text")[0].rsplit("<td", 1)[1]
     assert f"td.{style.NOWRAP_CLASS} {{ white-space: nowrap !important; }}" in report._PRINT_CSS
+
+
+def test_identifiers_read_as_the_documents_words():
+    assert style.readable("last epoch's iou_loss of gold_yolo-n, cls_loss") == "last epoch's IoU loss of Gold-YOLO-N, class loss"
+    assert style.readable("my_iou_loss gold_yolo-nano") == "my_iou_loss gold_yolo-nano"  # whole names only
+    frame = pd.DataFrame({"epoch": [0], "iou_loss": [1.5], "time_s": [70]}).set_index("epoch")
+    named = style.readable_columns(frame)
+    assert list(named.columns) == ["IoU loss", "time (s)"] and named.index.name == "epoch"
+    assert named["IoU loss"].iloc[0] == 1.5
