@@ -19,7 +19,8 @@ def test_chosen_columns_get_the_class_the_print_css_keeps_on_one_line():
 
 
 def test_identifiers_read_as_the_documents_words():
-    assert style.readable("last epoch's iou_loss of gold_yolo-n, cls_loss") == "last epoch's IoU loss of Gold-YOLO-N, class loss"
+    text = style.readable("last epoch's iou_loss of gold_yolo-n, cls_loss")
+    assert text == "last epoch's IoU loss of Gold-YOLO-N, class loss"
     assert style.readable("my_iou_loss gold_yolo-nano") == "my_iou_loss gold_yolo-nano"  # whole names only
     frame = pd.DataFrame({"epoch": [0], "iou_loss": [1.5], "time_s": [70]}).set_index("epoch")
     named = style.readable_columns(frame)
