@@ -228,8 +228,7 @@ def cpu_options_lines(options: dict) -> List[str]:
              f"variant, {cfg['warmup']} warm-up runs, then rounds of one run of each variant in turn",
              POOLED]
     for part in options.get("parts", []):
-        lines.append(f"{part['file']} ({part['date'][:10]}, commit {part['commit'][:7]}): "
-                     + "; ".join(part["settings"]))
+        lines.append(f"measured {part['date'][:10]} at commit {part['commit'][:7]}: " + "; ".join(part["settings"]))
     return lines
 
 

@@ -11,6 +11,8 @@ import pandas as pd
 from goldyolo.data.coco import counts_in_words
 from goldyolo.errors import InputNotFoundError
 
+from .style import model_label
+
 
 @dataclass
 class TrainingRun:
@@ -134,8 +136,10 @@ def eval_parity_lines(result: dict) -> List[str]:
     hardware = env.get("hardware", {})
     modes = result.get("modes", {})
     best = max((max(m["official"]["AP50"], m["goldyolo"]["AP50"]) for m in modes.values()), default=0.0)
-    lines = [f"{cfg['model']} weights ({Path(str(cfg['weights'])).name}) on {cfg['data']} at {cfg['img_size']} px, "
-             f"batch {cfg['batch_size']}; {hardware.get('cpu_model', '?')}, {env.get('date', '?')[:10]}"]
+    images = max((m.get("input_shapes", {}).get("images", 0) for m in modes.values()), default=0)
+    lines = [f"the same {model_label(cfg['model'])} weights in both evaluators, on {images or 'the'} test images at "
+             f"{cfg['img_size']} px, batch {cfg['batch_size']}; {hardware.get('cpu_model', '?')}, "
+             f"{env.get('date', '?')[:10]}"]
     if best < 0.05:
         lines.append(f"these weights reach AP50 {best:.2g} at most: at that level an equal AP says little (a "
                      "detector that finds nothing gives equal APs too), so the evidence is the detection-by-"

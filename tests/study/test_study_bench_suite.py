@@ -215,4 +215,4 @@ def test_cpu_options_merges_files_and_keeps_the_newest_measurement_of_a_setting(
         part["commit"] = commit
     lines = bench_suite.cpu_options_lines(merged)
     assert lines[0].startswith("a CPU, 2 cores; per setting and invocation a warm worker per variant, 3 warm-up")
-    assert lines[-1] == "cpu_options_train.json (2026-12-06, commit ccccccc): Gold-YOLO-N 640 px, batch 8, train step"
+    assert lines[-1] == "measured 2026-12-06 at commit ccccccc: Gold-YOLO-N 640 px, batch 8, train step"

@@ -140,7 +140,8 @@ def test_eval_parity_table_and_the_ap_level_it_speaks_to():
     assert table["detections matched"].tolist() == ["59,991 of 60,000", "60,000 of 60,000"]
     assert table["input shapes equal"].tolist() == ["200 of 200"] * 2
     lines = runs.eval_parity_lines(result)
-    assert lines[0] == "gold_yolo-n weights (w.npz) on data/splits/test.json at 640 px, batch 32; AMD EPYC, 2026-12-02"
+    assert lines[0] == ("the same Gold-YOLO-N weights in both evaluators, on 200 test images at 640 px, batch 32; "
+                        "AMD EPYC, 2026-12-02")
     assert lines[1].startswith("these weights reach AP50 2.6e-05 at most: at that level an equal AP says little")
     assert "from 4e-06 (square) to 3e-06 (rect, aspect-ratio batches; x0.75)" in lines[2]
     detecting = runs.eval_parity_lines(_eval_parity(0.41))

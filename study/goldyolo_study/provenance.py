@@ -1,0 +1,132 @@
+"""Where each committed result comes from: the commit, date and machine its run recorded.
+
+A run records its origin in one of three ways, read in this order: ``invocations.jsonl`` (one line per start or
+resume: training and compare-train), an ``environment`` (or top-level ``versions``/``date``/``hardware``) in its
+json files, or, for runs made before their command recorded a commit, the commit their README names. A result
+made by a notebook during the report build has the notebook's own commit (the appendix's table of notebooks).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+import pandas as pd
+
+# the committed record folders, in the order of the document, with what each holds
+RECORDS = {
+    "parity": "model parity with the official model (04)",
+    "anomaly": "loss-anomaly runs (02)",
+    "train": "the study's 30-epoch training run (03, 04)",
+    "compare_train": "both trainers, 30 epochs, 2 seeds (03)",
+    "data_parity": "both training pipelines' batches (03)",
+    "compare_fork": "both trainers from one common state (03)",
+    "compare_bf16": "bf16 training (03)",
+    "precision": "bf16 inference (03)",
+    "step_parity": "step parity (03)",
+    "long_n320": "the 100-epoch run (03)",
+    "person_compare": "both trainers on the person task (03, 04)",
+    "eval_test": "evaluation of the study run on the test split (04)",
+    "eval_parity": "goldyolo's evaluator beside the official one (04)",
+    "bench": "speed and memory benchmark (04)",
+    "speed_ab": "Jittor and PyTorch interleaved; every CPU option (04)",
+    "onnx": "ONNX export (04)",
+    "soak": "memory over a long training run (04)",
+}
+BUILD = "this build"  # how a result made by a notebook during the build is dated
+MADE_IN_BUILD = {"anomaly", "eval_test"}  # written by notebooks 02 and 04 as they execute
+UNRECORDED = "not recorded"
+_README_COMMIT = re.compile(r"\bat commit ([0-9a-f]{7,40})\b")
+
+
+@dataclass
+class Origin:
+    """The commits (7 characters, ``+`` for uncommitted changes), dates and machines a record names, and how
+    they are known (``record``, ``README`` or :data:`BUILD`)."""
+    commits: List[str]
+    dates: List[str]
+    machines: List[str]
+    source: str
+
+
+def _unique(values: Iterable[Optional[str]]) -> List[str]:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+def _short(commit: Optional[str]) -> Optional[str]:
+    """``abc1234`` for a commit, ``abc1234+`` when the run had uncommitted changes."""
+    if not commit:
+        return None
+    dirty = commit.endswith("-dirty")
+    return commit.removesuffix("-dirty")[:7] + ("+" if dirty else "")
+
+
+def _environments(folder: Path) -> List[Dict]:
+    """Every environment the folder's records hold: invocation lines, then json files."""
+    found = []
+    for lines in sorted(folder.rglob("invocations.jsonl")):
+        found += [json.loads(line) for line in lines.read_text().splitlines() if line.strip()]
+    if found:
+        return found
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict):
+            continue
+        if isinstance(record.get("environment"), dict):
+            found.append(record["environment"])
+        elif isinstance(record.get("versions"), dict):
+            found.append(record)
+    return found
+
+
+def origin(folder: Path | str) -> Origin:
+    """Where the results in ``folder`` come from (see the module's description)."""
+    folder = Path(folder)
+    envs = _environments(folder)
+    if envs:
+        return Origin(_unique(_short(e.get("versions", {}).get("git_commit")) for e in envs),
+                      _unique(str(e.get("date", ""))[:10] for e in envs),
+                      _unique((e.get("hardware") or {}).get("cpu_model") or e.get("cpu") for e in envs), "record")
+    readme = folder / "README.md"
+    if readme.exists():
+        commits = _unique(c[:7] for c in _README_COMMIT.findall(readme.read_text()))
+        if commits:
+            return Origin(commits, [], [], "README")
+    return Origin([], [], [], BUILD if folder.name in MADE_IN_BUILD else UNRECORDED)
+
+
+def origin_text(folder: Path | str) -> str:
+    """One phrase for the document: ``commit abc1234 (2026-12-06, Intel Xeon)``, several commits for a resumed
+    run, or that the notebook made it during this build."""
+    found = origin(folder)
+    if found.source == BUILD:
+        return "made by its notebook in this build (commit in the table of notebooks)"
+    if not found.commits:
+        return "its commit was not recorded"
+    commits = ", ".join(found.commits)
+    details = ", ".join(found.dates + found.machines)
+    note = " (its README)" if found.source == "README" else ""
+    dirty = "; + marks uncommitted changes" if any(c.endswith("+") for c in found.commits) else ""
+    return (f"commit{'s' if len(found.commits) > 1 else ''} {commits}{note}"
+            f"{f' ({details})' if details else ''}{dirty}")
+
+
+def origins_table(root: Path | str) -> pd.DataFrame:
+    """One row per committed record folder under ``root`` (report/full): what it holds, commits, dates,
+    machines and how they are known."""
+    root = Path(root)
+    rows = []
+    for name, what in RECORDS.items():
+        if not (root / name).is_dir():
+            continue
+        found = origin(root / name)
+        rows.append({"result": what, "commits": ", ".join(found.commits) or "-",
+                     "dates": ", ".join(found.dates) or "-", "machine": ", ".join(found.machines) or "-",
+                     "known from": {"record": "its records", "README": "its README", BUILD: BUILD,
+                                    UNRECORDED: UNRECORDED}[found.source]})
+    return pd.DataFrame(rows, columns=["result", "commits", "dates", "machine", "known from"])
