@@ -38,6 +38,8 @@ RECORDS = {
 BUILD = "this build"  # how a result made by a notebook during the build is dated
 MADE_IN_BUILD = {"anomaly", "eval_test"}  # written by notebooks 02 and 04 as they execute
 UNRECORDED = "not recorded"
+# made under the profile's RUN_DIR (the others are the committed runs every profile reads)
+PROFILE_RECORDS = {"train", "anomaly", "eval_test", "bench", "soak"}
 _README_COMMIT = re.compile(r"\bat commit ([0-9a-f]{7,40})\b")
 
 
@@ -116,15 +118,16 @@ def origin_text(folder: Path | str) -> str:
             f"{f' ({details})' if details else ''}{dirty}")
 
 
-def origins_table(root: Path | str) -> pd.DataFrame:
-    """One row per committed record folder under ``root`` (report/full): what it holds, commits, dates,
-    machines and how they are known."""
-    root = Path(root)
+def origins_table(root: Path | str, run_dir: Optional[Path | str] = None) -> pd.DataFrame:
+    """One row per record folder under ``root`` (report/full), those the study's own profile makes
+    (:data:`PROFILE_RECORDS`) under ``run_dir`` when given: what it holds, commits, dates, machines and how they
+    are known."""
     rows = []
     for name, what in RECORDS.items():
-        if not (root / name).is_dir():
+        folder = Path(run_dir if run_dir is not None and name in PROFILE_RECORDS else root) / name
+        if not folder.is_dir():
             continue
-        found = origin(root / name)
+        found = origin(folder)
         rows.append({"result": what, "commits": ", ".join(found.commits) or "-",
                      "dates": ", ".join(found.dates) or "-", "machine": ", ".join(found.machines) or "-",
                      "known from": {"record": "its records", "README": "its README", BUILD: BUILD,

@@ -45,6 +45,13 @@ def test_environments_in_json_records_then_readme_then_build(tmp_path):
     table = provenance.origins_table(tmp_path)
     assert list(table.result) == [provenance.RECORDS[k] for k in ("train", "eval_test", "bench", "soak")]
     assert list(table["known from"]) == ["its README", "this build", "its records", "not recorded"]
+    quick = tmp_path / "quick"
+    (quick / "train").mkdir(parents=True)
+    (quick / "train" / "invocations.jsonl").write_text(json.dumps(env("e" * 40)) + "\n")
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "onnx_640.json").write_text(json.dumps({"environment": env("f" * 40)}))
+    table = provenance.origins_table(tmp_path, quick)  # the profile's own runs, the committed others
+    assert list(table.commits) == ["eeeeeee", "fffffff"]
 
 
 def test_every_committed_record_folder_is_described():
