@@ -11,6 +11,7 @@ from typing import Dict, Optional, Tuple
 import pandas as pd
 
 from .anomaly_tables import near_target_mean, yes_no
+from .style import readable
 
 
 def headline_rows(speed: pd.DataFrame) -> Tuple[Optional[pd.Series], Optional[pd.Series]]:
@@ -281,7 +282,7 @@ def register(evidence: Dict, models: Dict) -> pd.DataFrame:
         measured, verdict, reason = RULES[claim.key](evidence, models)
         words = claim.original.replace("**", "")  # the report's bold marks, not its words
         rows.append({"claim": f"{claim.english}. In its words: “{words}” ({claim.where})", "key": claim.key,
-                     "measured here": measured, "verdict": verdict, "why": reason})
+                     "measured here": readable(measured), "verdict": verdict, "why": readable(reason)})
     return pd.DataFrame(rows)
 
 

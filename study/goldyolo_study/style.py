@@ -14,7 +14,8 @@ NOWRAP_CLASS = "nowrap"
 # the records' identifiers (loss items, columns, modes) as the document's prose names them
 WORDS = {"iou_loss": "IoU loss", "dfl_loss": "DFL loss", "cls_loss": "class loss", "time_s": "time (s)",
          "skipped_steps": "skipped steps", "images_per_s": "images/s", "fixed_target": "fixed target",
-         "synthetic_target": "synthetic target", "reproduce_640": "reproduce-640"}
+         "synthetic_target": "synthetic target", "reproduce_640": "reproduce-640", "train_step": "training step",
+         "channels_last": "channels-last", "pooling_v2": "pooling", "zero_grad": "gradient reset"}
 _WORD = re.compile(r"\b(" + "|".join(map(re.escape, WORDS)) + r")\b")
 _MODEL = re.compile(r"\bgold_yolo-([nsml])\b")
 

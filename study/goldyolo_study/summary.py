@@ -2,12 +2,14 @@
 (``evidence.gather``) and the executed notebooks' run records, never typed in."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import pandas as pd
 
 from .bench_suite import ab_verdict
 from .profiles import parameters, training_command
+from .style import readable
 
 NOT_YET = "not in this build"
 
@@ -101,14 +103,24 @@ def parity_text(parity: Dict) -> str:
             f"{worst['train_cls_vs_official']:.1e} (class) and {worst['train_reg_vs_official']:.1e} (box)")
 
 
-def headline_table(evidence: Dict, s_deploy) -> pd.DataFrame:
-    """The summary page's results: what was measured, the number, and where it comes from."""
+# the record folder behind each headline row (under REFERENCE_RUNS, or the profile's RUN_DIR for its own runs)
+HEADLINE_RECORDS = {"Outputs equal to the official model's": "parity", "Trained here": "train",
+                    "Trained longer": "long_n320", "Beside the official trainer": "compare_train",
+                    "Speed, Jittor / PyTorch time": "speed_ab",
+                    "Every CPU option, time / PyTorch eager float32": "speed_ab",
+                    "Peak process memory, batch 1": "bench"}
+
+
+def headline_table(evidence: Dict, s_deploy, reference_runs: Optional[str] = None,
+                   run_dir: Optional[str] = None) -> pd.DataFrame:
+    """The summary page's results: what was measured, the number, where it comes from and, given the record
+    folders, the commits of the runs that made it (:func:`goldyolo_study.provenance.origin`)."""
     train, long = evidence.get("train", {}), evidence.get("long", {})
     peak = [r for r in evidence.get("speed", []) if r["form"] == "deploy" and r["batch"] == 1]
     rows = [
         ("Outputs equal to the official model's", parity_text(evidence.get("parity", {})),
-         "parity-report; the official weights cannot be downloaded here, so equal outputs on the same weights "
-         "stand in for the paper's AP"),
+         "04: the model comparison; the official weights cannot be downloaded here, so equal outputs on the same "
+         "weights stand in for the paper's AP"),
         ("Gold-YOLO-S, deploy form", f"{s_deploy.params / 1e6:.2f}M parameters, {s_deploy.gflops:.2f} GFLOPs at 640 px",
          "04; the official code counts the same"),
         ("Trained here", (f"{train.get('model')} at {train.get('img_size')} px, {train['epochs']} epochs: "
@@ -116,14 +128,28 @@ def headline_table(evidence: Dict, s_deploy) -> pd.DataFrame:
          if "AP" in train else NOT_YET, "03, 04: the 200 test images, pycocotools"),
         ("Trained longer", f"{long['epochs']} epochs: {_ap(long)}" if "AP" in long else NOT_YET,
          "03: the long run" + (f" ({long_lr_note(evidence)})" if long_lr_note(evidence) else "")),
-        ("Beside the official trainer", compare_text(evidence.get("compare", {})), "03: compare-train"),
+        ("Beside the official trainer", compare_text(evidence.get("compare", {})), "03: both trainers, 2 seeds"),
         ("Speed, Jittor / PyTorch time", speed_text(evidence), "04: below 1 favours Jittor"),
         ("Every CPU option, time / PyTorch eager float32", cpu_options_text(evidence),
-         "notebook 04: one rotation of all options, with intervals and memory"),
+         "04: one rotation of all options, with intervals and memory"),
         ("Peak process memory, batch 1", "; ".join(f"{r['model']} {r['size']} px: {r['peak RSS MiB']:.0f} MiB"
                                                    for r in peak) or NOT_YET, "04"),
     ]
-    return pd.DataFrame(rows, columns=["result", "measured here", "where"])
+    table = pd.DataFrame(rows, columns=["result", "measured here", "where"])
+    table["measured here"] = table["measured here"].map(readable)
+    if reference_runs is not None:
+        from .provenance import PROFILE_RECORDS, origin
+        commits = []
+        for result in table.result:
+            folder = HEADLINE_RECORDS.get(result)
+            if folder is None:
+                commits.append("this build")
+                continue
+            root = run_dir if run_dir is not None and folder in PROFILE_RECORDS else reference_runs
+            found = origin(Path(root) / folder)
+            commits.append(", ".join(found.commits) or ("this build" if found.source == "this build" else "-"))
+        table["commit"] = commits
+    return table
 
 
 def verdict_counts(register: pd.DataFrame) -> Dict[str, int]:
@@ -244,8 +270,9 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
         left.append(f"The {long['epochs']}-epoch run again with the study run's (the official) learning rate.")
     left.append("The paper's COCO AP with the official weights: they cannot be downloaded on this machine; "
                 "where they can, the package converts them and evaluates them on COCO val2017 (below).")
-    return (["**What held**", ""] + [f"- {line}" for line in held] + ["", "**What did not**", ""]
-            + [f"- {line}" for line in failed] + ["", "**What is left**", ""] + [f"- {line}" for line in left])
+    return (["**What held**", ""] + [f"- {readable(line)}" for line in held] + ["", "**What did not**", ""]
+            + [f"- {readable(line)}" for line in failed] + ["", "**What is left**", ""]
+            + [f"- {readable(line)}" for line in left])
 
 
 COCO_TRAIN_IMAGES = 118_287  # COCO train2017, the paper's training set

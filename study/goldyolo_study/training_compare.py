@@ -12,6 +12,7 @@ from goldyolo.compare.train_compare import SUMMARY_KEYS
 from goldyolo.engine.solver import warmup_steps
 
 from .runs import TrainingRun
+from .style import readable
 
 
 def read_json(path: Path | str) -> Optional[dict]:
@@ -29,7 +30,7 @@ def comparison_table(result: dict) -> pd.DataFrame:
         evaluated = [e for e in run["epochs"] if "AP" in e]
         final = evaluated[-1] if evaluated else {}
         rows.append({"framework": run["framework"], "seed": run["seed"], "epochs": len(run["epochs"]),
-                     "iou_loss": last["iou_loss"], "cls_loss": last["cls_loss"],
+                     "IoU loss": last["iou_loss"], "class loss": last["cls_loss"],
                      "AP": final.get("AP"), "AP50": final.get("AP50"),
                      "official evaluator AP": last.get("official_AP")})
     return pd.DataFrame(rows).set_index(["framework", "seed"])
@@ -87,7 +88,7 @@ def phase_offsets(result: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame
             count = sum(len(d) for d in framework)
             if not count:
                 continue
-            row = {"loss": item, "phase": phase,
+            row = {"loss": readable(item), "phase": phase,
                    "goldyolo - official, mean per seed": ", ".join(f"{sum(d) / len(d):+.4f}" for d in framework),
                    "goldyolo lower": f"{sum(v < 0 for d in framework for v in d)} of {count}"}
             for name in ("goldyolo", "official"):
@@ -258,7 +259,7 @@ def precision_table(bf16: dict, float32: dict, stop_aug_last_n_epoch: int = 15) 
                                       ("without mosaic", range(switch, bf16["config"]["epochs"])))}
         within = [full[full_seeds[0]][e][item] - full[full_seeds[-1]][e][item] for e in sorted(full[full_seeds[0]])
                   if e in full[full_seeds[-1]]] if len(full_seeds) > 1 else []
-        row = {"loss": item,
+        row = {"loss": readable(item),
                "bf16 - float32, same seed (mean per seed)": ", ".join(f"{sum(d) / len(d):+.4f}" for d in paired if d),
                "bf16 lower": f"{sum(v < 0 for d in paired for v in d)} of {count}",
                **{f"{phase}: bf16 - float32 (per seed)": ", ".join(f"{sum(d) / len(d):+.4f}" for d in diffs if d)

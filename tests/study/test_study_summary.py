@@ -1,6 +1,7 @@
 """The summary and conclusion pages (``goldyolo_study.summary``): every sentence from the evidence."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 from goldyolo_study import claims, summary
@@ -21,14 +22,27 @@ def test_headline_table_from_evidence():
     table = summary.headline_table({"train": TRAIN, "compare": COMPARE, "speed_ab": AB}, S_DEPLOY)
     measured = dict(zip(table.result, table["measured here"]))
     assert measured["Gold-YOLO-S, deploy form"] == "21.52M parameters, 46.14 GFLOPs at 640 px"
-    assert measured["Trained here"] == ("gold_yolo-n at 320 px, 30 epochs: AP 0.0013, AP50 0.0043 "
+    assert measured["Trained here"] == ("Gold-YOLO-N at 320 px, 30 epochs: AP 0.0013, AP50 0.0043 "
                                         "(best AP 0.0019, AP50 0.0048, epoch 24)")
     assert measured["Trained longer"] == "not in this build"
     assert measured["Beside the official trainer"] == (
         "goldyolo: AP 0.0004 (spread 0.0002) over seeds 0, 1; official: AP 0.0003 (spread 0.0003) over seeds 0, 1; "
         "the difference is within the seed-to-seed spread")
-    assert measured["Speed, Jittor / PyTorch time"] == ("gold_yolo-n 640 px batch 1 deploy: 1.02 (95% 0.98-1.05, "
+    assert measured["Speed, Jittor / PyTorch time"] == ("Gold-YOLO-N 640 px batch 1 deploy: 1.02 (95% 0.98-1.05, "
                                                          "level (within noise))")
+    assert "commit" not in table.columns  # without the record folders
+
+
+def test_headline_rows_name_the_commits_of_their_runs(tmp_path):
+    (tmp_path / "parity").mkdir()
+    (tmp_path / "parity" / "parity.json").write_text(json.dumps({"versions": {"git_commit": "a" * 40 + "-dirty"}}))
+    own = tmp_path / "own"
+    (own / "train").mkdir(parents=True)
+    (own / "train" / "invocations.jsonl").write_text(json.dumps({"versions": {"git_commit": "b" * 40}}) + "\n")
+    table = summary.headline_table({}, S_DEPLOY, str(tmp_path), str(own)).set_index("result")["commit"]
+    assert table["Outputs equal to the official model's"] == "aaaaaaa+"
+    assert table["Trained here"] == "bbbbbbb" and table["Gold-YOLO-S, deploy form"] == "this build"
+    assert table["Trained longer"] == "-"  # no record
 
 
 def test_unfinished_comparison_and_single_run_speed_are_said_as_such():

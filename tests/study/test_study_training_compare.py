@@ -59,11 +59,11 @@ def test_phase_offsets_split_the_comparison_where_mosaic_stops():
     result = comparison()
     result["config"]["epochs"] = 2
     table = tc.phase_offsets(result, stop_aug_last_n_epoch=1)  # epoch 0 with mosaic, epoch 1 without
-    row = table.loc[("cls_loss", "without mosaic")]
+    row = table.loc[("class loss", "without mosaic")]
     # cls at epoch 1 is 1.8 + AP: goldyolo 1.810 / 1.812 against official 1.811 / 1.815
     assert row["goldyolo - official, mean per seed"] == "-0.0010, -0.0030" and row["goldyolo lower"] == "2 of 2"
     assert row["official: seed 0 - seed 1"] == "-0.0040 (1 of 1 lower)"
-    assert table.loc[("iou_loss", "with mosaic"), "goldyolo lower"] == "0 of 2"
+    assert table.loc[("IoU loss", "with mosaic"), "goldyolo lower"] == "0 of 2"
 
 
 def test_a_forked_comparison_leaves_out_its_common_base():
@@ -73,7 +73,7 @@ def test_a_forked_comparison_leaves_out_its_common_base():
         run["epochs"][0]["fork_base"] = True
     table = tc.phase_offsets(result, stop_aug_last_n_epoch=2)  # both epochs would be "without mosaic"
     assert list(table.index.get_level_values("phase")) == ["without mosaic"] * 3
-    assert table.loc[("cls_loss", "without mosaic"), "goldyolo lower"] == "2 of 2"  # epoch 1 alone
+    assert table.loc[("class loss", "without mosaic"), "goldyolo lower"] == "2 of 2"  # epoch 1 alone
     assert any("starts at epoch 1 from the state of one official run (seed 0" in line
                for line in tc.comparison_lines(result))
 
@@ -146,19 +146,19 @@ def test_bf16_training_against_float32_per_seed_and_the_verdict():
         run["epochs"][1]["cls_loss"] -= 0.001
         run["epochs"][0]["iou_loss"] += 0.01
     table = tc.precision_table(bf16, float32)
-    assert table.loc["cls_loss", "bf16 - float32, same seed (mean per seed)"] == "-0.0005, -0.0005"
-    assert table.loc["iou_loss", "bf16 - float32, same seed (mean per seed)"] == "+0.0050, +0.0050"
-    assert table.loc["cls_loss", "bf16 lower"] == "2 of 4"
+    assert table.loc["class loss", "bf16 - float32, same seed (mean per seed)"] == "-0.0005, -0.0005"
+    assert table.loc["IoU loss", "bf16 - float32, same seed (mean per seed)"] == "+0.0050, +0.0050"
+    assert table.loc["class loss", "bf16 lower"] == "2 of 4"
     # 2 epochs: all after the mosaic switch (epochs - 15 < 0)
-    assert table.loc["cls_loss", "without mosaic: bf16 - float32 (per seed)"] == "-0.0005, -0.0005"
-    assert table.loc["cls_loss", "with mosaic: bf16 - float32 (per seed)"] == ""
-    assert table.loc["cls_loss", "float32: seed 0 - seed 1"] == "-0.0010"
-    assert table.loc["cls_loss", "float32 seed spread"] == pytest.approx(0.002)
-    assert table.loc["cls_loss", "bf16 within float32 mean +- spread"]  # 0.001 lower, spread 0.002
+    assert table.loc["class loss", "without mosaic: bf16 - float32 (per seed)"] == "-0.0005, -0.0005"
+    assert table.loc["class loss", "with mosaic: bf16 - float32 (per seed)"] == ""
+    assert table.loc["class loss", "float32: seed 0 - seed 1"] == "-0.0010"
+    assert table.loc["class loss", "float32 seed spread"] == pytest.approx(0.002)
+    assert table.loc["class loss", "bf16 within float32 mean +- spread"]  # 0.001 lower, spread 0.002
     bf16["runs"][0]["epochs"][1]["cls_loss"] -= 0.05  # now far outside
     lines = tc.precision_lines(bf16, float32)
-    assert lines[-1] == ("last epoch: bf16's mean within float32's mean +- its seed spread for iou_loss, loss; "
-                         "outside for cls_loss")
+    assert lines[-1] == ("last epoch: bf16's mean within float32's mean +- its seed spread for IoU loss, loss; "
+                         "outside for class loss")
     assert lines[1].startswith("bf16: last AP 0.01 (epoch 1), 0.012 (epoch 1)")
     unfinished = json.loads(json.dumps(bf16))
     for run in unfinished["runs"]:
