@@ -39,11 +39,15 @@ def hardware() -> Dict:
 
 
 def versions() -> Dict:
-    """python, jittor, numpy, goldyolo and the git commit (with ``-dirty`` for uncommitted changes)."""
+    """python, jittor, numpy, goldyolo and the git commit (with ``-dirty`` for uncommitted changes to the code).
+
+    The executed notebooks and ``report/`` are left out of the check: the report build rewrites them while its
+    notebooks run measurements, which would otherwise all read as made by uncommitted code."""
     from .. import __version__
     from ..runtime import jt
     commit = command_output(["git", "rev-parse", "HEAD"])
-    if commit and command_output(["git", "status", "--porcelain", "--untracked-files=no"]):
+    if commit and command_output(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                  ":(exclude)notebooks/*.ipynb", ":(exclude)report"]):
         commit += "-dirty"
     return {"python": platform.python_version(), "jittor": jt.__version__, "numpy": np.__version__,
             "goldyolo": __version__, "git_commit": commit}

@@ -14,7 +14,7 @@ import pandas as pd
 
 from goldyolo.utils.watchdog import run_watched
 
-from .style import model_label
+from .style import model_label, readable_frame
 
 Runner = Callable[..., subprocess.CompletedProcess]  # run_watched's signature: (command, timeout_s, env=...)
 WARMUP = 2  # warm-up runs per setting; they also compile Jittor's kernels for the shape
@@ -114,10 +114,10 @@ def recorded_comparisons(reports: Sequence[dict]) -> Tuple[dict, List[dict]]:
 def recorded_table(comparisons: Sequence[dict]) -> pd.DataFrame:
     """``recorded_comparisons``' rows for the page: the setting, both medians and the note. No ratio: the two
     come from different runs (``invocation_drift`` says how far one setting moves between runs)."""
-    return pd.DataFrame([{"setting": _setting_name(row),
-                          "recorded PyTorch ms": round(row["torch_median_ms"], 1),
-                          "Jittor ms (this run)": round(row["jittor_median_ms"], 1),
-                          "note": row.get("note") or ""} for row in comparisons])
+    return readable_frame(pd.DataFrame([{"setting": _setting_name(row),
+                                         "recorded PyTorch ms": round(row["torch_median_ms"], 1),
+                                         "Jittor ms (this run)": round(row["jittor_median_ms"], 1),
+                                         "note": row.get("note") or ""} for row in comparisons]))
 
 
 def invocation_drift(result: dict) -> Optional[Tuple[float, str, str]]:
@@ -194,7 +194,7 @@ def variants_table(result: dict) -> pd.DataFrame:
                 row.update({"resident MiB": round(s["memory_mib"][name]["rss_mib"]),
                             "peak MiB": round(s["memory_mib"][name]["peak_rss_mib"])})
             rows.append(row)
-    return pd.DataFrame(rows)
+    return readable_frame(pd.DataFrame(rows))
 
 
 def cpu_options(reference: Path) -> Optional[dict]:
@@ -268,4 +268,4 @@ def time_by_kind_table(reports: Sequence[dict]) -> pd.DataFrame:
     table = pd.DataFrame(rows).fillna(0.0)
     order = sorted(table.index, key=lambda name: (name != "median latency", name.startswith("of which"),
                                                   -table.loc[name].max()))
-    return table.loc[order]
+    return readable_frame(table.loc[order])

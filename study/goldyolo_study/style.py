@@ -31,6 +31,12 @@ def readable(text: str) -> str:
     return _WORD.sub(lambda m: WORDS[m.group(1)], _MODEL.sub(lambda m: model_label(m.group(0)), text))
 
 
+def readable_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its text cells, index and column names in the document's words (see :func:`readable`)."""
+    frame = readable_columns(frame.map(lambda v: readable(v) if isinstance(v, str) else v))
+    return frame.rename(index=lambda v: readable(v) if isinstance(v, str) else v)
+
+
 def readable_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its column and index names in the document's words (see :func:`readable`)."""
     frame = frame.rename(columns=lambda c: readable(c) if isinstance(c, str) else c)
