@@ -81,7 +81,8 @@ def plot_soak(result: Dict, path: str | Path) -> None:
     twin.plot(iterations, [s["live_vars"] for s in samples], color="tab:orange")
     twin.set_ylabel("live Jittor variables", color="tab:orange")
     cfg = result["config"]
-    ax.set_title(f"{cfg['model']} at {cfg['img_size']} px, batch {cfg['batch_size']}: "
+    name = "Gold-YOLO-" + cfg["model"].rsplit("-", 1)[-1].upper()  # gold_yolo-n as the paper names it
+    ax.set_title(f"{name} at {cfg['img_size']} px, batch {cfg['batch_size']}: "
                  f"{summary['rss_slope_mib_per_1000_iterations']:+.1f} MiB per 1,000 iterations after warm-up")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

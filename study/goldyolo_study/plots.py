@@ -61,7 +61,7 @@ def labelled_images(source, count: int = 6) -> plt.Figure:
 
 def fixed_target_curves(fixed: Dict[str, pd.DataFrame]) -> plt.Figure:
     """Fixed-target loss per step (log scale) for each labelling, with the original report's 0.85 and 0.01."""
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=(7, 3.0))
     for (label, df), style in zip(fixed.items(), STYLES):
         ax.plot(df.step, df.loss, style, label=label)
     for value in (0.85, 0.01):

@@ -54,14 +54,16 @@ PDF_TIMEOUT_S = 300
 # long code lines wrapped rather than cut.
 # A4 pages; tables shrink to the page width and wrap their cells instead of running off the page or
 # scrolling; figures never exceed the width; a heading is kept with what follows it. In print nothing in
-# an output area is clipped (a table too wide would lose its last columns), and an output holding a table
-# may break across pages: JupyterLab keeps each output on one page, so a long table would start on a fresh
-# page and leave the one before it empty.
+# an output area is clipped (a table too wide would lose its last columns), and outputs are plain blocks that
+# may break across pages (between table rows and paragraphs; a figure stays whole): JupyterLab keeps each
+# output on one page, and in Chromium that pushes a short note and the table after it to a fresh page, leaving
+# the one before it half empty.
 _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { content: counter(page) \" / \" "
               "counter(pages); font: 9pt sans-serif; color: #555; } } "
               "@media print { pre { white-space: pre-wrap; } "
               ".jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output { overflow: visible !important; } "
-              ".jp-OutputArea-child:has(table) { break-inside: auto !important; } } "
+              ".jp-OutputArea-child { display: block !important; break-inside: auto !important; } "
+              ".jp-OutputArea-output { display: block !important; } } "
               ".jp-RenderedHTMLCommon table { font-size: 8.5pt; table-layout: auto; max-width: 100%; "
               "border-collapse: collapse; } "
               ".jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { white-space: normal !important; "
@@ -74,6 +76,8 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { conten
               ".jp-RenderedText pre { font-family: var(--jp-content-font-family) !important; "
               "font-size: 9.5pt !important; white-space: pre-wrap; "
               "word-break: normal !important; overflow-wrap: break-word; } "
+              ".jp-RenderedHTMLCommon li { break-inside: avoid; } "
+              ".jp-RenderedHTMLCommon p { orphans: 3; widows: 3; } "
               ".run-note p { margin: 0.25em 0; font-size: 9.5pt; line-height: 1.4; color: #333; } ")
 NOTE_CLASS = "run-note"  # printed lines, shown as paragraphs
 _OFFLINE_TEMPLATE = DictLoader({"offline.html.j2": "{%- extends 'index.html.j2' -%}\n"

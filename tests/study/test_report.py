@@ -114,6 +114,8 @@ def test_printed_lines_become_paragraphs_in_the_documents_words():
     assert body == ('<div class="run-note"><p>Gold-YOLO-S: IoU loss &lt;0.5</p><p>time (s) &amp; more</p></div>')
     assert out.output_type == "display_data" and "iou_loss" in out.data["text/plain"]
     assert ".run-note p {" in report._PRINT_CSS
+    # in print every output may break (tables between rows, notes between lines): none is pushed whole to a new page
+    assert ".jp-OutputArea-child { display: block !important; break-inside: auto !important; }" in report._PRINT_CSS
 
 
 def test_show_code_keeps_the_code(tmp_path):
