@@ -73,3 +73,20 @@ def size_counts(boxes: pd.DataFrame) -> pd.DataFrame:
     """Boxes per split (rows) and COCO size range (columns: small, medium, large)."""
     size = pd.cut(boxes["area"], SIZE_EDGES, labels=SIZE_NAMES, include_lowest=True)
     return boxes.assign(size=size).groupby(["split", "size"], observed=False).size().unstack()
+
+
+def task_counts(ann_file: Path | str) -> Dict[str, object]:
+    """A COCO json's images, the images with a (non-crowd) box, its boxes and crowd regions, and class names."""
+    data = json.loads(Path(ann_file).read_text())
+    boxes = [a for a in data["annotations"] if not a.get("iscrowd")]
+    return {"images": len(data["images"]), "images_with_boxes": len({a["image_id"] for a in boxes}),
+            "boxes": len(boxes), "crowd": len(data["annotations"]) - len(boxes),
+            "classes": [c["name"] for c in data["categories"]]}
+
+
+def task_line(train_file: Path | str, test_file: Path | str) -> str:
+    """One sentence for a task's two splits: classes, images (with a box), boxes and crowd regions."""
+    train, test = task_counts(train_file), task_counts(test_file)
+    parts = [f"{name}: {c['images']} images ({c['images_with_boxes']} with a box), {c['boxes']:,} boxes "
+             f"(+{c['crowd']} crowd)" for name, c in (("training", train), ("test", test))]
+    return f"classes: {', '.join(train['classes'])}; " + "; ".join(parts)

@@ -82,3 +82,19 @@ def test_full_split_counts_of_the_shared_subset(tmp_path):
     sizes = dataset_tables.size_counts(dataset_tables.box_table(splits))
     assert sizes.loc["test"].tolist() == [755, 555, 395]
     assert sizes.loc["train"].tolist() == [2583, 2747, 2168]
+
+
+def test_task_line_counts_images_with_a_box_and_crowd_regions(tmp_path):
+    import json
+
+    from goldyolo_study import dataset_tables
+    def write(name, images, boxes):
+        anns = [{"id": i, "image_id": im, "iscrowd": crowd, "bbox": [0, 0, 1, 1], "category_id": 1}
+                for i, (im, crowd) in enumerate(boxes)]
+        (tmp_path / name).write_text(json.dumps({"images": [{"id": i} for i in range(images)], "annotations": anns,
+                                                 "categories": [{"id": 1, "name": "person"}]}))
+    write("train.json", 4, [(0, 0), (0, 0), (1, 0), (2, 1)])
+    write("test.json", 2, [(1, 0)])
+    assert dataset_tables.task_line(tmp_path / "train.json", tmp_path / "test.json") == (
+        "classes: person; training: 4 images (2 with a box), 3 boxes (+1 crowd); "
+        "test: 2 images (1 with a box), 1 boxes (+0 crowd)")
