@@ -1,0 +1,104 @@
+"""The model notebook 04 evaluates: the best run of a training comparison, its EMA weights kept beside the
+comparison's records.
+
+``keep`` picks the run with the highest final AP50 (goldyolo's evaluator, the same for both trainers) among the
+finished runs of ``compare.json``, writes its EMA weights of the last evaluated epoch as an ``.npz`` (official
+parameter names) into ``RECORDS/weights/`` (not committed: 20+ MB) and describes them in ``detector.json``
+(committed: run, epoch, AP, the weights' SHA-256), so that a reader who remakes the run can check they have the
+same weights. ``load`` builds the model from them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Dict, Tuple
+
+import numpy as np
+
+from goldyolo.errors import InputError, InputNotFoundError
+
+WEIGHTS = Path("weights") / "best_run_ema.npz"
+RECORD = "detector.json"
+
+
+def best_run(compare: Dict) -> Tuple[str, int, Dict]:
+    """(framework, seed, last evaluated epoch's entry) of the finished run with the highest final AP50."""
+    finished = [run for run in compare["runs"] if len(run["epochs"]) >= compare["config"]["epochs"]]
+    scored = [(run, [e for e in run["epochs"] if "AP50" in e]) for run in finished]
+    scored = [(run, evaluated[-1]) for run, evaluated in scored if evaluated]
+    if not scored:
+        raise InputError("the comparison has no finished, evaluated run yet")
+    run, last = max(scored, key=lambda item: item[1]["AP50"])
+    return run["framework"], int(run["seed"]), last
+
+
+def ema_state(run_dir: Path, framework: str, seed: int, epoch: int) -> Dict[str, np.ndarray]:
+    """The EMA weights of one run of ``compare-train``'s folder after ``epoch`` (official names)."""
+    folder = Path(run_dir) / f"seed_{seed}" / framework
+    if framework == "official":
+        path = folder / "ema" / f"epoch_{epoch:03d}.npz"
+        if not path.is_file():
+            raise InputNotFoundError(f"{path}: the official run's EMA weights of epoch {epoch} are missing")
+        with np.load(path, allow_pickle=False) as archive:
+            return {k: archive[k] for k in archive.files}
+    from goldyolo.models.checkpoint import read_checkpoint
+    path = folder / "last.pkl"
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: goldyolo's run has no last checkpoint")
+    state = read_checkpoint(path)
+    if int(state["epoch"]) != epoch:
+        raise InputError(f"{path} holds epoch {state['epoch']}, not the last evaluated epoch {epoch}")
+    return {k: np.asarray(v) for k, v in state["ema"].items()}
+
+
+def keep(run_dir: Path | str, records: Path | str) -> Path:
+    """Write the best run's EMA weights into ``records/weights/`` and ``records/detector.json``; returns the
+    json's path."""
+    records = Path(records)
+    compare = json.loads((records / "compare.json").read_text())
+    framework, seed, last = best_run(compare)
+    state = ema_state(Path(run_dir), framework, seed, int(last["epoch"]))
+    target = records / WEIGHTS
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(target, **state)
+    record = {"framework": framework, "seed": seed, "epoch": int(last["epoch"]), "model": compare["config"]["model"],
+              "data": compare["config"]["data"], "val_data": compare["config"]["val_data"],
+              "img_size": compare["config"]["img_size"],
+              "AP": last.get("AP"), "AP50": last.get("AP50"), "weights": WEIGHTS.as_posix(),
+              "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}
+    (records / RECORD).write_text(json.dumps(record, indent=1) + "\n")
+    return records / RECORD
+
+
+def keep_command(run_dir: str, records: str) -> int:
+    """``python -m goldyolo_study keep-detector RUN_DIR RECORDS``: :func:`keep`, then what it kept."""
+    path = keep(run_dir, records)
+    record = json.loads(path.read_text())
+    print(f"{describe(record)}; weights: {Path(records) / record['weights']}; record: {path}")
+    return 0
+
+
+def describe(record: Dict) -> str:
+    """One sentence: which run, which epoch, and its AP50 when it was kept."""
+    trainer = "the official trainer" if record["framework"] == "official" else "goldyolo's trainer"
+    return (f"the best run of the comparison: {trainer}, seed {record['seed']}, EMA weights after epoch "
+            f"{record['epoch']} (final AP50 {record['AP50']:.3f}, AP {record['AP']:.3f} by goldyolo's evaluator)")
+
+
+def load(records: Path | str, num_classes: int):
+    """(model in eval mode, ``detector.json``) of the weights kept in ``records``; InputNotFoundError when the
+    weights are not there (they are not committed: remake them with ``keep``)."""
+    from goldyolo.models import build_model
+    from goldyolo.models.checkpoint import load_weights
+    records = Path(records)
+    record = json.loads((records / RECORD).read_text())
+    weights = records / record["weights"]
+    if not weights.is_file():
+        raise InputNotFoundError(f"{weights} is missing: the weights are not committed; remake the comparison's "
+                                 f"runs and keep them (goldyolo_study.detector.keep)")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    if digest != record["sha256"]:
+        raise InputError(f"{weights}: not the weights {records / RECORD} describes (SHA-256 differs)")
+    model = load_weights(build_model(record["model"], num_classes=num_classes), weights)
+    return model.eval(), record
