@@ -91,8 +91,24 @@ def training_command(params: Dict[str, object], root: Path | str = ".", resume: 
     return command + (["--resume"] if resume else [])
 
 
+def finished_without_checkpoint(params: Dict[str, object], root: Path | str = ".") -> bool:
+    """Whether RUN_DIR/train holds the records of a finished run but no checkpoint: a fresh clone of the committed
+    run (its checkpoints are not committed), which training again would overwrite."""
+    run = Path(root) / str(params["RUN_DIR"]) / "train"
+    metrics = run / "metrics.jsonl"
+    if (run / "last.pkl").exists() or not metrics.is_file():
+        return False
+    epochs = sum(1 for line in metrics.read_text().splitlines() if line.strip())
+    return epochs >= int(params["EPOCHS"])
+
+
 def run_training(params: Dict[str, object], cwd: Path | str = ".") -> None:
-    """Run (or continue) the study's training; raises ``RuntimeError`` naming the command when it fails."""
+    """Run (or continue) the study's training; raises ``RuntimeError`` naming the command when it fails. A
+    finished run whose checkpoints are absent (:func:`finished_without_checkpoint`) is reported as it stands."""
+    if finished_without_checkpoint(params, cwd):
+        print(f"training: {params['RUN_DIR']}/train holds a finished run without its checkpoints (not committed); "
+              "reported from its records", flush=True)
+        return
     command = training_command(params, cwd)
     print("training:", " ".join(command[1:]), flush=True)
     done = subprocess.run(command, cwd=cwd)

@@ -37,6 +37,21 @@ def test_training_command_resumes_only_an_existing_run(tmp_path):
     assert "--resume" not in profiles.training_command(params, tmp_path, resume=False)
 
 
+def test_a_finished_run_without_checkpoints_is_reported_not_retrained(tmp_path, capsys, monkeypatch):
+    params = dict(profiles.parameters("ci"), RUN_DIR="run")  # 2 epochs
+    run = tmp_path / "run" / "train"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text('{"epoch": 0}\n')
+    assert not profiles.finished_without_checkpoint(params, tmp_path)  # unfinished: continue it
+    (run / "metrics.jsonl").write_text('{"epoch": 0}\n{"epoch": 1}\n')
+    assert profiles.finished_without_checkpoint(params, tmp_path)
+    monkeypatch.setattr(profiles.subprocess, "run", lambda *a, **k: pytest.fail("trained again"))
+    profiles.run_training(params, tmp_path)
+    assert "holds a finished run without its checkpoints" in capsys.readouterr().out
+    (run / "last.pkl").write_bytes(b"")
+    assert not profiles.finished_without_checkpoint(params, tmp_path)
+
+
 def test_enter_repo_root_from_the_notebooks_folder(tmp_path):
     before = os.getcwd()
     try:
