@@ -1,0 +1,75 @@
+"""Notebook 04's evaluations: the study run's checkpoint and the model that detects, each evaluated on its test
+images when its weights are present, else said to be absent (they are not committed)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import pandas as pd
+
+from goldyolo.data import CocoSource
+from goldyolo.eval.evaluate import evaluate
+from goldyolo.utils.machine import machine_description
+
+from . import detector, provenance, runs
+from .style import model_label
+
+METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+@dataclass
+class Evaluation:
+    """What one model gave on its test images: ``metrics`` None (and ``model`` None) when its weights are absent;
+    ``lines`` say which weights, from which run, on which images, or why nothing was evaluated."""
+    source: CocoSource
+    img_size: int
+    lines: List[str] = field(default_factory=list)
+    model: object = None
+    metrics: Optional[dict] = None
+    predictions: Optional[Path] = None
+
+
+def study_run(run_dir: Path | str, test_json: Path | str, images: Path | str, img_size: int, batch_size: int
+              ) -> Evaluation:
+    """The study run's best checkpoint (else its last) on the test split; predictions in ``run_dir/eval_test``."""
+    from goldyolo.models.trained import load_trained_model
+    run = Path(run_dir) / "train"
+    found = Evaluation(CocoSource(Path(test_json), Path(images)), img_size)
+    try:
+        weights = runs.trained_weights(run)
+    except FileNotFoundError as missing:
+        found.lines.append(f"not evaluated in this build: {missing} (the checkpoints, 20+ MB, are not committed; "
+                           "the training command in the appendix remakes them)")
+        return found
+    found.model, state = load_trained_model(weights)
+    found.lines += [f"the study run's {weights.stem} checkpoint ({model_label(state['config']['model'])}, epoch "
+                    f"{state['epoch']}, EMA weights) on {len(found.source.records)} test images at {img_size} px; "
+                    f"data check: {found.source.report.in_words()}",
+                    f"origin of the weights: {provenance.origin_text(run)}",
+                    f"machine: {machine_description()}"]
+    out = Path(run_dir) / "eval_test"
+    found.metrics = evaluate(found.model, found.source, img_size, batch_size, out_dir=out)
+    found.predictions = out / "predictions.json"
+    return found
+
+
+def kept_detector(records: Path | str, task_dir: Path | str, images: Path | str, batch_size: int,
+                  out: Path | str) -> Evaluation:
+    """The comparison's best run (``detector.keep``) on its task's test split; predictions in ``out``."""
+    source = CocoSource(Path(task_dir) / "test.json", Path(images))
+    try:
+        model, kept = detector.load(records, source.num_classes)
+    except FileNotFoundError as missing:  # weights are not committed; the comparison may not have run
+        return Evaluation(source, 0, [f"not evaluated in this build: {missing}"])
+    found = Evaluation(source, int(kept["img_size"]), model=model)
+    found.lines += [f"{detector.describe(kept)}; on {len(source.records)} test images at {kept['img_size']} px",
+                    f"origin: {provenance.origin_text(records)}"]
+    found.metrics = evaluate(model, source, found.img_size, batch_size, out_dir=Path(out))
+    found.predictions = Path(out) / "predictions.json"
+    return found
+
+
+def metrics_table(metrics: dict) -> pd.DataFrame:
+    """COCO AP, AP50, AP75 and AP by object size, one row."""
+    return pd.DataFrame([{k: metrics[k] for k in METRICS}])
