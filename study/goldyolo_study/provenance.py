@@ -118,13 +118,19 @@ def origin_text(folder: Path | str) -> str:
             f"{f' ({details})' if details else ''}{dirty}")
 
 
+def record_folder(name: str, root: Path | str, run_dir: Optional[Path | str] = None) -> Path:
+    """Where record folder ``name`` lies: under ``run_dir`` for the profile's own runs (:data:`PROFILE_RECORDS`)
+    when given, else under ``root``."""
+    return Path(run_dir if run_dir is not None and name in PROFILE_RECORDS else root) / name
+
+
 def origins_table(root: Path | str, run_dir: Optional[Path | str] = None) -> pd.DataFrame:
     """One row per record folder under ``root`` (report/full), those the study's own profile makes
     (:data:`PROFILE_RECORDS`) under ``run_dir`` when given: what it holds, commits, dates, machines and how they
     are known."""
     rows = []
     for name, what in RECORDS.items():
-        folder = Path(run_dir if run_dir is not None and name in PROFILE_RECORDS else root) / name
+        folder = record_folder(name, root, run_dir)
         if not folder.is_dir():
             continue
         found = origin(folder)

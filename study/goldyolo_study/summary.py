@@ -2,7 +2,6 @@
 (``evidence.gather``) and the executed notebooks' run records, never typed in."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, List, Optional
 
 import pandas as pd
@@ -138,16 +137,13 @@ def headline_table(evidence: Dict, s_deploy, reference_runs: Optional[str] = Non
     table = pd.DataFrame(rows, columns=["result", "measured here", "where"])
     table["measured here"] = table["measured here"].map(readable)
     if reference_runs is not None:
-        from .provenance import PROFILE_RECORDS, origin
+        from .provenance import BUILD, origin, record_folder
         commits = []
         for result in table.result:
-            folder = HEADLINE_RECORDS.get(result)
-            if folder is None:
-                commits.append("this build")
-                continue
-            root = run_dir if run_dir is not None and folder in PROFILE_RECORDS else reference_runs
-            found = origin(Path(root) / folder)
-            commits.append(", ".join(found.commits) or ("this build" if found.source == "this build" else "-"))
+            name = HEADLINE_RECORDS.get(result)
+            found = origin(record_folder(name, reference_runs, run_dir)) if name else None
+            commits.append(BUILD if found is None else ", ".join(found.commits)
+                           or (BUILD if found.source == BUILD else "-"))
         table["commit"] = commits
     return table
 
