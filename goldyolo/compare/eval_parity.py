@@ -1,8 +1,9 @@
 """``compare-eval``: goldyolo's evaluator and the official ``tools/eval.py`` on the same weights, per mode.
 
 For each mode of :mod:`goldyolo.eval.modes` the official evaluator runs in a PyTorch child
-(:func:`goldyolo.compare.official_trainer.run_eval`, on the YOLO-format export of the test images, its
-``is_coco`` set so that it scores against the same json) and goldyolo's evaluates the same ``.npz``
+(:func:`goldyolo.compare.official_trainer.run_eval`, on the YOLO-format export of the test images,
+scoring against the same annotations: the val json itself with ``is_coco`` set for COCO's 80 classes,
+else the json re-keyed as the official evaluator keys its detections) and goldyolo's evaluates the same ``.npz``
 weights with the same options. Recorded per mode: both APs and their difference; each image's input
 shape on both sides (the official one read from its own dataset); and the detections matched per image
 and class (score within 1e-3, corners within 1 px), which shows where two evaluators differ even when
@@ -77,6 +78,16 @@ def match_detections(ours: List[Dict], theirs: List[Dict], score_tol: float = 1e
             "largest_box_difference_px": box_diff, "largest_score_difference": score_diff}
 
 
+def in_goldyolo_keys(detections: List[Dict], source, is_coco: bool) -> List[Dict]:
+    """The official evaluator's detections keyed as goldyolo's: without ``is_coco`` it names an image by its
+    file stem and a class by its index."""
+    if is_coco:
+        return detections
+    image_id = {r.path.stem: r.image_id for r in source.records}
+    return [dict(d, image_id=image_id[str(d["image_id"])], category_id=source.category_of_class(d["category_id"]))
+            for d in detections]
+
+
 def eval_parity(cfg: EvalParityConfig) -> str:
     """Run both evaluators in each mode and write ``eval_parity.json``; returns a summary."""
     from ..data.dataset import DetectionDataset
@@ -90,7 +101,8 @@ def eval_parity(cfg: EvalParityConfig) -> str:
     root = check_official(cfg.torch_reference, cfg.model)
     out = Path(cfg.out)
     source = open_source(cfg.data, cfg.images, "val")
-    data_yaml = write_yolo_dataset(source, source, out / "data")
+    data_yaml = write_yolo_dataset(source, source, out / "data", same_ground_truth=True)
+    is_coco = bool(json.loads(data_yaml.read_text()).get("is_coco"))
     net = load_weights(build_model(cfg.model, num_classes=source.num_classes), cfg.weights)
     result: Dict = {"config": dict(asdict(cfg), torch_reference=portable_path(cfg.torch_reference),
                                    out=portable_path(cfg.out)), "modes": {}}
@@ -110,7 +122,8 @@ def eval_parity(cfg: EvalParityConfig) -> str:
         ours = {r.path.name: list(dataset.input_shape(i)) for i, r in enumerate(dataset.records)}
         same_shape = sum(official["shapes"].get(k) == v for k, v in ours.items())
         detections = match_detections(json.loads((folder / "goldyolo" / "predictions.json").read_text()),
-                                      json.loads(Path(official["predictions"]).read_text()))
+                                      in_goldyolo_keys(json.loads(Path(official["predictions"]).read_text()),
+                                                       source, is_coco))
         result["modes"][name] = {
             "official": {"AP": official["AP"], "AP50": official["AP50"]},
             "goldyolo": {"AP": metrics["AP"], "AP50": metrics["AP50"]},

@@ -52,12 +52,35 @@ def write_split(source: CocoSource, root: Path, split: str, copy: bool = False) 
     return image_dir
 
 
-def write_yolo_dataset(train: CocoSource, val: CocoSource, root: Path, copy: bool = False) -> Path:
+def official_ground_truth(val: CocoSource, path: Path) -> Path:
+    """The val annotations in the keys the official evaluator gives its detections when ``is_coco`` is off
+    (image id = file stem, category id = class index), crowd regions and areas kept, written to ``path``.
+
+    Without it the official evaluator scores a dataset that is not COCO's 80 against boxes it rebuilds from
+    the label files, which hold no crowd regions: detections on a crowd then count as false positives there
+    and are ignored by goldyolo's evaluator, so the two APs differ although the detections are the same.
+    """
+    coco = val.coco
+    ids = {r.image_id: r.path.stem for r in val.records}
+    images = [dict(coco.imgs[i], id=stem) for i, stem in ids.items()]
+    annotations = [dict(a, image_id=ids[a["image_id"]], category_id=val.class_of_category[a["category_id"]])
+                   for i in ids for a in coco.imgToAnns.get(i, []) if a["category_id"] in val.class_of_category]
+    categories = [{"id": k, "name": name} for k, name in enumerate(val.names)]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    return path
+
+
+def write_yolo_dataset(train: CocoSource, val: CocoSource, root: Path, copy: bool = False,
+                       same_ground_truth: bool = False) -> Path:
     """The official layout of a train and a val source under ``root``; returns ``root/data.yaml``.
 
     When the categories are COCO's 80 and the val files are named by image id, ``is_coco`` is set with
     ``anno_path`` the val json, so the official evaluator maps classes to COCO ids and scores against the
-    same annotations as goldyolo.
+    same annotations as goldyolo. Otherwise the official evaluator scores against what it rebuilds from the
+    labels (as it does for a user's YOLO dataset), or, with ``same_ground_truth``, against
+    :func:`official_ground_truth` of the val json.
     """
     if train.category_ids != val.category_ids:
         raise InputError(f"{train.annotation_file} and {val.annotation_file} have different categories")
@@ -68,6 +91,8 @@ def write_yolo_dataset(train: CocoSource, val: CocoSource, root: Path, copy: boo
     numbered = all(r.path.stem.isdigit() and int(r.path.stem) == r.image_id for r in val.records)
     if train.category_ids == COCO80_IDS and numbered and val.annotation_file.suffix == ".json":
         data.update(is_coco=True, anno_path=str(val.annotation_file.resolve()))
+    elif same_ground_truth:
+        data.update(anno_path=str(official_ground_truth(val, root / "annotations" / "same_as_goldyolo.json").resolve()))
     path = root / "data.yaml"
     path.write_text(json.dumps(data, indent=1) + "\n")  # JSON is YAML
     return path

@@ -38,6 +38,27 @@ def test_yolo_layout_holds_the_same_boxes_as_the_coco_source(tmp_path):
     write_yolo_dataset(train, val, tmp_path)  # a second call (a resumed comparison) keeps the links
 
 
+def test_the_official_evaluator_can_score_a_one_class_dataset_against_the_same_annotations(tmp_path):
+    from goldyolo.data.classes import select_classes
+    coco = select_classes(json.loads((SAMPLE / "test.json").read_text()), ["person"], keep_empty=True)
+    coco["annotations"][0]["iscrowd"] = 1  # a crowd region: not in the label files, kept in the json
+    (tmp_path / "person.json").write_text(json.dumps(coco))
+    val = CocoSource(tmp_path / "person.json", SAMPLE / "images")
+    rebuilt = json.loads(write_yolo_dataset(val, val, tmp_path / "a").read_text())
+    assert "is_coco" not in rebuilt and "anno_path" not in rebuilt  # the official default: boxes from labels
+    data = json.loads(write_yolo_dataset(val, val, tmp_path / "b", same_ground_truth=True).read_text())
+    assert "is_coco" not in data and data["nc"] == 1
+    truth = json.loads(Path(data["anno_path"]).read_text())
+    stems = {r.image_id: r.path.stem for r in val.records}
+    assert sorted(im["id"] for im in truth["images"]) == sorted(stems.values()) and len(stems) == 8
+    assert truth["categories"] == [{"id": 0, "name": "person"}]
+    assert len(truth["annotations"]) == len(coco["annotations"]) == 7
+    first = coco["annotations"][0]
+    kept = [a for a in truth["annotations"] if a["id"] == first["id"]][0]
+    assert kept["iscrowd"] == 1 and kept["image_id"] == stems[first["image_id"]] and kept["category_id"] == 0
+    assert kept["bbox"] == first["bbox"] and kept["area"] == first["area"]
+
+
 def test_a_file_name_taken_by_another_image_is_refused(tmp_path):
     train, val = sources()
     (tmp_path / "images" / "train").mkdir(parents=True)

@@ -109,3 +109,33 @@ def test_both_evaluators_agree_in_every_mode(tmp_path, reference_weights):
         assert found["matched"] == found["goldyolo"] == found["official"] == 2400, name
         assert found["largest_box_difference_px"] <= 0.002 and mode["within_tolerance"], name
     assert result["modes"]["rect"]["input_shapes"]["distinct"] == [[256, 352], [352, 352]]
+
+
+def person_only(tmp_path):
+    """The sample's test images with person alone (one class, so not COCO's 80), one box made a crowd region."""
+    from goldyolo.data.classes import select_classes
+    coco = select_classes(json.loads((SAMPLE / "test.json").read_text()), ["person"], keep_empty=True)
+    coco["annotations"][0]["iscrowd"] = 1
+    path = tmp_path / "person.json"
+    path.write_text(json.dumps(coco))
+    return path
+
+
+@pytest.mark.needs_official_code
+def test_both_evaluators_agree_on_a_dataset_that_is_not_coco80(tmp_path, reference_weights):
+    """Without ``is_coco`` the official evaluator keys its detections by file stem and class index; it must
+    still score against the same annotations (crowd region included) and every detection find its partner."""
+    from goldyolo.compare.eval_parity import EvalParityConfig, eval_parity
+
+    from conftest import reference_state
+    state = reference_state(reference_weights, "n")
+    state.update({k: v[:1] for k, v in state.items() if k.startswith("detect.cls_preds.")})  # class 0: person
+    np.savez(tmp_path / "n1.npz", **state)
+    eval_parity(EvalParityConfig(torch_reference=str(OFFICIAL_CODE), weights=str(tmp_path / "n1.npz"),
+                                 data=str(person_only(tmp_path)), images=str(SAMPLE / "images"), img_size=320,
+                                 batch_size=4, modes=("square",), out=str(tmp_path / "out")))
+    mode = json.loads((tmp_path / "out" / "eval_parity.json").read_text())["modes"]["square"]
+    found = mode["detections"]
+    assert found["matched"] == found["goldyolo"] == found["official"] > 100
+    assert mode["official"]["AP"] == pytest.approx(mode["goldyolo"]["AP"], abs=1e-6)
+    assert mode["official"]["AP50"] == pytest.approx(mode["goldyolo"]["AP50"], abs=1e-6)
