@@ -240,6 +240,13 @@ COMMANDS: Dict[str, Command] = {
             Option("batch_size", "images per batch"),
             Option("modes", "modes", nargs="+", choices=["square", "rect", "reproduce_640"], type=str),
             Option("profile", "weights name the --reproduce_640_eval profile is chosen by"),
+            Option(
+                "same_ground_truth",
+                "data other than COCO's 80: the official evaluator scores against the same annotations as "
+                "goldyolo's (--no-same-ground-truth: against the boxes it rebuilds from the label files, without "
+                "crowd regions, as for a user's YOLO dataset)",
+                action=argparse.BooleanOptionalAction,
+            ),
             Option("out", "output folder"),
         ],
         config="goldyolo.compare.eval_parity:EvalParityConfig",

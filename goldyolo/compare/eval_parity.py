@@ -44,6 +44,7 @@ class EvalParityConfig:
     batch_size: int = 32
     modes: Tuple[str, ...] = MODES
     profile: str = "default"
+    same_ground_truth: bool = True
     out: str = "runs/eval_parity"
 
 
@@ -101,7 +102,7 @@ def eval_parity(cfg: EvalParityConfig) -> str:
     root = check_official(cfg.torch_reference, cfg.model)
     out = Path(cfg.out)
     source = open_source(cfg.data, cfg.images, "val")
-    data_yaml = write_yolo_dataset(source, source, out / "data", same_ground_truth=True)
+    data_yaml = write_yolo_dataset(source, source, out / "data", same_ground_truth=cfg.same_ground_truth)
     is_coco = bool(json.loads(data_yaml.read_text()).get("is_coco"))
     net = load_weights(build_model(cfg.model, num_classes=source.num_classes), cfg.weights)
     result: Dict = {"config": dict(asdict(cfg), torch_reference=portable_path(cfg.torch_reference),
