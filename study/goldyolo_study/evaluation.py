@@ -2,9 +2,10 @@
 images when its weights are present, else said to be absent (they are not committed)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import pandas as pd
 
@@ -16,6 +17,9 @@ from . import detector, provenance, runs
 from .style import model_label
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+# compare-eval's records: the model that detects first, then the early 80-class weights
+EVAL_PARITY = {"person_eval_parity": "The model that detects (person alone)",
+               "eval_parity": "Early 80-class weights (the comparison's seed 0 after 12 of 30 epochs)"}
 
 
 @dataclass
@@ -68,6 +72,25 @@ def kept_detector(records: Path | str, task_dir: Path | str, images: Path | str,
     found.metrics = evaluate(model, source, found.img_size, batch_size, out_dir=Path(out))
     found.predictions = Path(out) / "predictions.json"
     return found
+
+
+def eval_parity_records(reference: Path | str) -> List[Tuple[str, Path, dict]]:
+    """(title, folder, ``eval_parity.json``) of each :data:`EVAL_PARITY` record present under ``reference``."""
+    found = []
+    for name, title in EVAL_PARITY.items():
+        path = Path(reference) / name / "eval_parity.json"
+        if path.is_file():
+            found.append((title, path.parent, json.loads(path.read_text())))
+    return found
+
+
+def ground_truth_lines(reference: Path | str) -> List[str]:
+    """:func:`runs.ground_truth_lines` of the model that detects, when both of its records are present."""
+    folder = Path(reference) / "person_eval_parity"
+    files = [folder / "eval_parity.json", folder / "rebuilt_ground_truth.json"]
+    if not all(f.is_file() for f in files):
+        return []
+    return runs.ground_truth_lines(*(json.loads(f.read_text()) for f in files))
 
 
 def metrics_table(metrics: dict) -> pd.DataFrame:

@@ -11,7 +11,8 @@ missing is left out, and the summary says so rather than showing a number from e
   trainer against itself, weights moved by 1e-7) the largest loss difference and the final weights' distance;
 * ``parity``: ``parity/parity.json`` (``parity-report``): per size, goldyolo's outputs against the official
   model's on the same weights;
-* ``eval_parity``: ``eval_parity/eval_parity.json`` (the 200 test images), per mode both APs;
+* ``eval_parity``: ``eval_parity/eval_parity.json`` (early 80-class weights on the 200 test images), per mode
+  both APs; ``person_eval_parity`` the same of the model that detects (``person_eval_parity/eval_parity.json``);
 * ``test_eval``: ``eval_test/metrics.json`` (COCO metrics of the trained run on the test split);
 * ``speed``: the deploy and training-step rows of ``bench/*.json`` (``bench_suite.speed_table``);
 * ``speed_ab``: ``speed_ab/speed_ab.json``, interleaved Jittor/PyTorch repeats, when present;
@@ -93,6 +94,9 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None,
     evals = _json(reference / "eval_parity" / "eval_parity.json")
     if evals.get("modes"):
         found["eval_parity"] = evals["modes"]
+    person_evals = _json(reference / "person_eval_parity" / "eval_parity.json")
+    if person_evals.get("modes"):
+        found["person_eval_parity"] = person_evals["modes"]
     test_eval = _json(run_dir / "eval_test" / "metrics.json")
     if test_eval:
         found["test_eval"] = {k: test_eval[k] for k in ("AP", "AP50") if k in test_eval}

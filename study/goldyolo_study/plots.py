@@ -1,7 +1,7 @@
 """The report's figures; each function draws one and returns it (the notebook shows it)."""
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -156,8 +156,15 @@ def training_curves(history: pd.DataFrame, test_name: str) -> plt.Figure:
 
 
 def per_class_and_pr(metrics: dict) -> plt.Figure:
-    """The 30 best classes' AP and the class-mean precision-recall curves of ``evaluate``'s metrics."""
+    """The 30 best classes' AP and the class-mean precision-recall curves of ``evaluate``'s metrics; for one
+    class, its precision-recall curves alone."""
     per_class = pd.Series(metrics["per_class_AP"]).sort_values(ascending=False)
+    if len(per_class) == 1:
+        fig, axis = plt.subplots(figsize=(7, 4))
+        _pr_axes(axis, metrics.get("pr_curve"), "precision")
+        axis.set_title(f"precision-recall of {per_class.index[0]} (AP {per_class.iloc[0]:.3f})")
+        plt.tight_layout()
+        return fig
     fig, axes = plt.subplots(1, 2, figsize=(15, 4), gridspec_kw={"width_ratios": [2, 1]})
     if len(per_class):
         per_class.head(30).plot.bar(ax=axes[0], color="tab:blue")
@@ -165,16 +172,22 @@ def per_class_and_pr(metrics: dict) -> plt.Figure:
         axes[0].text(0.5, 0.5, "no detections above the confidence threshold", ha="center", transform=axes[0].transAxes)
     axes[0].set_ylabel("AP 0.5:0.95")
     axes[0].set_title(f"per-class AP, the 30 best of {len(per_class)} classes")
-    curve = metrics.get("pr_curve")
-    if curve:
-        for key in ("IoU=0.50", "IoU=0.50:0.95"):
-            axes[1].plot(curve["recall"], curve[key], label=key)
-        axes[1].set_xlabel("recall")
-        axes[1].set_ylabel("precision (class mean)")
-        axes[1].legend()
+    _pr_axes(axes[1], metrics.get("pr_curve"), "precision (class mean)")
     axes[1].set_title("precision-recall")
     plt.tight_layout()
     return fig
+
+
+def _pr_axes(axis, curve: Optional[dict], ylabel: str) -> None:
+    """Precision against recall at IoU 0.5 and averaged over 0.5:0.95, when ``curve`` is given."""
+    if curve:
+        for key in ("IoU=0.50", "IoU=0.50:0.95"):
+            axis.plot(curve["recall"], curve[key], label=key)
+        axis.set_xlabel("recall")
+        axis.set_ylabel(ylabel)
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1.02)
+        axis.legend()
 
 
 def _label_spot(text: str, box, placed: List[Tuple[float, float, float, float]], image_width: float,

@@ -22,3 +22,22 @@ def test_a_comparison_without_kept_weights_is_said_not_evaluated(tmp_path):
     assert found.metrics is None and found.lines[0].startswith("not evaluated in this build:")
     assert "detector.json" in found.lines[0]
     assert list(evaluation.metrics_table({k: 0.5 for k in evaluation.METRICS}).columns) == list(evaluation.METRICS)
+
+
+
+def test_evaluator_comparisons_are_found_model_that_detects_first(tmp_path):
+    import json
+    assert evaluation.eval_parity_records(tmp_path) == [] and evaluation.ground_truth_lines(tmp_path) == []
+    mode = {"official": {"AP": 0.11, "AP50": 0.25}, "goldyolo": {"AP": 0.11, "AP50": 0.25},
+            "detections": {"official": 5, "goldyolo": 5, "matched": 5}}
+    for name in ("eval_parity", "person_eval_parity"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "eval_parity.json").write_text(json.dumps({"modes": {"square": mode}}))
+    found = evaluation.eval_parity_records(tmp_path)
+    assert [folder.name for _, folder, _ in found] == ["person_eval_parity", "eval_parity"]
+    assert found[0][0] == "The model that detects (person alone)" and found[0][2]["modes"]["square"] == mode
+    assert evaluation.ground_truth_lines(tmp_path) == []  # the rebuilt-ground-truth run is missing
+    rebuilt = {"modes": {"square": dict(mode, official={"AP": 0.10, "AP50": 0.24})}}
+    (tmp_path / "person_eval_parity" / "rebuilt_ground_truth.json").write_text(json.dumps(rebuilt))
+    assert evaluation.ground_truth_lines(tmp_path)[0].endswith("(square 5 of 5): square: AP 0.1100 -> 0.1000, AP50 "
+                                                            "0.2500 -> 0.2400")

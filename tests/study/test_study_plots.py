@@ -98,6 +98,9 @@ def test_per_class_and_pr():
     assert lines_of(fig.axes[1]) == {"IoU=0.50": [1.0, 0.2], "IoU=0.50:0.95": [0.5, 0.1]}
     fig = plots.per_class_and_pr({"per_class_AP": {}})
     assert fig.axes[0].texts[0].get_text() == "no detections above the confidence threshold"
+    fig = plots.per_class_and_pr({"per_class_AP": {"person": 0.1093}, "pr_curve": metrics["pr_curve"]})
+    assert len(fig.axes) == 1 and fig.axes[0].get_title() == "precision-recall of person (AP 0.109)"
+    assert lines_of(fig.axes[0]) == {"IoU=0.50": [1.0, 0.2], "IoU=0.50:0.95": [0.5, 0.1]}
 
 
 def test_detections_draw_predictions_over_labelled_boxes_with_a_legend():

@@ -146,3 +146,15 @@ def test_eval_parity_table_and_the_ap_level_it_speaks_to():
     assert "from 4e-06 (square) to 3e-06 (rect, aspect-ratio batches; x0.75)" in lines[2]
     detecting = runs.eval_parity_lines(_eval_parity(0.41))
     assert detecting[1].startswith("these weights reach AP50 0.41: the AP agreement speaks")
+
+
+def test_the_ground_truth_alone_is_put_in_numbers():
+    same, rebuilt = _eval_parity(0.25), _eval_parity(0.25)
+    rebuilt["modes"]["square"]["official"] = {"AP": 0.1059, "AP50": 0.2376}
+    del rebuilt["modes"]["rect"]
+    lines = runs.ground_truth_lines(same, rebuilt)
+    assert lines[0].startswith("the official evaluator scored against the boxes it rebuilds from the label files")
+    assert lines[0].endswith("matched one to one with goldyolo's as above (square 59,991 of 60,000): square: AP "
+                             "0.0000 -> 0.1059, AP50 0.2500 -> 0.2376")
+    assert "no crowd regions" in lines[1] and "by mode and ground truth, not by evaluator" in lines[1]
+    assert runs.ground_truth_lines(same, {"modes": {}}) == []

@@ -132,7 +132,9 @@ def test_eval_parity_text_states_shapes_detections_and_the_ap_itself():
         "square: 200 of 200 input shapes equal, 59,991 of 60,000 detections matched within 0.002 px and 1e-05 in "
         "score, AP 3.9e-06 vs 3.9e-06")
     assert summary.eval_parity_text("rect", {"official": {"AP": 0.1}, "goldyolo": {"AP": 0.1}}) == \
-        "rect: AP 1.0e-01 vs 1.0e-01"
+        "rect: AP 0.1000 vs 0.1000"
+    assert summary.eval_parity_text("rect", {"official": {"AP": 0.1}, "goldyolo": {"AP": 0.009}}) == \
+        "rect: AP 1.0e-01 vs 9.0e-03"
 
 
 def test_every_cpu_option_in_one_line_per_setting():
