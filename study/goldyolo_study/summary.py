@@ -257,6 +257,7 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
     else:
         left.append("The side-by-side training with the official trainer has not finished all its seeds "
                     "(notebook 03 shows the runs done so far).")
+    person_compare_lines(evidence.get("person_compare"), held, failed, left)
     counts = verdict_counts(register)
     failed.append(f"Of the earlier report's {len(register)} claims (summary page): "
                   + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + ".")
@@ -277,6 +278,24 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
     return (["**What held**", ""] + [f"- {readable(line)}" for line in held] + ["", "**What did not**", ""]
             + [f"- {readable(line)}" for line in failed] + ["", "**What is left**", ""]
             + [f"- {readable(line)}" for line in left])
+
+
+def person_compare_lines(person: Optional[Dict], held: List[str], failed: List[str], left: List[str]) -> None:
+    """The comparison on the person task in the conclusion: its AP50 verdict once both trainers have two
+    finished seeds, else how many of its runs are finished."""
+    if not person:
+        return
+    diff = person.get("difference_AP50")
+    if diff:
+        (failed if diff["exceeds_seed_spread"] else held).append(
+            f"On a task this CPU can learn (person alone, {person['epochs']} epochs), the two trainers' final AP50 "
+            f"(goldyolo {person['goldyolo']['mean_AP50']:.3f}, official {person['official']['mean_AP50']:.3f}, "
+            f"means of {len(person['goldyolo']['seeds'])} seeds) differ by {diff['goldyolo_minus_official']:+.4f}, "
+            + ("more" if diff["exceeds_seed_spread"] else "less")
+            + f" than the largest seed-to-seed spread ({diff['largest_seed_spread']:.4f}).")
+    else:
+        left.append(f"Both trainers on the person task: {person['finished']} of its {person['planned']} runs "
+                    "finished (notebook 03 shows them); the verdict needs two seeds of each.")
 
 
 COCO_TRAIN_IMAGES = 118_287  # COCO train2017, the paper's training set

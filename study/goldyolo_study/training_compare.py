@@ -69,10 +69,10 @@ def comparison_lines(result: dict) -> List[str]:
 
 
 def phase_offsets(result: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame:
-    """Per loss item and phase (with mosaic, without it): goldyolo minus official, per seed (mean over the
-    phase's epochs, and in how many seed-epochs goldyolo is lower), beside the same for two seeds of one
-    trainer (seed a minus seed b), which shows how far and how persistently two runs differ by their seed.
-    The epochs of a forked comparison's base run (``fork_base``) are left out."""
+    """Per loss item and phase (with mosaic, without it), and for AP50 and AP over the evaluated epochs:
+    goldyolo minus official, per seed (mean over the epochs, and in how many seed-epochs goldyolo is lower),
+    beside the same for two seeds of one trainer (seed a minus seed b), which shows how far and how persistently
+    two runs differ by their seed. The epochs of a forked comparison's base run (``fork_base``) are left out."""
     # a forked comparison's first epochs are the one run all forks start from: not a comparison
     runs = {(r["framework"], r["seed"]): {e["epoch"]: e for e in r["epochs"] if not e.get("fork_base")}
             for r in result["runs"]}
@@ -80,15 +80,19 @@ def phase_offsets(result: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame
     epochs = result["config"]["epochs"]
     switch = max(epochs - stop_aug_last_n_epoch, 0)
     rows = []
-    for item in ("iou_loss", "cls_loss", "loss"):
-        for phase, span in (("with mosaic", range(0, switch)), ("without mosaic", range(switch, epochs))):
+    phases = {item: (("with mosaic", range(0, switch)), ("without mosaic", range(switch, epochs)))
+              for item in ("iou_loss", "cls_loss", "loss")}
+    phases.update({item: (("evaluated epochs", range(0, epochs)),) for item in ("AP50", "AP")})
+    for item, spans in phases.items():
+        for phase, span in spans:
             def diffs(a, b, item=item, span=span):
-                return [runs[a][e][item] - runs[b][e][item] for e in span if e in runs[a] and e in runs[b]]
+                return [runs[a][e][item] - runs[b][e][item] for e in span
+                        if item in runs[a].get(e, {}) and item in runs[b].get(e, {})]
             framework = [diffs(("goldyolo", s), ("official", s)) for s in seeds]
             count = sum(len(d) for d in framework)
             if not count:
                 continue
-            row = {"loss": readable(item), "phase": phase,
+            row = {"measure": readable(item), "phase": phase,
                    "goldyolo - official, mean per seed": ", ".join(f"{sum(d) / len(d):+.4f}" for d in framework),
                    "goldyolo lower": f"{sum(v < 0 for d in framework for v in d)} of {count}"}
             for name in ("goldyolo", "official"):
@@ -97,7 +101,7 @@ def phase_offsets(result: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame
                     f"{sum(within) / len(within):+.4f} ({sum(v < 0 for v in within)} of {len(within)} lower)"
                     if within else "")
             rows.append(row)
-    return pd.DataFrame(rows).set_index(["loss", "phase"])
+    return pd.DataFrame(rows).set_index(["measure", "phase"])
 
 
 def data_parity_table(result: dict) -> pd.DataFrame:

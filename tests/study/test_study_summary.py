@@ -170,3 +170,23 @@ def test_reproduction_cost_from_the_measured_training_step():
     commands = summary.official_weights_commands()
     assert commands.command[1].endswith("--model gold_yolo-s --data annotations/instances_val2017.json "
                                         "--images val2017 --reproduce-640-eval")
+
+
+def test_the_person_comparison_in_the_conclusion():
+    held, failed, left = [], [], []
+    summary.person_compare_lines({"epochs": 150, "planned": 4, "finished": 1}, held, failed, left)
+    assert left == ["Both trainers on the person task: 1 of its 4 runs finished (notebook 03 shows them); the "
+                    "verdict needs two seeds of each."] and not held and not failed
+    person = {"epochs": 150, "planned": 4, "finished": 4,
+              "goldyolo": {"seeds": [0, 1], "mean_AP50": 0.251}, "official": {"seeds": [0, 1], "mean_AP50": 0.243},
+              "difference_AP50": {"goldyolo_minus_official": 0.008, "largest_seed_spread": 0.012,
+                                  "exceeds_seed_spread": False}}
+    summary.person_compare_lines(person, held, failed, left)
+    assert held == ["On a task this CPU can learn (person alone, 150 epochs), the two trainers' final AP50 (goldyolo "
+                    "0.251, official 0.243, means of 2 seeds) differ by +0.0080, less than the largest seed-to-seed "
+                    "spread (0.0120)."]
+    person["difference_AP50"]["exceeds_seed_spread"] = True
+    summary.person_compare_lines(person, held, failed, left)
+    assert "more than the largest" in failed[0]
+    summary.person_compare_lines(None, held, failed, left)
+    assert len(held) + len(failed) + len(left) == 3

@@ -64,6 +64,9 @@ def test_phase_offsets_split_the_comparison_where_mosaic_stops():
     assert row["goldyolo - official, mean per seed"] == "-0.0010, -0.0030" and row["goldyolo lower"] == "2 of 2"
     assert row["official: seed 0 - seed 1"] == "-0.0040 (1 of 1 lower)"
     assert table.loc[("IoU loss", "with mosaic"), "goldyolo lower"] == "0 of 2"
+    ap = table.loc[("AP50", "evaluated epochs")]  # epoch 1 alone is evaluated: 0.020 / 0.024 against 0.022 / 0.030
+    assert ap["goldyolo - official, mean per seed"] == "-0.0020, -0.0060" and ap["goldyolo lower"] == "2 of 2"
+    assert ap["goldyolo: seed 0 - seed 1"] == "-0.0040 (1 of 1 lower)"
 
 
 def test_a_forked_comparison_leaves_out_its_common_base():
@@ -72,7 +75,7 @@ def test_a_forked_comparison_leaves_out_its_common_base():
     for run in result["runs"]:  # epoch 0 is the base every run starts from
         run["epochs"][0]["fork_base"] = True
     table = tc.phase_offsets(result, stop_aug_last_n_epoch=2)  # both epochs would be "without mosaic"
-    assert list(table.index.get_level_values("phase")) == ["without mosaic"] * 3
+    assert list(table.index.get_level_values("phase")) == ["without mosaic"] * 3 + ["evaluated epochs"] * 2
     assert table.loc[("class loss", "without mosaic"), "goldyolo lower"] == "2 of 2"  # epoch 1 alone
     assert any("starts at epoch 1 from the state of one official run (seed 0" in line
                for line in tc.comparison_lines(result))
