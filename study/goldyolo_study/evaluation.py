@@ -74,13 +74,15 @@ def kept_detector(records: Path | str, task_dir: Path | str, images: Path | str,
     return found
 
 
-def eval_parity_records(reference: Path | str) -> List[Tuple[str, Path, dict]]:
-    """(title, folder, ``eval_parity.json``) of each :data:`EVAL_PARITY` record present under ``reference``."""
+def eval_parity_records(reference: Path | str) -> List[Tuple[str, Path, dict, List[str]]]:
+    """(title, folder, ``eval_parity.json``, :func:`ground_truth_lines`) of each :data:`EVAL_PARITY` record
+    present under ``reference``; the lines are empty where no rebuilt-ground-truth run was recorded."""
     found = []
     for name, title in EVAL_PARITY.items():
         path = Path(reference) / name / "eval_parity.json"
         if path.is_file():
-            found.append((title, path.parent, json.loads(path.read_text())))
+            truth = ground_truth_lines(reference) if name == "person_eval_parity" else []
+            found.append((title, path.parent, json.loads(path.read_text()), truth))
     return found
 
 

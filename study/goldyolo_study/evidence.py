@@ -8,6 +8,7 @@ missing is left out, and the summary says so rather than showing a number from e
 * ``long``: the 100-epoch run (``long_n320/metrics.jsonl``): epochs and last AP/AP50;
 * ``compare``: ``compare_train/compare.json``'s ``summary`` (official trainer beside goldyolo's);
   ``person_compare`` the same of the person task, with its epochs and how many of its runs are finished;
+* ``detector``: ``person_compare/detector.json``, the person model notebook 04 evaluates (run, epoch, AP);
 * ``step_parity``: ``step_parity/step_parity.json``: steps, and for goldyolo and the control run (the official
   trainer against itself, weights moved by 1e-7) the largest loss difference and the final weights' distance;
 * ``parity``: ``parity/parity.json`` (``parity-report``): per size, goldyolo's outputs against the official
@@ -80,6 +81,9 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None,
     compare = _json(reference / "compare_train" / "compare.json")
     if compare.get("summary"):
         found["compare"] = compare["summary"]
+    kept = _json(reference / "person_compare" / "detector.json")
+    if kept:
+        found["detector"] = kept
     person = _json(reference / "person_compare" / "compare.json")
     if person.get("runs"):
         found["person_compare"] = dict(person.get("summary", {}), epochs=person["config"]["epochs"],

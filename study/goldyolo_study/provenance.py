@@ -28,6 +28,7 @@ RECORDS = {
     "step_parity": "step parity (03)",
     "long_n320": "the 100-epoch run (03)",
     "person_compare": "both trainers on the person task (03, 04)",
+    "eval_person": "evaluation of the person model on the test split (04)",
     "eval_test": "evaluation of the study run on the test split (04)",
     "person_eval_parity": "goldyolo's evaluator beside the official one, person model (04)",
     "eval_parity": "goldyolo's evaluator beside the official one, early 80-class weights (04)",
@@ -37,10 +38,10 @@ RECORDS = {
     "soak": "memory over a long training run (04)",
 }
 BUILD = "this build"  # how a result made by a notebook during the build is dated
-MADE_IN_BUILD = {"anomaly", "eval_test"}  # written by notebooks 02 and 04 as they execute
+MADE_IN_BUILD = {"anomaly", "eval_person", "eval_test"}  # written by notebooks 02 and 04 as they execute
 UNRECORDED = "not recorded"
 # made under the profile's RUN_DIR (the others are the committed runs every profile reads)
-PROFILE_RECORDS = {"train", "anomaly", "eval_test", "bench", "soak"}
+PROFILE_RECORDS = {"train", "anomaly", "eval_person", "eval_test", "bench", "soak"}
 _README_COMMIT = re.compile(r"\bat commit ([0-9a-f]{7,40})\b")
 
 

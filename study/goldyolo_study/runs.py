@@ -154,8 +154,9 @@ def ground_truth_lines(same: dict, rebuilt: dict) -> List[str]:
             "truth, not by evaluator"]
 
 
-def eval_parity_lines(result: dict) -> List[str]:
-    """What the evaluator comparison covers, and the AP level at which its AP agreement speaks."""
+def eval_parity_lines(result: dict, rebuilt_truth: bool = False) -> List[str]:
+    """What the evaluator comparison covers, and the AP level at which its AP agreement speaks; ``rebuilt_truth``
+    when the official trainer scores these data against boxes rebuilt from the label files (not COCO's 80)."""
     cfg, env = result["config"], result.get("environment", {})
     hardware = env.get("hardware", {})
     modes = result.get("modes", {})
@@ -176,6 +177,7 @@ def eval_parity_lines(result: dict) -> List[str]:
         lines.append(f"the mode alone moves the AP of the same weights from {square:.3g} (square) to {rect:.3g} "
                      f"(rect, aspect-ratio batches; x{rect / square:.2f}), equally in both evaluators: where the "
                      "official trainer's own AP (rect) and goldyolo's evaluator (square) differ in notebook 03, "
-                     "they differ by their mode, not by their evaluator"
+                     + ("part of it is their mode (the rest their ground truth, below), none their evaluator"
+                        if rebuilt_truth else "they differ by their mode, not by their evaluator")
                      if square > 0 else "")
     return [line for line in lines if line]

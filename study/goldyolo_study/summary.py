@@ -17,19 +17,41 @@ def _ap(entry: Dict, prefix: str = "") -> str:
     return f"AP {entry[prefix + 'AP']:.4f}, AP50 {entry[prefix + 'AP50']:.4f}"
 
 
-def compare_text(compare: Dict) -> str:
-    """Final AP of each framework (mean over seeds, spread) and whether they differ beyond the seed spread."""
+def compare_text(compare: Dict, key: str = "AP") -> str:
+    """Final ``key`` (AP or AP50) of each framework (mean over seeds, spread) and whether they differ beyond the
+    seed spread, else how many runs are finished when the evidence says."""
     if not compare:
         return NOT_YET
-    parts = [f"{name}: AP {e['mean_AP']:.4f} (spread {e['spread_AP']:.4f}) over seeds "
-             f"{', '.join(map(str, e['seeds']))}" for name, e in compare.items() if name in ("goldyolo", "official")]
-    diff = compare.get("difference_AP")
+    parts = [f"{name}: {key} {e[f'mean_{key}']:.4f} (spread {e[f'spread_{key}']:.4f}) over seed"
+             f"{'s' if len(e['seeds']) > 1 else ''} {', '.join(map(str, e['seeds']))}"
+             for name, e in compare.items() if name in ("goldyolo", "official")]
+    diff = compare.get(f"difference_{key}")
     if diff:
         parts.append("the difference " + ("exceeds" if diff["exceeds_seed_spread"] else "is within")
                      + " the seed-to-seed spread")
+    elif "planned" in compare:
+        parts.append(f"{compare['finished']} of {compare['planned']} runs finished")
     else:
         parts.append("not all seeds finished yet")
     return "; ".join(parts)
+
+
+def detector_text(kept: Dict) -> str:
+    """The model that detects, from its ``detector.json``: which run and its AP on the test images."""
+    if not kept:
+        return NOT_YET
+    trainer = "the official trainer" if kept["framework"] == "official" else "goldyolo's trainer"
+    return (f"{kept['model']} at {kept['img_size']} px, {trainer}, seed {kept['seed']}, epoch {kept['epoch']}: "
+            + _ap(kept))
+
+
+def eval_parity_headline(modes: Dict) -> str:
+    """Both evaluators' AP per mode and the detections matched, for the headline table."""
+    if not modes:
+        return NOT_YET
+    return "; ".join(f"{mode.replace('_', '-')}: AP {m['official']['AP']:.4f} (official) vs {m['goldyolo']['AP']:.4f}, "
+                     f"{m['detections']['matched']:,} of {m['detections']['official']:,} detections matched"
+                     for mode, m in modes.items())
 
 
 def eval_parity_text(mode: str, entry: Dict) -> str:
@@ -106,6 +128,9 @@ def parity_text(parity: Dict) -> str:
 # the record folder behind each headline row (under REFERENCE_RUNS, or the profile's RUN_DIR for its own runs)
 HEADLINE_RECORDS = {"Outputs equal to the official model's": "parity", "Trained here": "train",
                     "Trained longer": "long_n320", "Beside the official trainer": "compare_train",
+                    "A model that detects: person alone": "person_compare",
+                    "Beside the official trainer, person alone": "person_compare",
+                    "Evaluator beside the official one": "person_eval_parity",
                     "Speed, Jittor / PyTorch time": "speed_ab",
                     "Every CPU option, time / PyTorch eager float32": "speed_ab",
                     "Peak process memory, batch 1": "bench"}
@@ -128,7 +153,13 @@ def headline_table(evidence: Dict, s_deploy, reference_runs: Optional[str] = Non
          if "AP" in train else NOT_YET, "03, 04: the 200 test images, pycocotools"),
         ("Trained longer", f"{long['epochs']} epochs: {_ap(long)}" if "AP" in long else NOT_YET,
          "03: the long run" + (f" ({long_lr_note(evidence)})" if long_lr_note(evidence) else "")),
+        ("A model that detects: person alone", detector_text(evidence.get("detector", {})),
+         "03, 04: the 200 test images, person the only class; its detections drawn in 04"),
         ("Beside the official trainer", compare_text(evidence.get("compare", {})), "03: both trainers, 2 seeds"),
+        ("Beside the official trainer, person alone", compare_text(evidence.get("person_compare", {}), "AP50"),
+         "03: both trainers on the person task"),
+        ("Evaluator beside the official one", eval_parity_headline(evidence.get("person_eval_parity", {})),
+         "04: the same weights (the person model) in both evaluators, each mode"),
         ("Speed, Jittor / PyTorch time", speed_text(evidence), "04: below 1 favours Jittor"),
         ("Every CPU option, time / PyTorch eager float32", cpu_options_text(evidence),
          "04: one rotation of all options, with intervals and memory"),

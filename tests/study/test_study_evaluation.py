@@ -34,10 +34,12 @@ def test_evaluator_comparisons_are_found_model_that_detects_first(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "eval_parity.json").write_text(json.dumps({"modes": {"square": mode}}))
     found = evaluation.eval_parity_records(tmp_path)
-    assert [folder.name for _, folder, _ in found] == ["person_eval_parity", "eval_parity"]
+    assert [folder.name for _, folder, _, _ in found] == ["person_eval_parity", "eval_parity"]
+    assert found[0][3] == found[1][3] == []
     assert found[0][0] == "The model that detects (person alone)" and found[0][2]["modes"]["square"] == mode
     assert evaluation.ground_truth_lines(tmp_path) == []  # the rebuilt-ground-truth run is missing
     rebuilt = {"modes": {"square": dict(mode, official={"AP": 0.10, "AP50": 0.24})}}
     (tmp_path / "person_eval_parity" / "rebuilt_ground_truth.json").write_text(json.dumps(rebuilt))
+    assert evaluation.eval_parity_records(tmp_path)[0][3] == evaluation.ground_truth_lines(tmp_path)
     assert evaluation.ground_truth_lines(tmp_path)[0].endswith("(square 5 of 5): square: AP 0.1100 -> 0.1000, AP50 "
                                                             "0.2500 -> 0.2400")

@@ -190,3 +190,23 @@ def test_the_person_comparison_in_the_conclusion():
     assert "more than the largest" in failed[0]
     summary.person_compare_lines(None, held, failed, left)
     assert len(held) + len(failed) + len(left) == 3
+
+
+def test_headline_rows_of_the_model_that_detects():
+    kept = {"framework": "official", "seed": 0, "epoch": 149, "model": "gold_yolo-n", "img_size": 320,
+            "AP": 0.10934, "AP50": 0.24746}
+    person = {"official": {"seeds": [0], "mean_AP50": 0.2475, "spread_AP50": 0.0}, "planned": 4, "finished": 1}
+    mode = {"official": {"AP": 0.10934}, "goldyolo": {"AP": 0.10934},
+            "detections": {"official": 59782, "goldyolo": 59782, "matched": 59781}}
+    table = summary.headline_table({"detector": kept, "person_compare": person,
+                                    "person_eval_parity": {"square": mode}}, S_DEPLOY)
+    measured = dict(zip(table.result, table["measured here"]))
+    assert measured["A model that detects: person alone"] == (
+        "Gold-YOLO-N at 320 px, the official trainer, seed 0, epoch 149: AP 0.1093, AP50 0.2475")
+    assert measured["Beside the official trainer, person alone"] == (
+        "official: AP50 0.2475 (spread 0.0000) over seed 0; 1 of 4 runs finished")
+    assert measured["Evaluator beside the official one"] == (
+        "square: AP 0.1093 (official) vs 0.1093, 59,781 of 59,782 detections matched")
+    empty = dict(zip(*summary.headline_table({}, S_DEPLOY)[["result", "measured here"]].T.values))
+    assert empty["A model that detects: person alone"] == empty["Evaluator beside the official one"] == \
+        "not in this build"
