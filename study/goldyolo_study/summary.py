@@ -200,7 +200,17 @@ COMMANDS: List[tuple] = [
                             "--out report/full/precision/precision.json"),
     ("training pipelines side by side (03)", "python -m goldyolo compare-data --torch-reference PATH --passes 12"),
     ("step parity (03)", "python -m goldyolo compare-steps --torch-reference PATH"),
-    ("evaluation parity", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
+    ("the person task (03)", "python -m goldyolo data classes --ann data/splits/train.json data/splits/test.json "
+                             "--classes person --keep-empty --out data/person"),
+    ("both trainers, person alone (03)", "python -m goldyolo compare-train --torch-reference PATH --data "
+                                         "data/person/train.json --val-data data/person/test.json --epochs 150 "
+                                         "--eval-interval 10 --out RUN_DIR --records report/full/person_compare; "
+                                         "python -m goldyolo_study keep-detector RUN_DIR report/full/person_compare"),
+    ("evaluation parity, person model (04)", "python -m goldyolo compare-eval --torch-reference PATH --weights "
+                                             "report/full/person_compare/weights/best_run_ema.npz --data "
+                                             "data/person/test.json --img-size 320 --out OUT (and with "
+                                             "--no-same-ground-truth: its README)"),
+    ("evaluation parity, early weights (04)", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
     ("model parity (04)", "python -m goldyolo parity-report --out report/full/parity/parity.json"),
     ("speed, interleaved (04)", ""),
     ("every CPU option (04)", "python -m goldyolo speed-ab --torch-reference PATH --variants jittor-ownconv,"
