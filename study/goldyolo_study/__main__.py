@@ -12,9 +12,12 @@ COMMANDS = {
         Option("train", "running or finishing the training before notebook 03"),
         Option("show_code", "keep the notebooks' code in the HTML and PDF (default: results only)")]),
     "keep-detector": Command("goldyolo_study.detector:keep_command",
-                             "keep the EMA weights of a comparison's best run for notebook 04", [
-        Option("run_dir", "compare-train's output folder (--out)", positional=True),
-        Option("records", "its records folder (--records), where compare.json is", positional=True)]),
+                             "keep the EMA weights of a comparison's best run, or of a training run's best "
+                             "checkpoint, for notebook 04", [
+        Option("run_dir", "compare-train's output folder (--out), or a training folder (train --out)",
+               positional=True),
+        Option("records", "the records folder: a comparison's (--records, where compare.json is) or the "
+               "training run's", positional=True)]),
 }
 DESCRIPTION = ("The Gold-YOLO reproduction study: execute the notebooks and build the report. Exit codes: 0 done, "
                "1 a check failed, 2 bad input.")

@@ -1,11 +1,11 @@
-"""The model notebook 04 evaluates: the best run of a training comparison, its EMA weights kept beside the
-comparison's records.
+"""The models notebook 04 evaluates, their EMA weights kept beside the records of the runs that made them.
 
-``keep`` picks the run with the highest final AP50 (goldyolo's evaluator, the same for both trainers) among the
-finished runs of ``compare.json``, writes its EMA weights of the last evaluated epoch as an ``.npz`` (official
-parameter names) into ``RECORDS/weights/`` (not committed: 20+ MB) and describes them in ``detector.json``
-(committed: run, epoch, AP, the weights' SHA-256), so that a reader who remakes the run can check they have the
-same weights. ``load`` builds the model from them.
+For a training comparison (``RECORDS/compare.json``), ``keep`` picks the run with the highest final AP50
+(goldyolo's evaluator, the same for both trainers) among its finished runs and takes its EMA weights of the last
+evaluated epoch; for one training run (``RUN_DIR/config.json``, the long run), its best checkpoint's EMA weights.
+They are written as an ``.npz`` (official parameter names) into ``RECORDS/weights/`` (not committed: 20+ MB) and
+described in ``detector.json`` (committed: run, epoch, AP, the weights' SHA-256), so that a reader who remakes the
+run can check they have the same weights. ``load`` builds the model from them.
 """
 from __future__ import annotations
 
@@ -52,21 +52,45 @@ def ema_state(run_dir: Path, framework: str, seed: int, epoch: int) -> Dict[str,
     return {k: np.asarray(v) for k, v in state["ema"].items()}
 
 
+def best_checkpoint(run_dir: Path) -> Tuple[Dict[str, np.ndarray], Dict]:
+    """(EMA weights, record) of a training folder's ``best.pkl`` (the epoch of its highest AP), its AP and AP50
+    read from the folder's ``metrics.jsonl``."""
+    from goldyolo.models.checkpoint import read_checkpoint
+    config = json.loads((run_dir / "config.json").read_text())
+    state = read_checkpoint(run_dir / "best.pkl")
+    epoch = int(state["epoch"])
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    evaluated = [line for line in lines if line.get("epoch") == epoch and "AP50" in line]
+    if not evaluated:
+        raise InputError(f"{run_dir / 'metrics.jsonl'} has no evaluation of epoch {epoch}, the epoch of best.pkl")
+    record = {"source": "training", "framework": "goldyolo", "seed": config.get("seed"), "epoch": epoch,
+              "epochs": config["epochs"], "model": config["model"], "data": config["data"],
+              "val_data": config.get("val_data"), "img_size": config["img_size"],
+              "AP": evaluated[-1]["AP"], "AP50": evaluated[-1]["AP50"]}
+    return {k: np.asarray(v) for k, v in state["ema"].items()}, record
+
+
 def keep(run_dir: Path | str, records: Path | str) -> Path:
-    """Write the best run's EMA weights into ``records/weights/`` and ``records/detector.json``; returns the
-    json's path."""
-    records = Path(records)
-    compare = json.loads((records / "compare.json").read_text())
-    framework, seed, last = best_run(compare)
-    state = ema_state(Path(run_dir), framework, seed, int(last["epoch"]))
+    """Write the EMA weights of a comparison's best run (``records/compare.json``) or of a training folder's best
+    checkpoint into ``records/weights/``, and ``records/detector.json``; returns the json's path."""
+    records, run_dir = Path(records), Path(run_dir)
+    if (records / "compare.json").is_file():
+        compare = json.loads((records / "compare.json").read_text())
+        framework, seed, last = best_run(compare)
+        state = ema_state(run_dir, framework, seed, int(last["epoch"]))
+        record = {"framework": framework, "seed": seed, "epoch": int(last["epoch"]),
+                  "model": compare["config"]["model"], "data": compare["config"]["data"],
+                  "val_data": compare["config"]["val_data"], "img_size": compare["config"]["img_size"],
+                  "AP": last.get("AP"), "AP50": last.get("AP50")}
+    elif (run_dir / "config.json").is_file():
+        state, record = best_checkpoint(run_dir)
+    else:
+        raise InputNotFoundError(f"neither {records / 'compare.json'} (a comparison's records) nor "
+                                 f"{run_dir / 'config.json'} (a training folder) exists")
     target = records / WEIGHTS
     target.parent.mkdir(parents=True, exist_ok=True)
     np.savez(target, **state)
-    record = {"framework": framework, "seed": seed, "epoch": int(last["epoch"]), "model": compare["config"]["model"],
-              "data": compare["config"]["data"], "val_data": compare["config"]["val_data"],
-              "img_size": compare["config"]["img_size"],
-              "AP": last.get("AP"), "AP50": last.get("AP50"), "weights": WEIGHTS.as_posix(),
-              "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}
+    record.update(weights=WEIGHTS.as_posix(), sha256=hashlib.sha256(target.read_bytes()).hexdigest())
     (records / RECORD).write_text(json.dumps(record, indent=1) + "\n")
     return records / RECORD
 
@@ -81,6 +105,10 @@ def keep_command(run_dir: str, records: str) -> int:
 
 def describe(record: Dict) -> str:
     """One sentence: which run, which epoch, and its AP50 when it was kept."""
+    if record.get("source") == "training":
+        return (f"the best checkpoint of the {record['epochs']}-epoch run (goldyolo's trainer, seed {record['seed']}): "
+                f"EMA weights after epoch {record['epoch']} (AP50 {record['AP50']:.3f}, AP {record['AP']:.3f} by "
+                "goldyolo's evaluator)")
     trainer = "the official trainer" if record["framework"] == "official" else "goldyolo's trainer"
     return (f"the best run of the comparison: {trainer}, seed {record['seed']}, EMA weights after epoch "
             f"{record['epoch']} (final AP50 {record['AP50']:.3f}, AP {record['AP']:.3f} by goldyolo's evaluator)")

@@ -58,10 +58,11 @@ def study_run(run_dir: Path | str, test_json: Path | str, images: Path | str, im
     return found
 
 
-def kept_detector(records: Path | str, task_dir: Path | str, images: Path | str, batch_size: int,
+def kept_detector(records: Path | str, test_json: Path | str, images: Path | str, batch_size: int,
                   out: Path | str) -> Evaluation:
-    """The comparison's best run (``detector.keep``) on its task's test split; predictions in ``out``."""
-    source = CocoSource(Path(task_dir) / "test.json", Path(images))
+    """The weights kept beside ``records`` (``detector.keep``) on the test images of ``test_json``; predictions
+    in ``out``."""
+    source = CocoSource(Path(test_json), Path(images))
     try:
         model, kept = detector.load(records, source.num_classes)
     except FileNotFoundError as missing:  # weights are not committed; the comparison may not have run
@@ -72,6 +73,17 @@ def kept_detector(records: Path | str, task_dir: Path | str, images: Path | str,
     found.metrics = evaluate(model, source, found.img_size, batch_size, out_dir=Path(out))
     found.predictions = Path(out) / "predictions.json"
     return found
+
+
+def protocol_model(long_records: Path | str, run_dir: Path | str, test_json: Path | str, images: Path | str,
+                   img_size: int, batch_size: int) -> Evaluation:
+    """The study protocol's 80-class model on the test split: the long run's best checkpoint when its weights are
+    kept beside its records (``keep-detector``), else the study run (:func:`study_run`); predictions in
+    ``run_dir/eval_test`` either way."""
+    kept = Path(long_records) / detector.RECORD
+    if kept.is_file() and (Path(long_records) / json.loads(kept.read_text())["weights"]).is_file():
+        return kept_detector(long_records, test_json, images, batch_size, Path(run_dir) / "eval_test")
+    return study_run(run_dir, test_json, images, img_size, batch_size)
 
 
 def eval_parity_records(reference: Path | str) -> List[Tuple[str, Path, dict, List[str]]]:

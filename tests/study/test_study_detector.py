@@ -68,3 +68,30 @@ def test_goldyolo_runs_give_the_ema_of_their_last_checkpoint(tmp_path):
     assert list(state) == ["a.weight"] and np.array_equal(state["a.weight"], ema["a.weight"])
     with pytest.raises(InputError, match="holds epoch 2, not the last evaluated epoch 5"):
         detector.ema_state(tmp_path, "goldyolo", 0, 5)
+
+
+def test_a_training_runs_best_checkpoint_is_kept(tmp_path):
+    from goldyolo.models import build_model
+    from goldyolo.models.checkpoint import write_checkpoint
+    state = {k: v.numpy() for k, v in build_model("gold_yolo-n", num_classes=80).state_dict().items()}
+    run_dir, records = tmp_path / "run", tmp_path / "records"
+    run_dir.mkdir()
+    records.mkdir()
+    with pytest.raises(InputNotFoundError, match="neither"):
+        detector.keep(run_dir, records)
+    (run_dir / "config.json").write_text(json.dumps({"seed": 0, "epochs": 300, "model": "gold_yolo-n", "img_size": 320,
+                                                     "data": "data/splits/train.json",
+                                                     "val_data": "data/splits/test.json"}))
+    write_checkpoint({"epoch": 9, "ema": state}, run_dir / "best.pkl")
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in [
+        {"epoch": 8, "loss": 3.0}, {"epoch": 9, "loss": 2.9, "AP": 0.02, "AP50": 0.05}, {"epoch": 19, "AP50": 0.01}]))
+    record = json.loads(detector.keep(run_dir, records).read_text())
+    assert (record["source"], record["epoch"], record["AP50"], record["seed"]) == ("training", 9, 0.05, 0)
+    assert detector.describe(record) == ("the best checkpoint of the 300-epoch run (goldyolo's trainer, seed 0): EMA "
+                                         "weights after epoch 9 (AP50 0.050, AP 0.020 by goldyolo's evaluator)")
+    model, _ = detector.load(records, num_classes=80)
+    loaded = {k: v.numpy() for k, v in model.state_dict().items()}
+    assert all(np.array_equal(loaded[k], state[k]) for k in state)
+    (run_dir / "metrics.jsonl").write_text(json.dumps({"epoch": 9, "loss": 2.9}) + "\n")
+    with pytest.raises(InputError, match="no evaluation of epoch 9"):
+        detector.keep(run_dir, records)

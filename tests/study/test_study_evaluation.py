@@ -18,7 +18,7 @@ def test_a_comparison_without_kept_weights_is_said_not_evaluated(tmp_path):
     task = tmp_path / "task"
     task.mkdir()
     (task / "test.json").write_bytes((SAMPLE / "test.json").read_bytes())
-    found = evaluation.kept_detector(tmp_path / "records", task, SAMPLE / "images", 4, tmp_path / "out")
+    found = evaluation.kept_detector(tmp_path / "records", task / "test.json", SAMPLE / "images", 4, tmp_path / "out")
     assert found.metrics is None and found.lines[0].startswith("not evaluated in this build:")
     assert "detector.json" in found.lines[0]
     assert list(evaluation.metrics_table({k: 0.5 for k in evaluation.METRICS}).columns) == list(evaluation.METRICS)
@@ -43,3 +43,32 @@ def test_evaluator_comparisons_are_found_model_that_detects_first(tmp_path):
     assert evaluation.eval_parity_records(tmp_path)[0][3] == evaluation.ground_truth_lines(tmp_path)
     assert evaluation.ground_truth_lines(tmp_path)[0].endswith("(square 5 of 5): square: AP 0.1100 -> 0.1000, AP50 "
                                                             "0.2500 -> 0.2400")
+
+
+def test_the_protocol_model_is_the_study_run_until_the_long_runs_weights_are_kept(tmp_path):
+    import json
+    (tmp_path / "run" / "train").mkdir(parents=True)
+    (tmp_path / "long").mkdir()
+    found = evaluation.protocol_model(tmp_path / "long", tmp_path / "run", SAMPLE / "test.json", SAMPLE / "images",
+                                      128, 4)
+    assert found.lines[0].startswith("not evaluated in this build: no trained model in")  # the study run's
+    (tmp_path / "long" / "detector.json").write_text(json.dumps({"weights": "weights/best_run_ema.npz"}))
+    found = evaluation.protocol_model(tmp_path / "long", tmp_path / "run", SAMPLE / "test.json", SAMPLE / "images",
+                                      128, 4)
+    assert "no trained model in" in found.lines[0]  # described, but its weights are absent: still the study run
+    import hashlib
+
+    import numpy as np
+
+    from goldyolo.models import build_model
+    state = {k: v.numpy() for k, v in build_model("gold_yolo-n", num_classes=80).state_dict().items()}
+    (tmp_path / "long" / "weights").mkdir()
+    np.savez(tmp_path / "long" / "weights" / "best_run_ema.npz", **state)
+    digest = hashlib.sha256((tmp_path / "long" / "weights" / "best_run_ema.npz").read_bytes()).hexdigest()
+    (tmp_path / "long" / "detector.json").write_text(json.dumps({
+        "source": "training", "framework": "goldyolo", "seed": 0, "epoch": 9, "epochs": 300, "model": "gold_yolo-n",
+        "img_size": 128, "AP": 0.02, "AP50": 0.05, "weights": "weights/best_run_ema.npz", "sha256": digest}))
+    found = evaluation.protocol_model(tmp_path / "long", tmp_path / "run", SAMPLE / "test.json", SAMPLE / "images",
+                                      320, 4)
+    assert found.lines[0].startswith("the best checkpoint of the 300-epoch run") and found.img_size == 128
+    assert found.metrics["num_images"] == 8 and found.predictions == tmp_path / "run" / "eval_test" / "predictions.json"
