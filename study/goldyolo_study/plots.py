@@ -160,7 +160,7 @@ def per_class_and_pr(metrics: dict) -> plt.Figure:
     class, its precision-recall curves alone."""
     per_class = pd.Series(metrics["per_class_AP"]).sort_values(ascending=False)
     if len(per_class) == 1:
-        fig, axis = plt.subplots(figsize=(7, 4))
+        fig, axis = plt.subplots(figsize=(6.5, 3.4))
         _pr_axes(axis, metrics.get("pr_curve"), "precision")
         axis.set_title(f"precision-recall of {per_class.index[0]} (AP {per_class.iloc[0]:.3f})")
         plt.tight_layout()
@@ -289,9 +289,11 @@ def schedule_and_ap(history: pd.DataFrame, warmup_epochs: float, title: str) -> 
 
 
 def scores_and_counts(detections: Sequence[dict], counts: pd.Series, cap: int, conf_thres: float) -> plt.Figure:
-    """Histogram of detection scores (log count axis) and of detections per image, with the cap marked; when
-    every image keeps the same number, that number is said in the title instead of a one-bar histogram."""
-    same = counts.nunique() == 1
+    """Histogram of detection scores (log count axis) and of detections per image, with the cap marked; when at
+    least 90% of the images keep the same number, the title says so (and the others' range) instead of a
+    histogram of one bar."""
+    top = counts.value_counts()
+    same = len(counts) == 0 or top.iloc[0] >= 0.9 * len(counts)
     fig, axes = plt.subplots(1, 1 if same else 2, figsize=(6 if same else 12, 3.6), squeeze=False)
     axes = axes[0]
     scores = np.array([d["score"] for d in detections])
@@ -301,8 +303,11 @@ def scores_and_counts(detections: Sequence[dict], counts: pd.Series, cap: int, c
     axes[0].set_ylabel("detections")
     title = f"{len(scores):,} detections on {len(counts)} images"
     if same:
-        count = int(counts.iloc[0]) if len(counts) else 0
-        title += f"\nevery image keeps {count}" + (f" (the cap of {cap})" if count == cap else "")
+        count = int(top.index[0]) if len(counts) else 0
+        others = counts[counts != count]
+        title += (f"\n{'every image' if others.empty else f'{top.iloc[0]} of {len(counts)} images'} keep"
+                  f"{'s' if others.empty else ''} {count}" + (f" (the cap of {cap})" if count == cap else "")
+                  + ("" if others.empty else f", the others {int(others.min())}-{int(others.max())}"))
     axes[0].set_title(title)
     if not same:
         axes[1].hist(counts.values, bins=30, color="tab:orange")

@@ -58,3 +58,8 @@ def test_counts_and_per_class_table(tmp_path):
     capped = pd.Series([300, 300, 300])
     fig = plots.scores_and_counts(detections, capped, 300, 0.03)
     assert len(fig.axes) == 1 and fig.axes[0].get_title().endswith("every image keeps 300 (the cap of 300)")
+    nearly = pd.Series([300] * 18 + [120, 250])
+    fig = plots.scores_and_counts(detections, nearly, 300, 0.03)
+    assert len(fig.axes) == 1
+    assert fig.axes[0].get_title().endswith("18 of 20 images keep 300 (the cap of 300), the others 120-250")
+    assert len(plots.scores_and_counts(detections, pd.Series([300] * 17 + [1, 2, 3]), 300, 0.03).axes) == 2
