@@ -150,7 +150,7 @@ def ground_truth_lines(same: dict, rebuilt: dict) -> List[str]:
             + ": " + "; ".join(parts),
             "the label files hold no crowd regions, so a detection on a crowd region is a false positive there "
             "and ignored by pycocotools on the json: the official trainer's own AP of notebook 03 (aspect-ratio "
-            "batches, rebuilt boxes) differs from goldyolo's evaluator (square, the json) by mode and ground "
+            "batches, rebuilt boxes) and goldyolo's evaluator (square, the json) differ by mode and ground "
             "truth, not by evaluator"]
 
 
