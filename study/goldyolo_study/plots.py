@@ -161,7 +161,7 @@ def per_class_and_pr(metrics: dict) -> plt.Figure:
     per_class = pd.Series(metrics["per_class_AP"]).sort_values(ascending=False)
     if len(per_class) == 1:
         fig, axis = plt.subplots(figsize=(6.5, 3.4))
-        _pr_axes(axis, metrics.get("pr_curve"), "precision")
+        _pr_axes(axis, metrics.get("pr_curve"), "precision", whole_square=True)
         axis.set_title(f"precision-recall of {per_class.index[0]} (AP {per_class.iloc[0]:.3f})")
         plt.tight_layout()
         return fig
@@ -178,15 +178,17 @@ def per_class_and_pr(metrics: dict) -> plt.Figure:
     return fig
 
 
-def _pr_axes(axis, curve: Optional[dict], ylabel: str) -> None:
-    """Precision against recall at IoU 0.5 and averaged over 0.5:0.95, when ``curve`` is given."""
+def _pr_axes(axis, curve: Optional[dict], ylabel: str, whole_square: bool = False) -> None:
+    """Precision against recall at IoU 0.5 and averaged over 0.5:0.95, when ``curve`` is given; ``whole_square``
+    shows both axes from 0 to 1 (else precision is scaled to the curve, for a model whose precision is tiny)."""
     if curve:
         for key in ("IoU=0.50", "IoU=0.50:0.95"):
             axis.plot(curve["recall"], curve[key], label=key)
         axis.set_xlabel("recall")
         axis.set_ylabel(ylabel)
-        axis.set_xlim(0, 1)
-        axis.set_ylim(0, 1.02)
+        if whole_square:
+            axis.set_xlim(0, 1)
+            axis.set_ylim(0, 1.02)
         axis.legend()
 
 

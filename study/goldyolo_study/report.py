@@ -256,7 +256,7 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
     appendix = ["## Runs of this build", "", "| notebook | profile | commit | executed | compute time |",
                 "|---|---|---|---|---|"] + [_run_row(path, nb) for path, nb in zip(paths, notebooks)]
     appendix += ["", f"- **Machine:** {machine_description()}"]
-    appendix += [f"- **{name}:** {version}" for name, version in software_versions().items()]
+    appendix += ["- **Software:** " + ", ".join(f"{k} {v}" for k, v in software_versions().items())]
     merged.cells.append(nbformat.v4.new_markdown_cell("\n".join(appendix)))
     for i, cell in enumerate(merged.cells):
         cell.id = f"cell-{i}"
