@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 from pathlib import Path
 
@@ -70,6 +71,8 @@ def test_ci_profile_builds_the_whole_report(tmp_path):
     text = html.read_text()
     for section in SECTIONS:
         assert section in text
+    ids = re.findall(r'\bid="([^"]+)"', text)
+    assert len(ids) > 20 and not [i for i in set(ids) if ids.count(i) > 1], "an HTML id is used twice"
     assert (tmp_path / "run" / "train" / "metrics.jsonl").exists()
     assert (tmp_path / "run" / "bench" / "gold_yolo-n_128.json").exists()
     for name in ("00_summary", "01_dataset_split", "02_loss_anomaly_diagnosis", "03_training", "04_evaluation",
