@@ -21,7 +21,7 @@ import numpy as np
 
 from ..engine.trainer import TrainConfig, Trainer
 from ..runtime import jt
-from ..utils.machine import hardware
+from ..utils.machine import environment, hardware
 from .plots import plot_soak
 from .timing import loaded_kernels
 
@@ -93,7 +93,8 @@ def soak(config: TrainConfig, iterations: int, every: int, warmup_fraction: floa
     result = {"config": asdict(config), "iterations": iterations, "every": every, "epochs_touched": epoch,
               "cpu": f"{machine['cpu_model']} ({machine['cpu_cores']} logical cores)", "jittor": jt.__version__,
               "samples": samples,
-              "summary": summarize_samples(samples, warmup_fraction, tolerance_mib_per_1000)}
+              "summary": summarize_samples(samples, warmup_fraction, tolerance_mib_per_1000),
+              "environment": environment()}
     out = Path(config.out)
     (out / "soak.json").write_text(json.dumps(result, indent=1))
     return result

@@ -51,6 +51,7 @@ def test_soak_keeps_live_variables_constant(tmp_path):
     assert live[0] == live[1] > 0
     saved = json.loads((tmp_path / "soak.json").read_text())
     assert saved["summary"] == result["summary"]
+    assert "git_commit" in saved["environment"]["versions"] and saved["environment"]["hardware"]["cpu_model"]
 
 
 def test_soak_detects_a_leak(tmp_path, monkeypatch):
