@@ -21,7 +21,7 @@ import numpy as np
 
 from ..engine.trainer import TrainConfig, Trainer
 from ..runtime import jt
-from ..utils.machine import environment, hardware
+from ..utils.machine import environment, hardware, portable_path
 from .plots import plot_soak
 from .timing import loaded_kernels
 
@@ -90,7 +90,8 @@ def soak(config: TrainConfig, iterations: int, every: int, warmup_fraction: floa
                     break
             epoch += 1
     machine = hardware()
-    result = {"config": asdict(config), "iterations": iterations, "every": every, "epochs_touched": epoch,
+    result = {"config": dict(asdict(config), out=portable_path(config.out)), "iterations": iterations,
+              "every": every, "epochs_touched": epoch,
               "cpu": f"{machine['cpu_model']} ({machine['cpu_cores']} logical cores)", "jittor": jt.__version__,
               "samples": samples,
               "summary": summarize_samples(samples, warmup_fraction, tolerance_mib_per_1000),

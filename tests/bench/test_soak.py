@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +53,7 @@ def test_soak_keeps_live_variables_constant(tmp_path):
     saved = json.loads((tmp_path / "soak.json").read_text())
     assert saved["summary"] == result["summary"]
     assert "git_commit" in saved["environment"]["versions"] and saved["environment"]["hardware"]["cpu_model"]
+    assert not Path(saved["config"]["out"]).is_absolute()  # records keep no machine paths
 
 
 def test_soak_detects_a_leak(tmp_path, monkeypatch):
