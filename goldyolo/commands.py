@@ -95,7 +95,7 @@ COMMANDS: Dict[str, Command] = {
                 "val_data",
                 "COCO json or data.yaml for evaluation (default: the data.yaml's val split, else the training data)",
             ),
-            Option("val_images", "image folder of --val-data"),
+            Option("val_images", "image folder of --val-data (default: 'images' beside it if present, else --images)"),
             *RUN,
             Option("seed", "random seed"),
             Option(
@@ -501,7 +501,7 @@ COMMANDS: Dict[str, Command] = {
             Option("val_data", "validation COCO json", required=True),
             Option("out", "output folder", required=True),
             Option("images", "images of --train-data"),
-            Option("val_images", "images of --val-data"),
+            Option("val_images", "images of --val-data (default: 'images' beside it if present, else --images)"),
             Option("copy", "copy the images instead of linking them"),
         ],
     ),

@@ -18,6 +18,14 @@ def open_source(data: str, images: str = "", split: str = "train"):
     return CocoSource(Path(data), Path(images) if images else Path(data).parent / "images")
 
 
+def val_images_for(val_data: str, val_images: str, images: str) -> str:
+    """The image folder of ``val_data`` when none is named: ``images`` beside its json if that folder exists,
+    else the training data's ``images`` (two jsons of one image folder, as in a split of one dataset)."""
+    if val_images or is_yaml(val_data) or (Path(val_data).parent / "images").is_dir():
+        return val_images
+    return images
+
+
 def has_split(data: str, split: str) -> bool:
     """Whether ``data`` is a data.yaml that names ``split``."""
     return is_yaml(data) and split in read_data_yaml(Path(data))

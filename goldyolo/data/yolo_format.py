@@ -102,8 +102,9 @@ def coco_to_yolo(train_data: str, val_data: str, out: str, images: str = "", val
                  copy: bool = False) -> str:
     """``data to-yolo``: a train and a val COCO json as the official YOLO layout in ``out`` (images linked,
     or copied with ``copy``), with its data.yaml."""
-    from .sources import open_source
-    train, val = open_source(train_data, images), open_source(val_data, val_images)
+    from .sources import open_source, val_images_for
+    train = open_source(train_data, images)
+    val = open_source(val_data, val_images_for(val_data, val_images, images))
     path = write_yolo_dataset(train, val, Path(out), copy)
     return (f"train {train_data}: {len(train.records)} images; {train.report.summary()}\n"
             f"val {val_data}: {len(val.records)} images; {val.report.summary()}\nwritten: {path}")

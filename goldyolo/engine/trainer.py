@@ -26,7 +26,7 @@ import numpy as np
 
 from ..data import DetectionDataset
 from ..data.augment import mosaic_in_epoch
-from ..data.sources import has_split, open_source
+from ..data.sources import has_split, open_source, val_images_for
 from ..distributed import is_main_process
 from ..errors import GoldYoloError, InputError
 from ..eval.evaluate import evaluate
@@ -151,7 +151,8 @@ class Trainer:
         # the data first: the model is built once, for its classes (the official trainer reads its data.yaml first)
         self.train_source = _source(config.data, config.images, config.subset)
         if config.val_data:
-            self.val_source = _source(config.val_data, config.val_images, 0, "val")
+            self.val_source = _source(config.val_data, val_images_for(config.val_data, config.val_images,
+                                                                      config.images), 0, "val")
         else:  # a data.yaml's val split, else the training images
             self.val_source = (_source(config.data, "", 0, "val") if has_split(config.data, "val")
                                else self.train_source)

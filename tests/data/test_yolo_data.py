@@ -129,6 +129,22 @@ def test_coco_to_yolo_and_back_keeps_the_boxes_and_ids(tmp_path):
     assert len(yolo.coco.getAnnIds()) == sum(len(r.labels) for r in coco.records)
 
 
+def test_val_images_default_to_the_training_images_when_none_are_beside_the_json(tmp_path):
+    from goldyolo.data.sources import val_images_for
+    from goldyolo.data.yolo_format import coco_to_yolo
+    for name in ("train.json", "test.json"):  # a split kept apart from its image folder, as data/person
+        (tmp_path / name).write_text((SAMPLE / name).read_text())
+    images = str(SAMPLE / "images")
+    assert val_images_for(str(tmp_path / "test.json"), "", images) == images
+    assert val_images_for(str(tmp_path / "test.json"), "elsewhere", images) == "elsewhere"
+    assert val_images_for(str(SAMPLE / "test.json"), "", "elsewhere") == ""  # 'images' beside the json wins
+    message = coco_to_yolo(str(tmp_path / "train.json"), str(tmp_path / "test.json"), str(tmp_path / "yolo"),
+                           images=images)
+    val = YoloSource(tmp_path / "yolo" / "data.yaml", "val")
+    assert len(val.records) == len(CocoSource(SAMPLE / "test.json", SAMPLE / "images").records) > 0
+    assert "written" in message
+
+
 def test_to_coco_keeps_boxes_that_touch_the_border_inside_the_image(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "labels").mkdir()
