@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict
 
+from ..utils.machine import portable_path
 from .trainer import TrainConfig, Trainer
+
+PATHS = ("data", "images", "val_data", "val_images", "out")  # kept relative in the summary (records travel)
 
 
 def overfit_config(data: str, images: str, out: str, epochs: int = 400, images_used: int = 16,
@@ -24,6 +28,9 @@ def overfit_config(data: str, images: str, out: str, epochs: int = 400, images_u
                        solver={"warmup_epochs": 0.0})
 
 
+LOSS_LABELS = {"loss": "total", "iou_loss": "IoU", "cls_loss": "class", "dfl_loss": "DFL"}
+
+
 def plot_curves(metrics_file: Path, target: Path) -> None:
     """Loss components and AP50 per epoch from a run's metrics.jsonl."""
     import matplotlib
@@ -32,8 +39,9 @@ def plot_curves(metrics_file: Path, target: Path) -> None:
     rows = [json.loads(line) for line in metrics_file.read_text().splitlines()]
     epochs = [r["epoch"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for key in ("loss", "iou_loss", "cls_loss", "dfl_loss"):
-        left.plot(epochs, [r[key] for r in rows], label=key)
+    for key, label in LOSS_LABELS.items():
+        if any(r[key] for r in rows):  # the DFL term is off for the N model (zero throughout)
+            left.plot(epochs, [r[key] for r in rows], label=label)
     left.set_xlabel("epoch")
     left.set_title("training loss")
     left.legend()
@@ -54,7 +62,8 @@ def run_overfit(config: TrainConfig) -> Dict:
     start = time.time()
     metrics = Trainer(config).run()
     out = Path(config.out)
-    summary = {"final": metrics, "wall_time_s": time.time() - start, "config": config.__dict__}
+    paths = {k: portable_path(v) for k, v in asdict(config).items() if k in PATHS and v}
+    summary = {"final": metrics, "wall_time_s": time.time() - start, "config": {**asdict(config), **paths}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     try:
         plot_curves(out / "metrics.jsonl", out / "curves.png")
