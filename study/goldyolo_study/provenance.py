@@ -42,7 +42,10 @@ MADE_IN_BUILD = {"anomaly", "eval_person", "eval_test"}  # written by notebooks 
 UNRECORDED = "not recorded"
 # made under the profile's RUN_DIR (the others are the committed runs every profile reads)
 PROFILE_RECORDS = {"train", "anomaly", "eval_person", "eval_test", "bench", "soak"}
-_README_COMMIT = re.compile(r"\bat commit ([0-9a-f]{7,40})\b")
+_README_COMMIT = re.compile(r"\bat\s+commit\s+([0-9a-f]{7,40})\b")
+_README_DATE = re.compile(r"\b(20\d\d-\d\d-\d\d)\b")
+# the machines a README may name, as the records' CPU model names them
+_README_MACHINES = {"Intel Xeon": "Intel(R) Xeon(R) Processor", "AMD EPYC": "AMD EPYC"}
 
 
 @dataclass
@@ -98,9 +101,11 @@ def origin(folder: Path | str) -> Origin:
                       _unique((e.get("hardware") or {}).get("cpu_model") or e.get("cpu") for e in envs), "record")
     readme = folder / "README.md"
     if readme.exists():
-        commits = _unique(c[:7] for c in _README_COMMIT.findall(readme.read_text()))
+        text = readme.read_text()
+        commits = _unique(c[:7] for c in _README_COMMIT.findall(text))
         if commits:
-            return Origin(commits, [], [], "README")
+            machines = [cpu for words, cpu in _README_MACHINES.items() if re.search(words.replace(" ", r"\s+"), text)]
+            return Origin(commits, _unique(_README_DATE.findall(text)), machines, "README")
     return Origin([], [], [], BUILD if folder.name in MADE_IN_BUILD else UNRECORDED)
 
 

@@ -36,8 +36,10 @@ def test_environments_in_json_records_then_readme_then_build(tmp_path):
     train = tmp_path / "train"
     train.mkdir()
     (train / "config.json").write_text("{}")
-    (train / "README.md").write_text("Run on 2026-12-06 at commit 06e0e36 (started 09:26 UTC).")
-    assert provenance.origin_text(train) == "commit 06e0e36 (its README)"
+    (train / "README.md").write_text("Run on 2026-12-06 at commit 06e0e36 (started 09:26 UTC), on a 2-core Intel\n"
+                                     "Xeon VM; resumed at\ncommit 21a13a7.")
+    assert provenance.origin_text(train) == ("commits 06e0e36, 21a13a7 (its README) (2026-12-06, "
+                                             "Intel(R) Xeon(R) Processor)")
     (tmp_path / "eval_test").mkdir()
     assert provenance.origin(tmp_path / "eval_test").source == provenance.BUILD
     (tmp_path / "soak").mkdir()
