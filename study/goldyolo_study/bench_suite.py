@@ -14,6 +14,7 @@ import pandas as pd
 
 from goldyolo.utils.watchdog import run_watched
 
+from .provenance import short_commit
 from .style import model_label, readable_frame
 
 Runner = Callable[..., subprocess.CompletedProcess]  # run_watched's signature: (command, timeout_s, env=...)
@@ -228,10 +229,12 @@ def cpu_options_lines(options: dict) -> List[str]:
              f"variant, {cfg['warmup']} warm-up runs, then rounds of one run of each variant in turn",
              POOLED]
     for part in options.get("parts", []):
-        lines.append(f"measured {part['date'][:10]} at commit {part['commit'][:7]}: " + "; ".join(part["settings"]))
-    return lines
+        lines.append(f"measured {part['date'][:10]} at commit {short_commit(part['commit'])}: "
+                     + "; ".join(part["settings"]))
+    return lines + [DIRTY] * any(short_commit(part["commit"]).endswith("+") for part in options.get("parts", []))
 
 
+DIRTY = "a commit marked + ran with uncommitted changes in the working tree"
 POOLED = ("median times pooled over the invocations; the interval is a bootstrap of the runs within each "
           "invocation; an interval that contains 1 means the two are level within the noise")
 
@@ -244,8 +247,18 @@ def ab_lines(result: dict) -> List[str]:
     return [f"{cfg['invocations']} invocations x {cfg['runs']} timed runs per framework and setting, "
             f"after {cfg['warmup']} warm-up runs, {order}; {hw['cpu_model']}, "
             f"{hw['cpu_cores_usable']} cores, {result['date'][:10]}, "
-            f"commit {result['versions'].get('git_commit', '?')[:7]}",
-            POOLED]
+            f"commit {short_commit(result['versions'].get('git_commit', '?'))}",
+            POOLED] + [DIRTY] * short_commit(result["versions"].get("git_commit", "?")).endswith("+")
+
+
+def profiles_line(profiles: Sequence[dict]) -> str:
+    """Machine, dates and commits (+: uncommitted changes) of ``bench --profile-ops`` results."""
+    hardware = profiles[0]["hardware"]
+    dates = ", ".join(dict.fromkeys(p["date"][:10] for p in profiles))
+    commits = list(dict.fromkeys(short_commit(p["versions"].get("git_commit", "?")) for p in profiles))
+    dirty = "; + marks uncommitted changes" if any(c.endswith("+") for c in commits) else ""
+    return (f"{hardware['cpu_model']}, {hardware['cpu_cores_usable']} cores, {dates}, "
+            f"commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}{dirty}")
 
 
 def time_by_kind_table(reports: Sequence[dict]) -> pd.DataFrame:

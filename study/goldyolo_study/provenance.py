@@ -62,7 +62,7 @@ def _unique(values: Iterable[Optional[str]]) -> List[str]:
     return list(dict.fromkeys(v for v in values if v))
 
 
-def _short(commit: Optional[str]) -> Optional[str]:
+def short_commit(commit: Optional[str]) -> Optional[str]:
     """``abc1234`` for a commit, ``abc1234+`` when the run had uncommitted changes."""
     if not commit:
         return None
@@ -96,7 +96,7 @@ def origin(folder: Path | str) -> Origin:
     folder = Path(folder)
     envs = _environments(folder)
     if envs:
-        return Origin(_unique(_short(e.get("versions", {}).get("git_commit")) for e in envs),
+        return Origin(_unique(short_commit(e.get("versions", {}).get("git_commit")) for e in envs),
                       _unique(str(e.get("date", ""))[:10] for e in envs),
                       _unique((e.get("hardware") or {}).get("cpu_model") or e.get("cpu") for e in envs), "record")
     readme = folder / "README.md"

@@ -216,3 +216,10 @@ def test_cpu_options_merges_files_and_keeps_the_newest_measurement_of_a_setting(
     lines = bench_suite.cpu_options_lines(merged)
     assert lines[0].startswith("a CPU, 2 cores; per setting and invocation a warm worker per variant, 3 warm-up")
     assert lines[-1] == "measured 2026-12-06 at commit ccccccc: Gold-YOLO-N 640 px, batch 8, train step"
+    merged["parts"][0]["commit"] = "a" * 40 + "-dirty"  # a run with uncommitted changes keeps its mark
+    lines = bench_suite.cpu_options_lines(merged)
+    assert lines[2].startswith("measured 2026-12-06 at commit aaaaaaa+: ") and lines[-1] == bench_suite.DIRTY
+    profiles = [{"hardware": {"cpu_model": "a CPU", "cpu_cores_usable": 2}, "date": "2026-12-06T10:00",
+                 "versions": {"git_commit": c}} for c in ("b" * 40, "c" * 40 + "-dirty", "b" * 40)]
+    assert bench_suite.profiles_line(profiles) == ("a CPU, 2 cores, 2026-12-06, commits bbbbbbb, ccccccc+; "
+                                                   "+ marks uncommitted changes")
