@@ -70,14 +70,15 @@ def short_commit(commit: Optional[str]) -> Optional[str]:
     return commit.removesuffix("-dirty")[:7] + ("+" if dirty else "")
 
 
-def _environments(folder: Path) -> List[Dict]:
-    """Every environment the folder's records hold: invocation lines, then json files."""
+def _environments(folder: Path, files: Optional[str] = None) -> List[Dict]:
+    """Every environment the folder's records hold: invocation lines, then json files (only those matching the
+    glob ``files`` when given)."""
     found = []
-    for lines in sorted(folder.rglob("invocations.jsonl")):
+    for lines in sorted(folder.rglob("invocations.jsonl")) if files is None else []:
         found += [json.loads(line) for line in lines.read_text().splitlines() if line.strip()]
     if found:
         return found
-    for path in sorted(folder.rglob("*.json")):
+    for path in sorted(folder.rglob("*.json") if files is None else folder.glob(files)):
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -91,10 +92,11 @@ def _environments(folder: Path) -> List[Dict]:
     return found
 
 
-def origin(folder: Path | str) -> Origin:
-    """Where the results in ``folder`` come from (see the module's description)."""
+def origin(folder: Path | str, files: Optional[str] = None) -> Origin:
+    """Where the results in ``folder`` come from (see the module's description); ``files``: only the json files
+    of that glob in it (a result read from some of a folder's records)."""
     folder = Path(folder)
-    envs = _environments(folder)
+    envs = _environments(folder, files)
     if envs:
         return Origin(_unique(short_commit(e.get("versions", {}).get("git_commit")) for e in envs),
                       _unique(str(e.get("date", ""))[:10] for e in envs),

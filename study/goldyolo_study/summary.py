@@ -131,9 +131,9 @@ HEADLINE_RECORDS = {"Outputs equal to the official model's": "parity", "Trained 
                     "A model that detects: person alone": "person_compare",
                     "Beside the official trainer, person alone": "person_compare",
                     "Evaluator beside the official one": "person_eval_parity",
-                    "Speed, Jittor / PyTorch time": "speed_ab",
-                    "Every CPU option, time / PyTorch eager float32": "speed_ab",
-                    "Peak process memory, batch 1": "bench"}
+                    "Speed, Jittor / PyTorch time": "speed_ab/speed_ab.json",
+                    "Every CPU option, time / PyTorch eager float32": "speed_ab/cpu_options*.json",
+                    "Peak process memory, batch 1": "bench/gold_yolo-*_640.json"}  # folder[/the files read]
 
 
 def headline_table(evidence: Dict, s_deploy, reference_runs: Optional[str] = None,
@@ -172,8 +172,8 @@ def headline_table(evidence: Dict, s_deploy, reference_runs: Optional[str] = Non
         from .provenance import BUILD, origin, record_folder
         commits = []
         for result in table.result:
-            name = HEADLINE_RECORDS.get(result)
-            found = origin(record_folder(name, reference_runs, run_dir)) if name else None
+            name, _, files = HEADLINE_RECORDS.get(result, "").partition("/")
+            found = origin(record_folder(name, reference_runs, run_dir), files or None) if name else None
             commits.append(BUILD if found is None else ", ".join(found.commits)
                            or (BUILD if found.source == BUILD else "-"))
         table["commit"] = commits

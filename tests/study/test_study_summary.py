@@ -43,6 +43,13 @@ def test_headline_rows_name_the_commits_of_their_runs(tmp_path):
     assert table["Outputs equal to the official model's"] == "aaaaaaa+"
     assert table["Trained here"] == "bbbbbbb" and table["Gold-YOLO-S, deploy form"] == "this build"
     assert table["Trained longer"] == "-"  # no record
+    speed = tmp_path / "speed_ab"  # a row names only the records it reads, not every file beside them
+    speed.mkdir()
+    for name, commit in (("speed_ab.json", "c"), ("cpu_options.json", "d"), ("cpu_options_train.json", "e")):
+        (speed / name).write_text(json.dumps({"versions": {"git_commit": commit * 40}}))
+    table = summary.headline_table({}, S_DEPLOY, str(tmp_path), str(own)).set_index("result")["commit"]
+    assert table["Speed, Jittor / PyTorch time"] == "ccccccc"
+    assert table["Every CPU option, time / PyTorch eager float32"] == "ddddddd, eeeeeee"
 
 
 def test_unfinished_comparison_and_single_run_speed_are_said_as_such():
