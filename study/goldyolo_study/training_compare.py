@@ -330,14 +330,24 @@ def precision_curves(bf16: dict, float32: dict):
     return fig
 
 
+def weights_phrase(path: str) -> str:
+    """Which trained model a weights path of a compare-train run folder (``.../seed_S/FRAMEWORK/NAME.pkl``) holds:
+    the trainer, seed and checkpoint."""
+    parts = Path(path).parts
+    if len(parts) < 3 or not parts[-3].startswith("seed_"):
+        return "one trained model's EMA weights"
+    return (f"the EMA weights of {parts[-2]}'s seed-{parts[-3].removeprefix('seed_')} model of a trainer "
+            f"comparison ({Path(path).stem} checkpoint)")
+
+
 def bf16_inference_lines(result: dict) -> List[str]:
     """``compare-precision``'s json in sentences: how far bf16 convolutions move a trained model's deploy outputs,
     and its COCO metrics in both precisions."""
     cfg, o = result["config"], result["outputs"]
     boxes, scores = o["boxes_px"], o["scores"]
     coco, diff = result["coco"], result["coco_difference"]
-    return [f"one trained model's weights on {result['num_images']} test images at {cfg['img_size']} px, deploy "
-            f"form; {result['hardware']['cpu_model']}",
+    return [f"{weights_phrase(cfg['weights'])} on {result['num_images']} test images at {cfg['img_size']} px, "
+            f"deploy form; {result['hardware']['cpu_model']}",
             f"boxes of the {o['kept_anchors']:,} anchors the evaluation keeps (class score >= {cfg['conf_thres']}): "
             f"bf16 - float32 median {boxes['median']:.2g} px, 99th percentile {boxes['p99']:.2g} px, largest "
             f"{boxes['max']:.2g} px",

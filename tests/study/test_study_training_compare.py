@@ -185,3 +185,7 @@ def test_bf16_inference_in_sentences():
                         "median 0.03 px, 99th percentile 1.2 px, largest 9.9 px")
     assert lines[2].endswith("the same best class for 99.993% of the kept anchors")
     assert lines[3].startswith("COCO AP float32 0.00049, bf16 0.00050 (+1.0e-05)")
+    assert lines[0] == "one trained model's EMA weights on 200 test images at 320 px, deploy form; a CPU"
+    result["config"]["weights"] = "../runs/fork15/seed_0/goldyolo/last.pkl"
+    assert tc.bf16_inference_lines(result)[0].startswith(
+        "the EMA weights of goldyolo's seed-0 model of a trainer comparison (last checkpoint) on 200 test images")
