@@ -49,19 +49,26 @@ def training_lines(run: TrainingRun, machine: str) -> List[str]:
              f"device {config['device']}; {run.epochs_done} of {config['epochs']} epochs done",
              f"data check of the training images: {counts_in_words(run.data_check)}",
              f"this notebook executed on: {machine}",
-             f"training time: {history.time_s.sum() / 60:.1f} min in the training loops "
-             f"({history.time_s.mean():.0f} s per epoch, {history.images_per_s.mean():.1f} images/s)"]
+             f"training time: {history.time_s.sum() / 60:.1f} min in the training loops; median epoch "
+             f"{history.time_s.median():.0f} s ({epoch_images(history) / history.time_s.median():.1f} images/s), "
+             f"slowest {history.time_s.max():.0f} s (the first epoch of a process compiles Jittor's kernels); the "
+             "run's own clock, not a timing: other work may have shared its cores"]
     if run.epochs_done < config["epochs"]:
         lines.append(f"THE RUN IS NOT FINISHED: {config['epochs'] - run.epochs_done} epochs remain; "
                      "the same command continues it.")
     return lines
 
 
+def epoch_images(history: pd.DataFrame) -> float:
+    """Images per epoch of a training history (its logged rate times its logged time, the median over epochs)."""
+    return float((history.images_per_s * history.time_s).median())
+
+
 def protocol_estimate(run: TrainingRun, run_gflops: float, s640_gflops: float) -> float:
     """Hours the original protocol (Gold-YOLO-S, 640 px, the run's epochs) takes at the run's speed.
 
-    Time per epoch is taken to grow with the GFLOPs per image (training form) of model and size."""
-    return run.history.time_s.mean() * s640_gflops / run_gflops * run.config["epochs"] / 3600
+    The median epoch's time is taken to grow with the GFLOPs per image (training form) of model and size."""
+    return run.history.time_s.median() * s640_gflops / run_gflops * run.config["epochs"] / 3600
 
 
 def final_line(run: TrainingRun) -> str:
