@@ -90,6 +90,19 @@ def speed_table(reports: Sequence[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def load_line(reports: Sequence[dict]) -> str:
+    """The 1-minute load averages recorded as the settings finished, and what they say about sharing."""
+    loads = [m["load_average_1_5_15"][0] for r in reports for m in r["measurements"] if "load_average_1_5_15" in m]
+    if not loads:
+        return "load average not recorded"
+    cores = reports[0]["hardware"]["cpu_cores_usable"]
+    shared = sum(load > cores for load in loads)
+    return (f"1-minute load average as each setting finished: {min(loads):.2f}-{max(loads):.2f} on {cores} cores, "
+            "the benchmark's own threads included; "
+            + (f"{shared} of {len(loads)} above {cores}: those ran on shared cores" if shared
+               else f"none above {cores}: no sign of other work on the cores"))
+
+
 def display_table(speed: pd.DataFrame) -> pd.DataFrame:
     """``speed_table``'s Jittor columns in a form that fits a printed page: the range of the timed runs beside
     the median (a few runs have no meaningful percentiles), numbers as text at the precision they are shown."""

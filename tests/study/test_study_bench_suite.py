@@ -223,3 +223,14 @@ def test_cpu_options_merges_files_and_keeps_the_newest_measurement_of_a_setting(
                  "versions": {"git_commit": c}} for c in ("b" * 40, "c" * 40 + "-dirty", "b" * 40)]
     assert bench_suite.profiles_line(profiles) == ("a CPU, 2 cores, 2026-12-06, commits bbbbbbb, ccccccc+; "
                                                    "+ marks uncommitted changes")
+
+
+def test_load_line_says_whether_the_cores_were_shared():
+    def report(*loads):
+        return {"hardware": {"cpu_cores_usable": 2},
+                "measurements": [{"load_average_1_5_15": [load, 0, 0]} for load in loads]}
+    assert bench_suite.load_line([report(1.16, 1.67)]) == (
+        "1-minute load average as each setting finished: 1.16-1.67 on 2 cores, the benchmark's own threads "
+        "included; none above 2: no sign of other work on the cores")
+    assert bench_suite.load_line([report(1.0), report(3.5)]).endswith("1 of 2 above 2: those ran on shared cores")
+    assert bench_suite.load_line([{"hardware": {}, "measurements": [{}]}]) == "load average not recorded"
