@@ -171,6 +171,12 @@ def parity_line(result: dict) -> str:
                     if cfg.get("augment") else "batches without augmentation"))
     line += (f"; control: initial weights moved by {cfg['control']:g}; machine: "
              f"{result['environment']['hardware']['cpu_model']}")
+    if "step_differences" in result.get("goldyolo", {}):
+        ends = {name: (max(result[name]["step_differences"]["total_loss"]),
+                       result[name]["weights"]["model"]["relative_l2"]) for name in ("goldyolo", "control")}
+        line += (f". Total loss: largest step difference {ends['goldyolo'][0]:.1e} (relative; control "
+                 f"{ends['control'][0]:.1e}); final weights {ends['goldyolo'][1]:.1e} from the official run's "
+                 f"(relative L2; control {ends['control'][1]:.1e})")
     verdict = result.get("verdict")
     if verdict:
         line += (f". Verdict: {'passed' if verdict['passed'] else 'failed'} (schedule equal, every measure within "

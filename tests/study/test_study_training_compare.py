@@ -102,6 +102,10 @@ def test_no_mosaic_step_parity_from_the_committed_run():
     result = tc.read_json(ROOT / "report" / "full" / "step_parity" / "no_mosaic_320" / "step_parity.json")
     assert result["config"]["img_size"] == 320 and result["config"]["mosaic"] is False
     assert "augmented batches without mosaic" in tc.parity_line(result) and result["verdict"]["passed"]
+    line = tc.parity_line(result)  # the figures the conclusion quotes are in the body's line
+    largest = max(result["goldyolo"]["step_differences"]["total_loss"])
+    assert f"Total loss: largest step difference {largest:.1e} (relative; control " in line
+    assert f"final weights {result['goldyolo']['weights']['model']['relative_l2']:.1e} from the official" in line
 
 
 def test_data_parity_from_the_committed_run():
