@@ -81,6 +81,9 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None,
     compare = _json(reference / "compare_train" / "compare.json")
     if compare.get("summary"):
         found["compare"] = compare["summary"]
+    fork = _json(reference / "compare_fork" / "compare.json")
+    if fork.get("summary"):
+        found["compare_fork"] = fork["summary"]
     kept = _json(reference / "person_compare" / "detector.json")
     if kept:
         found["detector"] = kept

@@ -292,9 +292,12 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
                           + (" lies" if len(outside) == 1 else " lie") + " outside the seed spread at the last epoch"
                           + (" (the parts differ in opposite directions, so the total stays inside)"
                              if total_inside and len(signs) == 2 else "")
-                          + f"; with {seeds} seeds per trainer the spread itself is one draw, and run from one common "
-                          "state after epoch 14 the offset does not return (notebook 03, where the comparison's "
-                          "caveats are listed).")
+                          + f"; with {seeds} seeds per trainer the spread itself is one draw (notebook 03, where the "
+                          "comparison's caveats are listed).")
+    fork = evidence.get("compare_fork")
+    if fork and fork_text(fork):
+        (failed if any(fork[f"difference_{k}"]["exceeds_seed_spread"] for k, _ in FORK_MEASURES
+                       if f"difference_{k}" in fork) else held).append(fork_text(fork))
     else:
         left.append("The side-by-side training with the official trainer has not finished all its seeds "
                     "(notebook 03 shows the runs done so far).")
@@ -319,6 +322,30 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
     return (["**What held**", ""] + [f"- {readable(line)}" for line in held] + ["", "**What did not**", ""]
             + [f"- {readable(line)}" for line in failed] + ["", "**What is left**", ""]
             + [f"- {readable(line)}" for line in left])
+
+
+FORK_MEASURES = (("loss", "training loss"), ("iou_loss", "IoU loss"), ("cls_loss", "class loss"), ("AP", "AP"),
+                 ("AP50", "AP50"))
+
+
+def fork_text(fork: Dict) -> str:
+    """The last 15 epochs run again from one common state: which last-epoch differences between the trainers lie
+    inside the larger seed-to-seed spread and which outside, each with its numbers."""
+    sides: Dict[bool, List[str]] = {False: [], True: []}
+    for key, name in FORK_MEASURES:
+        d = fork.get(f"difference_{key}")
+        if d:
+            sides[d["exceeds_seed_spread"]].append(f"{name} {d['goldyolo_minus_official']:+.3g} against "
+                                                   f"{d['largest_seed_spread']:.3g}")
+    if not (sides[False] or sides[True]):
+        return ""
+    seeds = len(fork.get("goldyolo", {}).get("seeds", []))
+    parts = [f"inside the larger seed-to-seed spread: {', '.join(sides[False])}"] if sides[False] else []
+    parts += [f"outside it: {', '.join(sides[True])}"] if sides[True] else []
+    return ("The last 15 epochs run again by both trainers from one common state after epoch 14, "
+            f"{seeds} seeds each, last epoch, goldyolo minus official: " + "; ".join(parts)
+            + (f" (notebook 03; at a mean AP of {fork['official']['mean_AP']:.1g} the AP differences say nothing "
+               "about detection)." if "official" in fork else " (notebook 03)."))
 
 
 def person_compare_lines(person: Optional[Dict], held: List[str], failed: List[str], left: List[str]) -> None:

@@ -100,6 +100,21 @@ def test_conclusion_sorts_findings_by_the_evidence():
     assert "IoU loss -0.0230 against a spread of 0.0180 lies outside the seed spread at the last epoch" in failed
     assert "class loss" not in failed and "with 2 seeds per trainer the spread itself is one draw" in failed
 
+    def diff(value, spread):
+        return {"goldyolo_minus_official": value, "largest_seed_spread": spread,
+                "exceeds_seed_spread": abs(value) > spread}
+    fork = {"goldyolo": {"seeds": [0, 1]}, "official": {"mean_AP": 0.00051},
+            "difference_iou_loss": diff(0.00645, 0.00703),
+            "difference_cls_loss": diff(-0.0113, 0.0105), "difference_AP50": diff(-0.000872, 0.000283)}
+    text = "\n".join(summary.conclusion_lines(dict(evidence, compare_fork=fork), claims.register({}, MODELS)))
+    failed = text[text.index("What did not"):text.index("What is left")]  # the body's numbers, both sides of the spread
+    assert ("2 seeds each, last epoch, goldyolo minus official: inside the larger seed-to-seed spread: IoU loss "
+            "+0.00645 against 0.00703; outside it: class loss -0.0113 against 0.0105, AP50 -0.000872 against "
+            "0.000283 (notebook 03; at a mean AP of 0.0005") in failed
+    inside = dict(fork, difference_cls_loss=diff(-0.001, 0.0105), difference_AP50=diff(0.0001, 0.000283))
+    text = "\n".join(summary.conclusion_lines(dict(evidence, compare_fork=inside), claims.register({}, MODELS)))
+    assert "from one common state" in text[text.index("What held"):text.index("What did not")]
+
 
 def test_commands_cover_each_part():
     parts = summary.commands_table().part.tolist()
