@@ -99,12 +99,29 @@ def eval_parity_records(reference: Path | str) -> List[Tuple[str, Path, dict, Li
 
 
 def ground_truth_lines(reference: Path | str) -> List[str]:
-    """:func:`runs.ground_truth_lines` of the model that detects, when both of its records are present."""
+    """:func:`runs.ground_truth_lines` of the model that detects, when both of its records are present, with the
+    official trainer's own AP of the same weights where :func:`trainer_ap` finds it."""
     folder = Path(reference) / "person_eval_parity"
     files = [folder / "eval_parity.json", folder / "rebuilt_ground_truth.json"]
     if not all(f.is_file() for f in files):
         return []
-    return runs.ground_truth_lines(*(json.loads(f.read_text()) for f in files))
+    return runs.ground_truth_lines(*(json.loads(f.read_text()) for f in files), trainer_ap(reference))
+
+
+def trainer_ap(reference: Path | str) -> Optional[float]:
+    """The official trainer's own AP (``official_AP`` of its metrics) at the epoch of the kept detector's weights,
+    when those weights are an official run's and are the ones the evaluator comparison's README names (its
+    SHA-256); None otherwise."""
+    kept = Path(reference) / "person_compare" / detector.RECORD
+    readme = Path(reference) / "person_eval_parity" / "README.md"
+    if not (kept.is_file() and readme.is_file()):
+        return None
+    record = json.loads(kept.read_text())
+    if record.get("framework") != "official" or record.get("sha256", "-")[:16] not in readme.read_text():
+        return None
+    metrics = kept.parent / f"seed_{record['seed']}" / "official" / "metrics.jsonl"
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.is_file() else []
+    return next((row["official_AP"] for row in rows if row["epoch"] == record["epoch"] and "official_AP" in row), None)
 
 
 def metrics_table(metrics: dict) -> pd.DataFrame:

@@ -43,6 +43,17 @@ def test_evaluator_comparisons_are_found_model_that_detects_first(tmp_path):
     assert evaluation.eval_parity_records(tmp_path)[0][3] == evaluation.ground_truth_lines(tmp_path)
     assert evaluation.ground_truth_lines(tmp_path)[0].endswith("(square 5 of 5): square: AP 0.1100 -> 0.1000, AP50 "
                                                             "0.2500 -> 0.2400")
+    assert evaluation.trainer_ap(tmp_path) is None  # no kept detector
+    run = tmp_path / "person_compare" / "seed_0" / "official"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in (
+        {"epoch": 148, "official_AP": 0.1}, {"epoch": 149, "official_AP": 0.1052})))
+    kept = {"framework": "official", "seed": 0, "epoch": 149, "sha256": "ace0443a6a650f4d" + "0" * 48}
+    (tmp_path / "person_compare" / "detector.json").write_text(json.dumps(kept))
+    (tmp_path / "person_eval_parity" / "README.md").write_text("weights: SHA-256 ace0443a6a650f4d...")
+    assert evaluation.trainer_ap(tmp_path) == 0.1052
+    (tmp_path / "person_compare" / "detector.json").write_text(json.dumps(dict(kept, sha256="f" * 64)))
+    assert evaluation.trainer_ap(tmp_path) is None  # the comparison ran on other weights
 
 
 def test_the_protocol_model_is_the_study_run_until_the_long_runs_weights_are_kept(tmp_path):

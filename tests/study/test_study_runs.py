@@ -163,3 +163,9 @@ def test_the_ground_truth_alone_is_put_in_numbers():
                              "0.0000 -> 0.1059, AP50 0.2500 -> 0.2376")
     assert "no crowd regions" in lines[1] and "by mode and ground truth, not by evaluator" in lines[1]
     assert runs.ground_truth_lines(same, {"modes": {}}) == []
+    rebuilt["modes"]["rect"] = {"official": {"AP": 0.1086, "AP50": 0.2547}}
+    lines = runs.ground_truth_lines(same, rebuilt, trainer_ap=0.1052)
+    assert lines[-1].startswith("the official trainer's own AP of these weights, from its evaluation during "
+                                "training, is 0.1052; the official evaluation script in rect mode on the same rebuilt "
+                                "boxes gives 0.1086, so -0.0034 is neither mode nor ground truth. Not measured here")
+    assert len(runs.ground_truth_lines(same, rebuilt)) == 2  # without the trainer's AP, no residual
