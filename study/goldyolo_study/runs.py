@@ -169,7 +169,8 @@ def residual_lines(rebuilt: dict, trainer_ap: Optional[float]) -> List[str]:
     if trainer_ap is None or not rect:
         return []
     return [f"the official trainer's own AP of these weights, from its evaluation during training, is "
-            f"{trainer_ap:.4f}; the official evaluation script in rect mode on the same rebuilt boxes gives {rect['AP']:.4f}, so "
+            f"{trainer_ap:.4f}; the official evaluation script in rect mode on the same rebuilt boxes gives "
+            f"{rect['AP']:.4f}, so "
             f"{trainer_ap - rect['AP']:+.4f} is neither mode nor ground truth. Not measured here; the likely cause, "
             "read from the official code: the trainer evaluates its training-form EMA model through its own test "
             "loader, which reads the images at the training size, where the script switches the model to its "
