@@ -90,7 +90,7 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None,
     person = _json(reference / "person_compare" / "compare.json")
     if person.get("runs"):
         found["person_compare"] = dict(person.get("summary", {}), epochs=person["config"]["epochs"],
-                                       planned=len(person["config"]["seeds"]) * 2,
+                                       planned=max(2, len(person["config"]["seeds"])) * 2,  # the verdict's minimum
                                        finished=sum(len(r["epochs"]) == person["config"]["epochs"]
                                                     for r in person["runs"]))
     steps = _json(reference / "step_parity" / "step_parity.json")

@@ -22,8 +22,9 @@ def compare_text(compare: Dict, key: str = "AP") -> str:
     seed spread, else how many runs are finished when the evidence says."""
     if not compare:
         return NOT_YET
-    parts = [f"{name}: {key} {e[f'mean_{key}']:.4f} (spread {e[f'spread_{key}']:.4f}) over seed"
-             f"{'s' if len(e['seeds']) > 1 else ''} {', '.join(map(str, e['seeds']))}"
+    parts = [f"{name}: {key} {e[f'mean_{key}']:.4f} (spread {e[f'spread_{key}']:.4f}) over seeds "
+             f"{', '.join(map(str, e['seeds']))}" if len(e["seeds"]) > 1 else
+             f"{name}: {key} {e[f'mean_{key}']:.4f} (seed {e['seeds'][0]} alone)"
              for name, e in compare.items() if name in ("goldyolo", "official")]
     diff = compare.get(f"difference_{key}")
     if diff:

@@ -1,6 +1,7 @@
 """The earlier report's claims beside the measurements (``goldyolo_study.claims``)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -66,6 +67,13 @@ def test_evidence_is_read_from_the_run_files(tmp_path):
     assert found["hardware"] == "Test CPU, 2 CPU cores" and found["versions"]["jittor"] == "1.3.11.0"
     assert found["speed"][0]["median ms"] == 90.0 and found["speed"][0]["Jittor / PyTorch"] == 0.99
     assert found["anomaly"]["synthetic"]["start"] == 7.02 and "long" not in found and "compare" not in found
+
+    person = tmp_path / "person_compare"  # one finished run of a one-seed invocation: the verdict needs 2 x 2
+    person.mkdir()
+    (person / "compare.json").write_text(json.dumps({"config": {"seeds": [0], "epochs": 2},
+                                                     "runs": [{"epochs": [0, 1]}], "summary": {}}))
+    assert {k: evidence.gather(tmp_path, splits=tmp_path)["person_compare"][k] for k in ("planned", "finished")} == {
+        "planned": 4, "finished": 1}
 
 
 MODELS = {name: SimpleNamespace(params=params, gflops=0.0) for name, params in

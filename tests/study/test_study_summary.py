@@ -226,7 +226,7 @@ def test_headline_rows_of_the_model_that_detects():
     assert measured["A model that detects: person alone"] == (
         "Gold-YOLO-N at 320 px, the official trainer, seed 0, epoch 149: AP 0.1093, AP50 0.2475")
     assert measured["Beside the official trainer, person alone"] == (
-        "official: AP50 0.2475 (spread 0.0000) over seed 0; 1 of 4 runs finished")
+        "official: AP50 0.2475 (seed 0 alone); 1 of 4 runs finished")
     assert measured["Evaluator beside the official one"] == (
         "square: AP 0.1093 (official) vs 0.1093, 59,781 of 59,782 detections matched")
     empty = dict(zip(*summary.headline_table({}, S_DEPLOY)[["result", "measured here"]].T.values))
