@@ -58,9 +58,9 @@ def training_summary(epochs: List[dict]) -> Dict[str, object]:
 
 
 def _split_counts(path: Path) -> List[int]:
-    """[images, annotations] of a COCO json."""
+    """[images, annotations, crowd regions among them] of a COCO json."""
     data = _json(path)
-    return [len(data["images"]), len(data["annotations"])]
+    return [len(data["images"]), len(data["annotations"]), sum(bool(a.get("iscrowd")) for a in data["annotations"])]
 
 
 def gather(run_dir: Path | str, reference_runs: Path | str | None = None,

@@ -82,7 +82,7 @@ def test_conclusion_sorts_findings_by_the_evidence():
                                        "trainer's recipe, as the README beside its records says)")
     assert summary.headline_table(same, S_DEPLOY).set_index("result")["where"]["Trained longer"] == "03: the long run"
     assert "GPU" in text[text.index("What is left"):]
-    assert "Of the earlier report's 22 claims (summary page): " in text
+    assert "Of the earlier report's 25 claims (summary page): " in text
     loss = {"goldyolo_minus_official": -0.012, "largest_seed_spread": 0.02, "exceeds_seed_spread": False}
     text = "\n".join(summary.conclusion_lines(dict(evidence, compare=dict(COMPARE, difference_loss=loss)),
                                                   claims.register({}, MODELS)))
