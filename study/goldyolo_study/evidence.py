@@ -48,6 +48,8 @@ def training_summary(epochs: List[dict]) -> Dict[str, object]:
     evaluated = [e for e in epochs if "AP" in e]
     summary: Dict[str, object] = {"epochs": len(epochs), "loss_first": epochs[0]["loss"],
                                   "loss_last": epochs[-1]["loss"]}
+    if all("time_s" in e for e in epochs):
+        summary["minutes"] = sum(e["time_s"] for e in epochs) / 60  # the training loops, by the run's own clock
     if epochs[0].get("lr"):
         summary["lr_first"] = epochs[0]["lr"][0]  # the first group's rate after epoch 0 (warm-up)
     if evaluated:
