@@ -168,7 +168,7 @@ def summary_table(fixed: Dict[str, pd.DataFrame], synthetic: Dict[str, pd.DataFr
                      f"{yes_no(same_curve(fixed))}; the first gradient pushes "
                      f"{gradients.loc['scores pushed up', 'fixed_target']:.0%} of the class scores up and "
                      f"{gradients.iloc[2]['fixed_target']:.0%} of it depends on the labels",
-         "fix": "train on the labels with the official loss (goldyolo.loss)"},
+         "fix": "train on the labels with the official loss (this package's port of it)"},
         {"symptom": "'fixed' loss 2.48 -> 0.78 with reg 0.000 and cls 0.684",
          "cause": "targets from a synthetic generator, not the labels: no positive carries a box (reg = 0) and random "
                   "soft class targets hold cls between 0.5 and ln 2",

@@ -54,7 +54,7 @@ def training_lines(run: TrainingRun, machine: str) -> List[str]:
              f"slowest {history.time_s.max():.0f} s (the first epoch of a process compiles Jittor's kernels); the "
              "run's own clock, not a timing: other work may have shared its cores"]
     if run.epochs_done < config["epochs"]:
-        lines.append(f"THE RUN IS NOT FINISHED: {config['epochs'] - run.epochs_done} epochs remain; "
+        lines.append(f"The run is not finished: {config['epochs'] - run.epochs_done} epochs remain; "
                      "the same command continues it.")
     return lines
 
@@ -116,8 +116,16 @@ def soak_line(soak: dict) -> str:
             f"on {soak['cpu']}: RSS {s['rss_start_mib']:.0f} MiB at the start, {s['rss_after_warmup_mib']:.0f} "
             f"after {s['warmup_iterations']} iterations, {s['rss_end_mib']:.0f} at the end (max "
             f"{s['rss_max_mib']:.0f}); after the warm-up {s['rss_slope_mib_per_1000_iterations']:+.1f} MiB per "
-            f"1,000 iterations; live Jittor variables {s['live_vars_after_warmup']}; "
-            f"{'flat' if s['flat'] else 'NOT flat'}")
+            f"1,000 iterations; live Jittor variables {live_vars_text(s['live_vars_after_warmup'])}; "
+            f"{'flat' if s['flat'] else 'not flat'}")
+
+
+def live_vars_text(values) -> str:
+    """The soak's live-variable counts after the warm-up (a list of samples) in words."""
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    if len(set(values)) == 1:
+        return f"{values[0]:,} at every sample"
+    return f"{min(values):,} to {max(values):,}"
 
 
 def eval_parity_table(result: dict) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 not wrap on the printed page."""
 from __future__ import annotations
 
+import html
 import re
 from typing import Optional, Sequence
 
@@ -15,8 +16,12 @@ NOWRAP_CLASS = "nowrap"
 WORDS = {"iou_loss": "IoU loss", "dfl_loss": "DFL loss", "cls_loss": "class loss", "time_s": "time (s)",
          "skipped_steps": "skipped steps", "images_per_s": "images/s", "fixed_target": "fixed target",
          "synthetic_target": "synthetic target", "reproduce_640": "reproduce-640", "train_step": "training step",
-         "channels_last": "channels-last", "pooling_v2": "pooling", "zero_grad": "gradient reset"}
+         "channels_last": "channels-last", "pooling_v2": "pooling", "zero_grad": "gradient reset",
+         "ComputeLoss": "the official loss", "siou": "SIoU", "depth_multiple": "depth multiplier",
+         "width_multiple": "width multiplier"}
 _WORD = re.compile(r"\b(" + "|".join(map(re.escape, WORDS)) + r")\b")
+# a printed line's ASCII stand-ins for the signs the document sets: arrows, plus-minus, times (x0.02)
+SIGNS = ((re.compile(r" -> "), " → "), (re.compile(r"\+-"), "±"), (re.compile(r"(?<![\w.])x(?=\d)"), "×"))
 _MODEL = re.compile(r"\bgold_yolo-([nsml])\b")
 
 
@@ -26,9 +31,12 @@ def model_label(name: str) -> str:
 
 
 def readable(text: str) -> str:
-    """``text`` with the code's identifiers in the document's words: ``gold_yolo-n`` -> ``Gold-YOLO-N``,
-    ``iou_loss`` -> ``IoU loss`` and the other :data:`WORDS`."""
-    return _WORD.sub(lambda m: WORDS[m.group(1)], _MODEL.sub(lambda m: model_label(m.group(0)), text))
+    """``text`` with the code's identifiers in the document's words (``gold_yolo-n``: ``Gold-YOLO-N``, ``iou_loss``:
+    ``IoU loss`` and the other :data:`WORDS`) and the signs of :data:`SIGNS`."""
+    text = _WORD.sub(lambda m: WORDS[m.group(1)], _MODEL.sub(lambda m: model_label(m.group(0)), text))
+    for pattern, sign in SIGNS:
+        text = pattern.sub(sign, text)
+    return text
 
 
 def readable_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -42,6 +50,13 @@ def readable_columns(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.rename(columns=lambda c: readable(c) if isinstance(c, str) else c)
     names = [readable(n) if isinstance(n, str) else n for n in frame.index.names]
     return frame.rename_axis(index=names if len(names) > 1 else names[0])
+
+
+def command_html(command: str) -> str:
+    """A shell command for an HTML table cell: lines break between its words only, or after a ``/`` inside a long
+    path, never at an option's hyphens (a copied command stays whole)."""
+    words = (html.escape(word).replace("/", "/<wbr>") for word in command.split())
+    return " ".join(f'<span style="white-space: nowrap">{word}</span>' for word in words)
 
 
 def nowrap(styler, columns: Optional[Sequence[str]] = None):

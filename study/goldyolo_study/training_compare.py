@@ -63,7 +63,7 @@ def comparison_lines(result: dict) -> List[str]:
             lines.append(f"{name}: goldyolo - official = {d['goldyolo_minus_official']:+.3g}, {verdict} the larger "
                          f"seed-to-seed spread ({d['largest_seed_spread']:.3g})")
     if not any(k.startswith("difference_") for k in summary):
-        lines.append("NOT FINISHED: the difference needs both frameworks' runs of at least 2 seeds; the same "
+        lines.append("Not finished: the difference needs both frameworks' runs of at least 2 seeds; the same "
                      "command continues them")
     return lines
 
@@ -247,6 +247,9 @@ def _goldyolo_runs(result: dict) -> Dict[int, Dict[int, dict]]:
     return {r["seed"]: {e["epoch"]: e for e in r["epochs"]} for r in result["runs"] if r["framework"] == "goldyolo"}
 
 
+BF16_INSIDE = "bf16 within float32 mean ± spread"
+
+
 def precision_table(bf16: dict, float32: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame:
     """goldyolo trained with bf16 convolutions against the same trainer in float32 (each seed from the same
     initial weights), per loss item: the per-epoch difference bf16 - float32 of the same seed (mean over the
@@ -282,7 +285,7 @@ def precision_table(bf16: dict, float32: dict, stop_aug_last_n_epoch: int = 15) 
             mean_half, mean_full = sum(finals_half) / len(finals_half), sum(finals_full) / len(finals_full)
             spread = max(finals_full) - min(finals_full)
             row.update({"last epoch: bf16 mean": mean_half, "float32 mean": mean_full, "float32 seed spread": spread,
-                        "bf16 within float32 mean +- spread": bool(abs(mean_half - mean_full) <= spread)})
+                        BF16_INSIDE: "yes" if abs(mean_half - mean_full) <= spread else "no"})
         rows.append(row)
     return pd.DataFrame(rows).set_index("loss")
 
@@ -301,13 +304,13 @@ def precision_lines(bf16: dict, float32: dict) -> List[str]:
         lines.append(f"{name}: last AP " + ", ".join(f"{f['AP']:.3g} (epoch {f['epoch']})" for f in finals if f)
                      + "; AP50 " + ", ".join(f"{f['AP50']:.3g}" for f in finals if f))
     table = precision_table(bf16, float32)
-    if "bf16 within float32 mean +- spread" in table:
-        inside = [item for item, ok in table["bf16 within float32 mean +- spread"].items() if ok]
+    if BF16_INSIDE in table:
+        inside = [item for item, ok in table[BF16_INSIDE].items() if ok == "yes"]
         outside = [item for item in table.index if item not in inside]
-        lines.append("last epoch: bf16's mean within float32's mean +- its seed spread for "
+        lines.append("last epoch: bf16's mean within float32's mean ± its seed spread for "
                      f"{', '.join(inside) or 'no item'}" + (f"; outside for {', '.join(outside)}" if outside else ""))
     else:
-        lines.append("NOT FINISHED: the verdict needs the last epoch of the bf16 runs; the same command continues them")
+        lines.append("Not finished: the verdict needs the last epoch of the bf16 runs; the same command continues them")
     return lines
 
 

@@ -52,7 +52,7 @@ def test_unfinished_run_says_so(tmp_path):
     run = runs.load_training(write_run(tmp_path / "train", 1, epochs=5))
     lines = runs.training_lines(run, "x")
     assert lines[0].endswith("1 of 5 epochs done")
-    assert lines[-1] == "THE RUN IS NOT FINISHED: 4 epochs remain; the same command continues it."
+    assert lines[-1] == "The run is not finished: 4 epochs remain; the same command continues it."
 
 
 def test_missing_run_names_the_folder(tmp_path):
@@ -84,7 +84,8 @@ def test_overfit_and_soak_lines():
                         "live_vars_after_warmup": [2456, 2456], "flat": False}}
     assert runs.soak_line(soak) == ("gold_yolo-n, 320 px, batch 4, 2000 iterations on EPYC: RSS 364 MiB at the "
                                     "start, 777 after 500 iterations, 774 at the end (max 781); after the warm-up "
-                                    "+0.1 MiB per 1,000 iterations; live Jittor variables [2456, 2456]; NOT flat")
+                                    "+0.1 MiB per 1,000 iterations; live Jittor variables 2,456 at every sample; "
+                                    "not flat")
 
 
 def stdout_of(notebook: str, starts: str) -> str:

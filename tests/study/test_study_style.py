@@ -26,3 +26,10 @@ def test_identifiers_read_as_the_documents_words():
     named = style.readable_columns(frame)
     assert list(named.columns) == ["IoU loss", "time (s)"] and named.index.name == "epoch"
     assert named["IoU loss"].iloc[0] == 1.5
+
+
+def test_printed_signs_read_as_the_documents_signs():
+    from goldyolo_study.style import readable
+    assert readable("loss 3.1 -> 2.4, mean +- spread, rates x0.02 (x1.03), 0x1f, max(3, x)") == (
+        "loss 3.1 → 2.4, mean ± spread, rates ×0.02 (×1.03), 0x1f, max(3, x)")
+    assert readable("ComputeLoss (TAL, siou, no DFL)") == "the official loss (TAL, SIoU, no DFL)"

@@ -71,7 +71,7 @@ def test_conclusion_sorts_findings_by_the_evidence():
     text = "\n".join(lines)
     held = text[text.index("What held"):text.index("What did not")]
     assert "over 60 steps" in held and "less than the largest seed-to-seed spread (0.0003)" in held
-    assert "12 of them warm-up, at learning rates x0.02 on both sides" in held
+    assert "12 of them warm-up, at learning rates ×0.02 on both sides" in held
     assert "AP 0.0013 after 30 epochs and 0.0199 after 100 (at 2 times the study run's learning rate" in text
     assert "The 100-epoch run again with the study run's" in text[text.index("What is left"):]
     same = dict(evidence, long=dict(evidence["long"], lr_first=0.00049))
