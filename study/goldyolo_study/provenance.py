@@ -3,7 +3,7 @@
 A run records its origin in one of three ways, read in this order: ``invocations.jsonl`` (one line per start or
 resume: training and compare-train), an ``environment`` (or top-level ``versions``/``date``/``hardware``) in its
 json files, or, for runs made before their command recorded a commit, the commit their README names. A result
-made by a notebook during the report build has the notebook's own commit (the appendix's table of notebooks).
+made by a notebook during the report build has the notebook's own commit (the appendix's table of sections).
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def origin_text(folder: Path | str) -> str:
     run, or that the notebook made it during this build."""
     found = origin(folder)
     if found.source == BUILD:
-        return "made by its notebook in this build (commit in the table of notebooks)"
+        return "made by its section in this build (its commit is in the table of sections, title page and appendix)"
     if not found.commits:
         return "its commit was not recorded"
     commits = ", ".join(found.commits)

@@ -23,7 +23,7 @@ import time
 from datetime import datetime
 from html import escape
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import nbformat
 import papermill
@@ -174,10 +174,28 @@ def _first_heading(nb: nbformat.NotebookNode, default: str) -> str:
                  for line in cell.source.splitlines() if line.startswith("#")), default)
 
 
-def _section_headings(nb: nbformat.NotebookNode) -> List[str]:
-    """The text of a notebook's second-level headings (``## ...``), in order."""
-    return [line[3:].strip() for cell in nb.cells if cell.cell_type == "markdown"
-            for line in cell.source.splitlines() if line.startswith("## ")]
+def _headings(nb: nbformat.NotebookNode) -> List[Tuple[int, str]]:
+    """(level, text) of a notebook's first- and second-level headings, in order."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            found += [(len(line) - len(line.lstrip("#")), line.lstrip("#").strip()) for line in cell.source.splitlines()
+                      if line.startswith(("# ", "## "))]
+    return found
+
+
+def contents_lines(stem: str, nb: nbformat.NotebookNode, number: int) -> Tuple[List[str], int]:
+    """The notebook's entries in the two-level contents, numbered from ``number``: each first-level heading a
+    numbered entry (the notebook's first links to its page anchor ``stem``), each second-level one under the
+    entry before it; and the next free number."""
+    lines = []
+    for i, (level, text) in enumerate(_headings(nb)):
+        if level == 1 or i == 0:
+            lines.append(f"{number}. [{text}](#{stem if i == 0 else heading_id(text)})")
+            number += 1
+        else:
+            lines.append(f"    - [{text}](#{heading_id(text)})")
+    return lines, number
 
 
 def heading_id(text: str) -> str:
@@ -222,12 +240,14 @@ def software_versions() -> Dict[str, str]:
 
 
 def _run_row(path: Path, nb: nbformat.NotebookNode) -> str:
-    """A table row: the notebook, its profile, commit, date and compute time (from its record)."""
+    """A table row: the section (the notebook's first heading), its profile, commit, date and compute time (from its
+    record)."""
     record = nb.metadata.get("goldyolo", {})
+    section = _first_heading(nb, path.stem)
     if not record:
-        return f"| {path.stem} | not recorded | | | |"
+        return f"| {section} | not recorded | | | |"
     minutes = record.get("seconds", 0) / 60
-    return (f"| {path.stem} | {record.get('profile', '')} | `{record.get('commit', '')}` | "
+    return (f"| {section} | {record.get('profile', '')} | {record.get('commit', '')} | "
             f"{record.get('executed', '')} | {minutes:.1f} min |")
 
 
@@ -236,16 +256,18 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
     contents), then each notebook's cells after an anchor that starts a new printed page, and an appendix cell
     with the same table and the environment."""
     notebooks = [nbformat.read(path, as_version=4) for path in paths]
-    title = [f"# {TITLE}", "", *ABOUT, f"- **Profile:** `{profile}`",
-             f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} at commit `{git_commit(root)}`",
+    title = [f"# {TITLE}", "", *ABOUT, f"- **Profile:** {profile}",
+             f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} at commit {git_commit(root)}",
              f"- **Machine:** {machine_description()}",
              "- **Software:** " + ", ".join(f"{k} {v}" for k, v in software_versions().items()), "",
-             "| notebook | profile | commit | executed | compute time |", "|---|---|---|---|---|"]
+             "| section | profile | commit | executed | compute time |", "|---|---|---|---|---|"]
     title += [_run_row(path, nb) for path, nb in zip(paths, notebooks)]
     title += ["", "## Contents", ""]
-    for i, (path, nb) in enumerate(zip(paths, notebooks), 1):
-        title.append(f"{i}. [{_first_heading(nb, path.stem)}](#{path.stem})")
-        title += [f"    - [{text}](#{heading_id(text)})" for text in _section_headings(nb)]
+    number = 1
+    for path, nb in zip(paths, notebooks):
+        lines, number = contents_lines(path.stem, nb, number)
+        title += lines or [f"{number}. [{path.stem}](#{path.stem})"]
+        number += not lines
     merged = nbformat.v4.new_notebook(metadata=dict(notebooks[0].metadata, title=TITLE))
     merged.metadata.pop("goldyolo", None)
     merged.metadata.pop("papermill", None)
@@ -253,7 +275,7 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
     for path, nb in zip(paths, notebooks):
         anchor = f'<div id="{path.stem}" style="break-before: page"></div>'
         merged.cells += [nbformat.v4.new_markdown_cell(anchor)] + nb.cells
-    appendix = ["## Runs of this build", "", "| notebook | profile | commit | executed | compute time |",
+    appendix = ["## Runs of this build", "", "| section | profile | commit | executed | compute time |",
                 "|---|---|---|---|---|"] + [_run_row(path, nb) for path, nb in zip(paths, notebooks)]
     appendix += ["", f"- **Machine:** {machine_description()}"]
     appendix += ["- **Software:** " + ", ".join(f"{k} {v}" for k, v in software_versions().items())]

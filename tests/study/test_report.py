@@ -201,3 +201,15 @@ def test_dirty_means_the_code_not_the_builds_own_outputs(tmp_path):
     assert not report.git_commit(tmp_path).endswith("-dirty")
     (tmp_path / "goldyolo" / "a.py").write_text("changed")
     assert report.git_commit(tmp_path).endswith("-dirty")
+
+
+def test_contents_have_two_levels_and_every_first_level_heading():
+    import nbformat
+    from goldyolo_study.report import contents_lines
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Conclusion\n\ntext"), nbformat.v4.new_markdown_cell("## What held"),
+                nbformat.v4.new_markdown_cell("# Appendix\n\n## Commands"), nbformat.v4.new_code_cell("# a comment")]
+    lines, number = contents_lines("05_conclusion", nb, 6)
+    assert lines == ["6. [Conclusion](#05_conclusion)", "    - [What held](#What-held)", "7. [Appendix](#Appendix)",
+                     "    - [Commands](#Commands)"]
+    assert number == 8
