@@ -11,6 +11,7 @@ import seaborn as sns
 from goldyolo.data.augment import normalised_to_pixels
 
 from .anomaly_tables import TRUE
+from .style import readable
 
 STYLES = ("-", "--")  # true labels solid, shuffled labels dashed
 
@@ -133,7 +134,8 @@ def training_curves(history: pd.DataFrame, test_name: str) -> plt.Figure:
     fig, axes = plt.subplots(2, 2, figsize=(13, 8))
     for key in ("loss", "iou_loss", "dfl_loss", "cls_loss"):
         if history[key].abs().sum() > 0:
-            axes[0, 0].plot(history.epoch, history[key], "o-", ms=3, label=key)
+            axes[0, 0].plot(history.epoch, history[key], "o-", ms=3,
+                            label="total" if key == "loss" else readable(key))
     axes[0, 0].set(title="training loss per epoch (weighted components)", ylabel="loss (mean over the epoch)")
     axes[0, 0].legend()
     lrs = pd.DataFrame(history.lr.tolist(), columns=["lr: BN weights", "lr: conv weights", "lr: biases"])
@@ -322,7 +324,7 @@ def scores_and_counts(detections: Sequence[dict], counts: pd.Series, cap: int, c
 
 
 def speed_ab(result: dict) -> plt.Figure:
-    """Jittor / PyTorch time per setting with its 95% interval and each invocation's ratio (speed-ab)."""
+    """Jittor / PyTorch time per setting with its 95% interval and each invocation's ratio (``speed-ab``)."""
     settings = result.get("settings", [])
     fig, ax = plt.subplots(figsize=(7.5, 0.6 * len(settings) + 1.4))
     for i, s in enumerate(settings):
@@ -332,8 +334,8 @@ def speed_ab(result: dict) -> plt.Figure:
                    color="tab:gray", label="ratio of one invocation's medians" if i == 0 else None)
     ax.axvline(1.0, color="black", linestyle=":", linewidth=1)
     ax.set_yticks(range(len(settings)),
-                  [f"{s['model'].split('-')[-1].upper()} {s['img_size']} px b{s['batch']} {s['mode']}"
-                   for s in settings])
+                  [f"{s['model'].split('-')[-1].upper()} {s['img_size']} px, batch {s['batch']}, "
+                   f"{readable(s['mode'])}" for s in settings])
     ax.set_xlabel("Jittor time / PyTorch time (below 1: Jittor faster)")
     ax.set_ylim(len(settings) - 0.4, -0.6)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
