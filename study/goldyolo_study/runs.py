@@ -135,9 +135,9 @@ def eval_parity_table(result: dict) -> pd.DataFrame:
     for mode, entry in result.get("modes", {}).items():
         shapes, found = entry.get("input_shapes", {}), entry.get("detections", {})
         rows.append({"mode": mode.replace("_", "-"),
-                     "official AP": f"{entry['official']['AP']:.3g}", "goldyolo AP": f"{entry['goldyolo']['AP']:.3g}",
-                     "official AP50": f"{entry['official']['AP50']:.3g}",
-                     "goldyolo AP50": f"{entry['goldyolo']['AP50']:.3g}",
+                     "official AP": f"{entry['official']['AP']:#.3g}", "goldyolo AP": f"{entry['goldyolo']['AP']:#.3g}",
+                     "official AP50": f"{entry['official']['AP50']:#.3g}",
+                     "goldyolo AP50": f"{entry['goldyolo']['AP50']:#.3g}",
                      "input shapes equal": f"{shapes['equal']} of {shapes['images']}" if shapes else "",
                      "detections matched": f"{found['matched']:,} of {found['official']:,}" if found else "",
                      "largest box / score difference": (f"{found['largest_box_difference_px']:.1g} px / "
