@@ -272,7 +272,7 @@ def precision_table(bf16: dict, float32: dict, stop_aug_last_n_epoch: int = 15) 
                                       ("without mosaic", range(switch, bf16["config"]["epochs"])))}
         within = [full[full_seeds[0]][e][item] - full[full_seeds[-1]][e][item] for e in sorted(full[full_seeds[0]])
                   if e in full[full_seeds[-1]]] if len(full_seeds) > 1 else []
-        row = {"loss": readable(item),
+        row = {"item": "total loss" if item == "loss" else readable(item),
                "bf16 - float32, same seed (mean per seed)": ", ".join(f"{sum(d) / len(d):+.4f}" for d in paired if d),
                "bf16 lower": f"{sum(v < 0 for d in paired for v in d)} of {count}",
                **{f"{phase}: bf16 - float32 (per seed)": ", ".join(f"{sum(d) / len(d):+.4f}" for d in diffs if d)
@@ -284,10 +284,11 @@ def precision_table(bf16: dict, float32: dict, stop_aug_last_n_epoch: int = 15) 
         if finals_half and len(finals_full) > 1:
             mean_half, mean_full = sum(finals_half) / len(finals_half), sum(finals_full) / len(finals_full)
             spread = max(finals_full) - min(finals_full)
-            row.update({"last epoch: bf16 mean": mean_half, "float32 mean": mean_full, "float32 seed spread": spread,
+            row.update({"last epoch: bf16 mean": f"{mean_half:.4f}", "float32 mean": f"{mean_full:.4f}",
+                        "float32 seed spread": f"{spread:.4f}",
                         BF16_INSIDE: "yes" if abs(mean_half - mean_full) <= spread else "no"})
         rows.append(row)
-    return pd.DataFrame(rows).set_index("loss")
+    return pd.DataFrame(rows).set_index("item")
 
 
 def precision_lines(bf16: dict, float32: dict) -> List[str]:
@@ -301,8 +302,8 @@ def precision_lines(bf16: dict, float32: dict) -> List[str]:
     for name, runs in (("bf16", half), ("float32", full)):
         finals = [max((e for e in runs[s].values() if "AP" in e), key=lambda e: e["epoch"], default=None)
                   for s in sorted(runs)]
-        lines.append(f"{name}: last AP " + ", ".join(f"{f['AP']:.3g} (epoch {f['epoch']})" for f in finals if f)
-                     + "; AP50 " + ", ".join(f"{f['AP50']:.3g}" for f in finals if f))
+        lines.append(f"{name}: last AP " + ", ".join(f"{f['AP']:#.3g} (epoch {f['epoch']})" for f in finals if f)
+                     + "; AP50 " + ", ".join(f"{f['AP50']:#.3g}" for f in finals if f))
     table = precision_table(bf16, float32)
     if BF16_INSIDE in table:
         inside = [item for item, ok in table[BF16_INSIDE].items() if ok == "yes"]

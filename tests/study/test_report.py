@@ -205,6 +205,7 @@ def test_dirty_means_the_code_not_the_builds_own_outputs(tmp_path):
 
 def test_contents_have_two_levels_and_every_first_level_heading():
     import nbformat
+
     from goldyolo_study.report import contents_lines
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# Conclusion\n\ntext"), nbformat.v4.new_markdown_cell("## What held"),

@@ -160,13 +160,13 @@ def test_bf16_training_against_float32_per_seed_and_the_verdict():
     assert table.loc["class loss", "without mosaic: bf16 - float32 (per seed)"] == "-0.0005, -0.0005"
     assert table.loc["class loss", "with mosaic: bf16 - float32 (per seed)"] == ""
     assert table.loc["class loss", "float32: seed 0 - seed 1"] == "-0.0010"
-    assert table.loc["class loss", "float32 seed spread"] == pytest.approx(0.002)
+    assert table.loc["class loss", "float32 seed spread"] == "0.0020"
     assert table.loc["class loss", "bf16 within float32 mean ± spread"] == "yes"  # 0.001 lower, spread 0.002
     bf16["runs"][0]["epochs"][1]["cls_loss"] -= 0.05  # now far outside
     lines = tc.precision_lines(bf16, float32)
-    assert lines[-1] == ("last epoch: bf16's mean within float32's mean ± its seed spread for IoU loss, loss; "
+    assert lines[-1] == ("last epoch: bf16's mean within float32's mean ± its seed spread for IoU loss, total loss; "
                          "outside for class loss")
-    assert lines[1].startswith("bf16: last AP 0.01 (epoch 1), 0.012 (epoch 1)")
+    assert lines[1].startswith("bf16: last AP 0.0100 (epoch 1), 0.0120 (epoch 1)")
     unfinished = json.loads(json.dumps(bf16))
     for run in unfinished["runs"]:
         run["epochs"] = run["epochs"][:1]
