@@ -3,8 +3,9 @@ back from their json files as tables and sentences (every number comes from the 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
 
@@ -109,11 +110,23 @@ def data_parity_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(result["statistics"]).T[["goldyolo", "official", "difference", "z"]]
 
 
+def paired_text(table: pd.DataFrame, columns: Sequence[str], digits: int = 4) -> pd.DataFrame:
+    """``table`` with ``columns`` as text, the numbers of one row at the same decimals: ``digits`` significant
+    digits of the row's largest (114.7 beside 115.0, not beside 115)."""
+    shown = table.astype({column: object for column in columns})
+    for index, row in table[list(columns)].iterrows():
+        largest = max(abs(float(v)) for v in row)
+        decimals = max(0, digits - 1 - math.floor(math.log10(largest))) if largest else 0
+        for column in columns:
+            shown.loc[index, column] = f"{float(row[column]):,.{decimals}f}"
+    return shown
+
+
 def data_parity_line(result: dict) -> str:
     cfg = result["config"]
     phase = "with mosaic" if cfg["mosaic"] else "without mosaic (the last epochs' phase)"
-    return (f"Both training pipelines {phase}, {cfg['img_size']} px, {result['samples']} samples ({cfg['passes']} "
-            f"passes over the training images), {result['boxes']['goldyolo']} and {result['boxes']['official']} "
+    return (f"Both training pipelines {phase}, {cfg['img_size']} px, {result['samples']:,} samples ({cfg['passes']} "
+            f"passes over the training images), {result['boxes']['goldyolo']:,} and {result['boxes']['official']:,} "
             f"boxes; z: the difference in standard errors (per box for box quantities, so boxes of one image are "
             f"counted as independent); machine: {result['environment']['hardware']['cpu_model']}")
 

@@ -113,8 +113,11 @@ def test_data_parity_from_the_committed_run():
     table = tc.data_parity_table(result)
     assert {"boxes per image", "box area (px^2)", "gray share (padding)"} <= set(table.index)
     assert (table["z"].abs() < 3).all()  # the committed finding: no quantity differs beyond chance
+    shown = tc.paired_text(table, ["goldyolo", "official"])
+    assert shown.loc["mean R"].tolist()[:2] == ["114.7", "115.0"]  # one row, one precision
+    assert shown.loc["box area (px^2)"].tolist()[:2] == ["4,733", "4,747"]
     assert tc.data_parity_line(result).startswith("Both training pipelines without mosaic (the last epochs' phase), "
-                                                  "320 px, 9600 samples (12 passes")
+                                                  "320 px, 9,600 samples (12 passes")
 
 
 def test_warmup_and_long_run_from_the_committed_runs():
