@@ -112,9 +112,9 @@ def overfit_overlap(summary: dict, test_json: Path | str) -> List[int]:
 def soak_line(soak: dict) -> str:
     """Resident memory over the soak run (start, after the warm-up, end, slope) from its ``soak.json``."""
     s, cfg = soak["summary"], soak["config"]
-    return (f"{cfg['model']}, {cfg['img_size']} px, batch {cfg['batch_size']}, {soak['iterations']} iterations "
+    return (f"{cfg['model']}, {cfg['img_size']} px, batch {cfg['batch_size']}, {soak['iterations']:,} iterations "
             f"on {soak['cpu']}: RSS {s['rss_start_mib']:.0f} MiB at the start, {s['rss_after_warmup_mib']:.0f} "
-            f"after {s['warmup_iterations']} iterations, {s['rss_end_mib']:.0f} at the end (max "
+            f"after {s['warmup_iterations']:,} iterations, {s['rss_end_mib']:.0f} at the end (max "
             f"{s['rss_max_mib']:.0f}); after the warm-up {s['rss_slope_mib_per_1000_iterations']:+.1f} MiB per "
             f"1,000 iterations; live Jittor variables {live_vars_text(s['live_vars_after_warmup'])}; "
             f"{'flat' if s['flat'] else 'not flat'}")

@@ -179,7 +179,7 @@ def parity_line(result: dict) -> str:
             f"{cfg['steps_per_epoch']}, {updates} of them optimizer steps (the others accumulate)")
     if cfg.get("warmup_steps"):
         line += (f"; warm-up {cfg['warmup_steps']} steps, cosine over {cfg['epochs']} epochs, learning rates "
-                 f"x{cfg['lr_scale']:g}, EMA started as after {cfg['ema_start_updates']} updates, "
+                 f"x{cfg['lr_scale']:g}, EMA started as after {cfg['ema_start_updates']:,} updates, "
                  + (("augmented batches" + (" (mosaic)" if cfg.get("mosaic", True) else " without mosaic"))
                     if cfg.get("augment") else "batches without augmentation"))
     line += (f"; control: initial weights moved by {cfg['control']:g}; machine: "
@@ -214,7 +214,7 @@ def warmup_lines(run: TrainingRun) -> List[str]:
     peak = int(conv_lr.idxmax())
     evaluated = history.dropna(subset=["AP"]) if "AP" in history else history.iloc[:0]
     warm = evaluated[evaluated.epoch < total / steps_per_epoch]
-    lines = [f"{steps_per_epoch} iterations per epoch; warm-up max(3 epochs, 1,000 iterations) = {total} iterations "
+    lines = [f"{steps_per_epoch} iterations per epoch; warm-up max(3 epochs, 1,000 iterations) = {total:,} iterations "
              f"= {total / steps_per_epoch:.1f} of the {config['epochs']} epochs",
              f"conv-weight learning rate: peak {conv_lr.iloc[peak]:.3g} at the end of epoch "
              f"{int(history.epoch.iloc[peak])}, {conv_lr.iloc[-1]:.3g} at the end"]

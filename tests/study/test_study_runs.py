@@ -82,7 +82,7 @@ def test_overfit_and_soak_lines():
             "summary": {"rss_start_mib": 363.8, "rss_after_warmup_mib": 776.6, "warmup_iterations": 500,
                         "rss_end_mib": 773.5, "rss_max_mib": 781.3, "rss_slope_mib_per_1000_iterations": 0.137,
                         "live_vars_after_warmup": [2456, 2456], "flat": False}}
-    assert runs.soak_line(soak) == ("gold_yolo-n, 320 px, batch 4, 2000 iterations on EPYC: RSS 364 MiB at the "
+    assert runs.soak_line(soak) == ("gold_yolo-n, 320 px, batch 4, 2,000 iterations on EPYC: RSS 364 MiB at the "
                                     "start, 777 after 500 iterations, 774 at the end (max 781); after the warm-up "
                                     "+0.1 MiB per 1,000 iterations; live Jittor variables 2,456 at every sample; "
                                     "not flat")
