@@ -307,7 +307,9 @@ def figure(runs: Sequence[Dict]):
     seeds = sorted({r["seed"] for r in runs})
     fig, grid = plt.subplots(2, 2, figsize=(11, 7.5))
     axes = grid.ravel()
-    for run in runs:
+    # evaluated at the last epoch only: the final AP of each run as bars, not one dot per line
+    last_only = all(sum("AP" in e for e in r["epochs"] if not e.get("fork_base")) <= 1 for r in runs)
+    for i, run in enumerate(runs):
         run = dict(run, epochs=[e for e in run["epochs"] if not e.get("fork_base")])
         epochs = [e["epoch"] for e in run["epochs"]]
         style = dict(color=colours[run["framework"]], linestyle=styles[seeds.index(run["seed"]) % 4],
@@ -316,14 +318,21 @@ def figure(runs: Sequence[Dict]):
         axes[1].plot(epochs, [e["cls_loss"] for e in run["epochs"]], **style)
         axes[2].plot(epochs, [e["lr"][1] for e in run["epochs"]], **style)
         evaluated = [e for e in run["epochs"] if "AP" in e]
-        axes[3].plot([e["epoch"] for e in evaluated], [e["AP"] for e in evaluated], marker="o", **style)
-    for ax, title, label in zip(axes, ("IoU loss (mean per epoch)", "class loss (mean per epoch)",
-                                       "learning rate, weights group", "AP@0.5:0.95, test images"),
-                                ("loss", "loss", "learning rate", "AP")):
+        if last_only:
+            axes[3].bar(i, evaluated[-1]["AP"] if evaluated else 0.0, color=style["color"],
+                        hatch=["", "//", "..", "xx"][seeds.index(run["seed"]) % 4], edgecolor="white")
+        else:
+            axes[3].plot([e["epoch"] for e in evaluated], [e["AP"] for e in evaluated], marker="o", **style)
+    titles = ("IoU loss (mean per epoch)", "class loss (mean per epoch)", "learning rate, weights group",
+              "final AP@0.5:0.95, test images" if last_only else "AP@0.5:0.95, test images")
+    for ax, title, label in zip(axes, titles, ("loss", "loss", "learning rate", "AP")):
         ax.set_title(title, fontsize=11)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    if last_only:
+        axes[3].set_xticks(range(len(runs)), [f"{r['framework']}\nseed {r['seed']}" for r in runs], fontsize=9)
+        axes[3].set_xlabel("")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 1))

@@ -48,7 +48,13 @@ def test_comparison_table_and_verdict():
     assert lines[5] == "last epoch's loss: goldyolo - official = -0.002, within the larger seed-to-seed spread (0.004)"
     assert result["summary"]["difference_cls_loss"]["largest_seed_spread"] == pytest.approx(0.004)
     assert tc.schedule_rows(result) == {"goldyolo": [0.001, 0.002], "official": [0.001, 0.002]}
-    assert plots.comparison_curves(result).axes[3].get_ylabel() == "AP"
+    final = plots.comparison_curves(result).axes[3]  # evaluated at the last epoch only: one bar per run
+    assert final.get_ylabel() == "AP" and final.get_title().startswith("final AP") and len(final.patches) == 4
+    assert [bar.get_height() for bar in final.patches] == pytest.approx([0.010, 0.012, 0.011, 0.015])
+    for run in result["runs"]:
+        run["epochs"][0].update(AP=0.001, AP50=0.002)
+    curves = plots.comparison_curves(result).axes[3]
+    assert len(curves.lines) == 4 and not curves.patches and curves.get_title().startswith("AP@")
 
 
 def test_one_seed_is_not_a_verdict():
