@@ -168,12 +168,15 @@ def per_class_and_pr(metrics: dict) -> plt.Figure:
         plt.tight_layout()
         return fig
     fig, axes = plt.subplots(1, 2, figsize=(15, 4), gridspec_kw={"width_ratios": [2, 1]})
-    if len(per_class):
-        per_class.head(30).plot.bar(ax=axes[0], color="tab:blue")
+    above = per_class[per_class > 0]  # the classes at 0 are counted in the title, not drawn as empty bars
+    if len(above):
+        above.head(30).plot.bar(ax=axes[0], color="tab:blue")
     else:
-        axes[0].text(0.5, 0.5, "no detections above the confidence threshold", ha="center", transform=axes[0].transAxes)
+        axes[0].text(0.5, 0.5, "no detections above the confidence threshold" if not len(per_class) else
+                     "AP 0 for every class", ha="center", transform=axes[0].transAxes)
     axes[0].set_ylabel("AP 0.5:0.95")
-    axes[0].set_title(f"per-class AP, the 30 best of {len(per_class)} classes")
+    axes[0].set_title(f"per-class AP, the 30 best of {len(per_class)} classes" if len(above) >= 30 else
+                      f"per-class AP: {len(above)} of {len(per_class)} classes above 0, the others at 0")
     _pr_axes(axes[1], metrics.get("pr_curve"), "precision (class mean)")
     axes[1].set_title("precision-recall")
     plt.tight_layout()

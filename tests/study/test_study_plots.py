@@ -96,6 +96,9 @@ def test_per_class_and_pr():
     assert len(heights) == 30 and heights[0] == 0.39 and heights[-1] == 0.10
     assert fig.axes[0].get_title() == "per-class AP, the 30 best of 40 classes"
     assert lines_of(fig.axes[1]) == {"IoU=0.50": [1.0, 0.2], "IoU=0.50:0.95": [0.5, 0.1]}
+    fig = plots.per_class_and_pr(dict(metrics, per_class_AP={f"c{i}": max(0, i - 30) / 100 for i in range(40)}))
+    assert len(fig.axes[0].patches) == 9  # the nine above 0
+    assert fig.axes[0].get_title() == "per-class AP: 9 of 40 classes above 0, the others at 0"
     fig = plots.per_class_and_pr({"per_class_AP": {}})
     assert fig.axes[0].texts[0].get_text() == "no detections above the confidence threshold"
     fig = plots.per_class_and_pr({"per_class_AP": {"person": 0.1093}, "pr_curve": metrics["pr_curve"]})
