@@ -62,28 +62,42 @@ def figure(report: Dict):
     return fig
 
 
-def plot_soak(result: Dict, path: str | Path) -> None:
-    """RSS and live Jittor variables against the iteration, the warm-up shaded."""
-    import matplotlib
-    matplotlib.use("Agg")
+def soak_figure(result: Dict):
+    """RSS, Jittor's allocator and live Jittor variables against the iteration; the warm-up, left out of the slope,
+    shaded and named in the legend."""
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
     samples, summary = result["samples"], result["summary"]
     iterations = [s["iteration"] for s in samples]
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot(iterations, [s["rss_mib"] for s in samples], color="tab:blue", label="resident memory")
+    ax.plot(iterations, [s["rss_mib"] for s in samples], color="tab:blue", label="resident memory (MiB)")
     ax.plot(iterations, [s["jittor_allocated_mib"] for s in samples], color="tab:blue", ls="--",
-            label="held by Jittor's allocator")
-    ax.legend(loc="center right")
+            label="held by Jittor's allocator (MiB)")
     ax.set_xlabel("training iteration")
     ax.set_ylabel("MiB", color="tab:blue")
+    ax.set_ylim(0, max(s["rss_mib"] for s in samples) * 1.15)
     ax.axvspan(0, summary["warmup_iterations"], color="0.9")
     twin = ax.twinx()
-    twin.plot(iterations, [s["live_vars"] for s in samples], color="tab:orange")
+    live = [s["live_vars"] for s in samples]
+    twin.plot(iterations, live, color="tab:orange", lw=2, label="live Jittor variables (right axis)")
+    twin.set_ylim(0, max(live) * 1.6)  # below the memory lines' tops, so a constant count stays visible
     twin.set_ylabel("live Jittor variables", color="tab:orange")
+    handles = (ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+               + [Patch(color="0.9", label="warm-up, left out of the slope")])
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
     cfg = result["config"]
     name = "Gold-YOLO-" + cfg["model"].rsplit("-", 1)[-1].upper()  # gold_yolo-n as the paper names it
     ax.set_title(f"{name} at {cfg['img_size']} px, batch {cfg['batch_size']}: "
                  f"{summary['rss_slope_mib_per_1000_iterations']:+.1f} MiB per 1,000 iterations after warm-up")
     fig.tight_layout()
+    return fig
+
+
+def plot_soak(result: Dict, path: str | Path) -> None:
+    """:func:`soak_figure` written to ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = soak_figure(result)
     fig.savefig(path, dpi=110)
     plt.close(fig)

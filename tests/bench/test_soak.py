@@ -31,6 +31,18 @@ def test_summary_slope_and_verdict():
     with pytest.raises(ValueError, match="at least 3 samples"):
         summarize_samples(samples[:3], 0.9, 10)
 
+    from goldyolo.bench.plots import soak_figure
+    for sample in samples:
+        sample["jittor_allocated_mib"] = 300.0
+    fig = soak_figure({"samples": samples, "config": {"model": "gold_yolo-n", "img_size": 64, "batch_size": 4},
+                       "summary": summarize_samples(samples, 0.2, 10)})
+    memory, live = fig.axes
+    assert [t.get_text() for t in memory.get_legend().get_texts()] == [
+        "resident memory (MiB)", "held by Jittor's allocator (MiB)", "live Jittor variables (right axis)",
+        "warm-up, left out of the slope"]
+    assert live.get_ylim()[1] > 8 > live.get_ylim()[0]  # a near-constant count stays inside the axis
+    assert fig.axes[0].get_title().startswith("Gold-YOLO-N at 64 px, batch 4: +20.0 MiB per 1,000")
+
 
 def test_rss_reading_follows_an_allocation():
     import mmap
