@@ -403,6 +403,8 @@ def reproduction_lines(evidence: Dict, flops_640: Dict[str, float]) -> List[str]
         days = ", ".join(f"{images * ms * factor / 1e3 / 86_400:,.0f} days ({name})" for name, ms in ours.items())
         lines.append(f"{model_label_short(model)} at 640 px, scaled {how}: about {days} on this machine, an "
                      "estimate from the per-image cost alone.")
+    lines.append("A lower bound: in the second step each image also passes through the teacher (the first step's "
+                 "model, in inference), which these figures leave out, as they leave out evaluation.")
     return lines
 
 
@@ -411,10 +413,15 @@ def model_label_short(model: str) -> str:
     return "Gold-YOLO-" + model.split("-")[-1].upper()
 
 
+# where the official Gold-YOLO README links its released checkpoints (one folder for N, S, M and L)
+OFFICIAL_WEIGHTS_URL = "https://drive.google.com/drive/folders/1dd2KJjYfHrXwKasfjDeL1eLX0Vp6UaLG"
+
+
 def official_weights_commands() -> pd.DataFrame:
     """The route to the paper's AP for a reader who has the official weights and COCO val2017."""
     return pd.DataFrame([
-        ("convert the official checkpoint (no PyTorch needed)",
+        (f"convert the official checkpoint (no PyTorch needed; Gold_s_pre_dist.pt and the other sizes are in the "
+         f"folder the official README links, {OFFICIAL_WEIGHTS_URL})",
          "python -m goldyolo convert --model gold_yolo-s Gold_s_pre_dist.pt Gold_s_pre_dist.pkl"),
         ("evaluate it as the official evaluator does (square 640 px, conf 0.03, IoU 0.65; the file's name picks "
          "the official load size)",

@@ -190,6 +190,7 @@ def test_reproduction_cost_from_the_measured_training_step():
     assert "about 1,314 days (goldyolo float32)" in lines[3] and "GFLOPs (48.0 against 12.0)" in lines[3]
     assert summary.reproduction_lines({}, {"gold_yolo-n": 12.0}) == ["not in this build"]
     commands = summary.official_weights_commands()
+    assert summary.OFFICIAL_WEIGHTS_URL in commands.step[0]  # where the checkpoint comes from
     assert commands.command[1].endswith("--model gold_yolo-s --data annotations/instances_val2017.json "
                                         "--images val2017 --reproduce-640-eval")
 
