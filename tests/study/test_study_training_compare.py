@@ -130,8 +130,8 @@ def test_warmup_and_long_run_from_the_committed_runs():
     long_run = runs.load_training(ROOT / "report" / "full" / "long_n320")
     assert tc.warmup_length(long_run) == (50, 1000)
     lines = tc.warmup_lines(long_run)
-    assert lines[0] == "50 iterations per epoch; warm-up max(3 epochs, 1,000 iterations) = 1,000 iterations = 20.0 of " \
-                       "the 100 epochs"
+    assert lines[0] == ("50 iterations per epoch; warm-up max(3 epochs, 1,000 iterations) = 1,000 iterations = 20.0 "
+                        "of the 100 epochs")
     assert lines[1].startswith("conv-weight learning rate: peak 0.0183 at the end of epoch 19")
     table = tc.long_run_table(long_run)
     assert list(table.index) == list(range(4, 100, 5)) and table.AP.iloc[-1] == pytest.approx(0.0199, abs=1e-4)
