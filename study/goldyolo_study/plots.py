@@ -17,22 +17,26 @@ STYLES = ("-", "--")  # true labels solid, shuffled labels dashed
 
 
 def category_bars(counts: pd.DataFrame) -> plt.Figure:
-    """Boxes per category and split (``dataset_tables.category_counts``) as grouped bars."""
-    fig, ax = plt.subplots(figsize=(14, 4.5))
-    counts.plot.bar(ax=ax, width=0.8)
+    """Boxes per category and split (``dataset_tables.category_counts``, most boxes first) as horizontal grouped
+    bars in two columns of categories, so that every name is legible on a printed page."""
+    half = (len(counts) + 1) // 2
+    parts = [counts.iloc[:half], counts.iloc[half:]] if len(counts) > 20 else [counts]
+    fig, axes = plt.subplots(1, len(parts), figsize=(10, max(3.0, 0.17 * half + 1.2)), squeeze=False, sharex=True)
     positive = counts.values[counts.values > 0]
-    if len(positive) and positive.max() > 10 * positive.min():  # person alone has thousands: log keeps the rest legible
-        ax.set_yscale("log")
-    ax.set_ylabel("boxes" + (" (log scale)" if ax.get_yscale() == "log" else ""))
-    ax.set_xlabel("category")
-    ax.set_title("Boxes per category")
+    log = len(positive) and positive.max() > 10 * positive.min()  # person alone has thousands: log keeps the rest
+    for ax, part in zip(axes[0], parts):
+        part.iloc[::-1].plot.barh(ax=ax, width=0.8, legend=ax is axes[0][0], logx=bool(log))
+        ax.set_xlabel("boxes" + (" (log scale)" if log else ""))
+        ax.set_ylabel("")
+        ax.tick_params(axis="y", labelsize=9)
+    axes[0][0].set_title("Boxes per category, most first" + (" (continued on the right)" if len(parts) > 1 else ""))
     plt.tight_layout()
     return fig
 
 
 def box_sizes(boxes: pd.DataFrame) -> plt.Figure:
     """Histogram of sqrt(area) per split, and width against height of at most 2,000 boxes (fixed sample)."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.5))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     sns.histplot(data=boxes, x=boxes["area"] ** 0.5, hue="split", bins=50, stat="density", common_norm=False,
                  ax=axes[0])
     axes[0].set_xlabel("sqrt(area) (pixels)")
@@ -79,7 +83,7 @@ def fixed_target_curves(fixed: Dict[str, pd.DataFrame]) -> plt.Figure:
 
 def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
     """Synthetic-target total per labelling (original 2.48 and 0.78 marked), and the true labels' components."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for (label, df), style in zip(synthetic.items(), STYLES):
         axes[0].plot(df.step, df.loss, style, label=f"total, {label}")
     axes[0].axhline(2.48, color="gray", lw=0.8, ls=":")
@@ -97,7 +101,7 @@ def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
     for level, label, va in ((np.log(2), "ln 2: best constant answer ", "bottom"),
                              (0.5, "0.5: every target reproduced ", "top")):
         axes[1].axhline(level, color="gray", lw=0.8, ls=":")
-        axes[1].text(1.0, level, label, va=va, ha="right", color="gray", fontsize=8,
+        axes[1].text(1.0, level, label, va=va, ha="right", color="gray", fontsize=9,
                      transform=axes[1].get_yaxis_transform())
     axes[1].set_yscale("symlog", linthresh=1e-3)
     axes[1].set_ylim(bottom=0)  # losses are not negative: no mirrored ticks below zero
@@ -111,7 +115,7 @@ def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
 
 def real_loss_curves(real: Dict[str, pd.DataFrame]) -> plt.Figure:
     """Real loss and positive anchors per step for each labelling, and the true labels' non-zero components."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.6))
     for (label, df), style in zip(real.items(), STYLES):
         axes[0].plot(df.step, df.loss, style, label=label)
         axes[2].plot(df.step, df.num_pos, style, label=label)
@@ -131,7 +135,7 @@ def real_loss_curves(real: Dict[str, pd.DataFrame]) -> plt.Figure:
 
 def training_curves(history: pd.DataFrame, test_name: str) -> plt.Figure:
     """Loss components, learning rates, AP on ``test_name`` and time, per epoch of a training run."""
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
     for key in ("loss", "iou_loss", "dfl_loss", "cls_loss"):
         if history[key].abs().sum() > 0:
             axes[0, 0].plot(history.epoch, history[key], "o-", ms=3,
@@ -167,7 +171,7 @@ def per_class_and_pr(metrics: dict) -> plt.Figure:
         axis.set_title(f"precision-recall of {per_class.index[0]} (AP {per_class.iloc[0]:.3f})")
         plt.tight_layout()
         return fig
-    fig, axes = plt.subplots(1, 2, figsize=(15, 4), gridspec_kw={"width_ratios": [2, 1]})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2, 1]})
     above = per_class[per_class > 0]  # the classes at 0 are counted in the title, not drawn as empty bars
     if len(above):
         above.head(30).plot.bar(ax=axes[0], color="tab:blue")
@@ -259,7 +263,7 @@ def comparison_curves(result: dict) -> plt.Figure:
 def parity_curves(result: dict) -> plt.Figure:
     """compare-steps: the total loss of each step, and its relative difference from the official trainer's
     for goldyolo and for the control (log scale)."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     colours = {"official": "tab:orange", "goldyolo": "tab:blue", "control": "tab:gray"}
     for name, steps in result["steps"].items():
         axes[0].plot([s["step"] for s in steps], [sum(s["items"]) for s in steps], color=colours[name],
@@ -290,7 +294,7 @@ def schedule_and_ap(history: pd.DataFrame, warmup_epochs: float, title: str) -> 
     twin.plot(evaluated.epoch, evaluated.AP, "^-", ms=4, color="tab:purple", label="AP 0.5:0.95")
     twin.set_ylabel("AP on the test images")
     lines = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=8)
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=9)
     plt.tight_layout()
     return fig
 
@@ -301,7 +305,7 @@ def scores_and_counts(detections: Sequence[dict], counts: pd.Series, cap: int, c
     histogram of one bar."""
     top = counts.value_counts()
     same = len(counts) == 0 or top.iloc[0] >= 0.9 * len(counts)
-    fig, axes = plt.subplots(1, 1 if same else 2, figsize=(6 if same else 12, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, 1 if same else 2, figsize=(6 if same else 10, 3.6), squeeze=False)
     axes = axes[0]
     scores = np.array([d["score"] for d in detections])
     axes[0].hist(scores, bins=50, range=(0, 1), color="tab:blue")
@@ -341,6 +345,6 @@ def speed_ab(result: dict) -> plt.Figure:
                    f"{readable(s['mode'])}" for s in settings])
     ax.set_xlabel("Jittor time / PyTorch time (below 1: Jittor faster)")
     ax.set_ylim(len(settings) - 0.4, -0.6)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     fig.tight_layout()
     return fig

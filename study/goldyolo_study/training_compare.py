@@ -332,7 +332,7 @@ def precision_curves(bf16: dict, float32: dict):
     """IoU and class loss per epoch: goldyolo in float32 (blue) and with bf16 convolutions (green), line style by
     seed, the official trainer's float32 runs in grey for scale."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
     styles = ["-", "--", ":", "-."]
     runs = [("float32", r) for r in float32["runs"]] + [("bf16", r) for r in bf16["runs"]]
     seeds = sorted({r["seed"] for _, r in runs})
@@ -348,8 +348,9 @@ def precision_curves(bf16: dict, float32: dict):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("loss")
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, fontsize=9)  # one legend, both panels
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 

@@ -36,10 +36,15 @@ def test_category_bars_and_box_sizes():
                           "area": [100.0, 400.0, 2500.0], "w": [10, 20, 50], "h": [10, 20, 50]})
     counts = boxes.groupby(["category", "split"]).size().unstack(fill_value=0)
     fig = plots.category_bars(counts)
-    assert sorted(p.get_height() for p in fig.axes[0].patches) == [0, 1, 1, 1]
-    assert fig.axes[0].get_yscale() == "linear" and fig.axes[0].get_ylabel() == "boxes"
+    assert sorted(p.get_width() for p in fig.axes[0].patches) == [0, 1, 1, 1]  # horizontal bars
+    assert fig.axes[0].get_xscale() == "linear" and fig.axes[0].get_xlabel() == "boxes"
     wide = pd.DataFrame({"test": [1, 300], "train": [2, 900]}, index=["cat", "person"])
-    assert plots.category_bars(wide).axes[0].get_yscale() == "log"
+    assert plots.category_bars(wide).axes[0].get_xscale() == "log"
+    many = pd.DataFrame({"train": range(80, 0, -1), "test": range(40, -40, -1)}, index=[f"c{i}" for i in range(80)])
+    many["test"] = many["test"].clip(lower=1)
+    fig = plots.category_bars(many)  # 80 categories: two columns of 40, every name a tick label
+    assert len(fig.axes) == 2 and sum(len(ax.get_yticklabels()) for ax in fig.axes) == 80
+    assert fig.axes[0].get_yticklabels()[-1].get_text() == "c0"  # most boxes at the top
     fig = plots.box_sizes(boxes)
     assert len(fig.axes[1].collections[0].get_offsets()) == 3
     assert fig.axes[0].get_xlabel() == "sqrt(area) (pixels)"
