@@ -24,7 +24,7 @@ SEED_CLAIMS: Tuple[SeedClaim, ...] = (
               "images (1,524 annotations)"),
     SeedClaim("model_config", "Experimental configuration: model",
               "**模型**: Gold-YOLO Small … **depth_multiple**: 0.33 … **width_multiple**: 0.50",
-              "model: Gold-YOLO Small; depth_multiple 0.33; width_multiple 0.50"),
+              "model: Gold-YOLO Small; depth multiplier 0.33; width multiplier 0.50"),
     SeedClaim("param_count", "Experimental configuration: model",
               "**参数量**: 9,344,468 (可训练: 9,325,780)",
               "9,344,468 parameters (9,325,780 trainable)"),
