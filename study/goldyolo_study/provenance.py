@@ -30,6 +30,7 @@ RECORDS = {
     "person_compare": "both trainers on the person task (03, 04)",
     "eval_person": "evaluation of the person model on the test split (04)",
     "eval_test": "evaluation of the study run on the test split (04)",
+    "overfit": "the over-fit proof (04)",
     "person_eval_parity": "goldyolo's evaluator beside the official one, person model (04)",
     "eval_parity": "goldyolo's evaluator beside the official one, early 80-class weights (04)",
     "bench": "speed and memory benchmark (04)",

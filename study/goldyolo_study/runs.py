@@ -94,7 +94,7 @@ def overfit_line(summary: dict) -> str:
     """The over-fit run's final AP, loss and time from its ``summary.json``."""
     final = summary["final"]
     return (f"after {summary['config']['epochs']} epochs: AP50 {final['AP50']:.3f}, AP {final['AP']:.3f}, "
-            f"training loss {final['loss']:.3f}; {summary['wall_time_s'] / 60:.1f} min")
+            f"training loss {final['loss']:.3f}; {summary['wall_time_s'] / 60:.1f} min of wall time by its own clock")
 
 
 def overfit_overlap(summary: dict, test_json: Path | str) -> List[int]:

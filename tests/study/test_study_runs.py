@@ -77,7 +77,8 @@ def test_trained_weights_prefer_best(tmp_path):
 
 def test_overfit_and_soak_lines():
     summary = {"final": {"AP50": 0.9184, "AP": 0.9, "loss": 0.25}, "config": {"epochs": 400}, "wall_time_s": 1182.0}
-    assert runs.overfit_line(summary) == "after 400 epochs: AP50 0.918, AP 0.900, training loss 0.250; 19.7 min"
+    assert runs.overfit_line(summary) == ("after 400 epochs: AP50 0.918, AP 0.900, training loss 0.250; 19.7 min of "
+                                          "wall time by its own clock")
     soak = {"config": {"model": "gold_yolo-n", "img_size": 320, "batch_size": 4}, "iterations": 2000, "cpu": "EPYC",
             "summary": {"rss_start_mib": 363.8, "rss_after_warmup_mib": 776.6, "warmup_iterations": 500,
                         "rss_end_mib": 773.5, "rss_max_mib": 781.3, "rss_slope_mib_per_1000_iterations": 0.137,
@@ -101,7 +102,7 @@ def test_committed_records_give_the_committed_notebook_text():
     shown = stdout_of("03_training.ipynb", "from pathlib import Path").splitlines()[:-1]  # before the origin line
     assert shown[:2] + shown[3:] == [line for i, line in enumerate(runs.training_lines(training, "")) if i != 2]
     assert stdout_of("03_training.ipynb", "print(runs.final_line(") == runs.final_line(training) + "\n"
-    overfit = json.loads((ROOT / "report" / "overfit" / "summary.json").read_text())
+    overfit = json.loads((ROOT / "report" / "full" / "overfit" / "summary.json").read_text())
     assert stdout_of("04_evaluation.ipynb", "overfit = Path(").splitlines()[0] == runs.overfit_line(overfit)
     soak = json.loads((ROOT / "report" / "full" / "soak" / "soak.json").read_text())
     assert stdout_of("04_evaluation.ipynb", "soak_file = ").splitlines()[0] == runs.soak_line(soak)
