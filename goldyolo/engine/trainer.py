@@ -43,6 +43,7 @@ from ..models.checkpoint import (
 from ..models.trained import load_teacher
 from ..ops.conv import PRECISIONS, use_precision
 from ..runtime import jt, use_cuda
+from ..utils.machine import portable_path
 from .solver import cosine_factor
 from .step import TrainStep, build_student
 
@@ -122,6 +123,16 @@ def seed_everything(seed: int, jittor_key: Optional[Sequence[int]] = None) -> No
     jt.set_seed(jittor_seed(*(jittor_key if jittor_key is not None else (seed,))))
 
 
+PATH_FIELDS = ("data", "images", "val_data", "val_images", "out", "init_weights", "teacher")
+
+
+def portable_config(config: TrainConfig) -> Dict:
+    """``config`` as ``config.json`` records it: its paths relative to the working directory (or ``OUTSIDE/``),
+    so that the record means the same on another machine."""
+    return {key: portable_path(value) if key in PATH_FIELDS and value else value
+            for key, value in asdict(config).items()}
+
+
 def _source(data: str, images: str, subset: int, split: str = "train"):
     source = open_source(data, images, split)
     if subset:
@@ -166,7 +177,7 @@ class Trainer:
         if self.main:
             self._check_free_space()
             self._save_data_report()
-            (self.out / "config.json").write_text(json.dumps(asdict(config), indent=1))
+            (self.out / "config.json").write_text(json.dumps(portable_config(config), indent=1))
         self.dataset = DetectionDataset(self.train_source, config.img_size, augment=config.augment,
                                         hyp=self.model.config.augment, batch_size=config.batch_size, shuffle=True,
                                         num_workers=config.workers, seed=config.seed)

@@ -272,3 +272,12 @@ def test_jittor_seeds_are_spread_so_that_seed_0_and_1_differ():
     assert not (spread[0] == spread[1]).any() and (spread[0] == spread[2]).all()
     seeds = {jittor_seed(s) for s in range(1000)} | {jittor_seed(s, e) for s in range(3) for e in range(1, 301)}
     assert len(seeds) == 1900 and min(seeds) >= 1 and max(seeds) <= 2**31 - 2
+
+
+def test_config_record_keeps_no_machine_path(tmp_path):
+    from goldyolo.engine.trainer import TrainConfig, portable_config
+    config = TrainConfig(data="data/sample/train.json", images=str(Path.cwd() / "data" / "sample" / "images"),
+                         out=str(tmp_path / "run"), init_weights="")
+    record = portable_config(config)
+    assert record["data"] == "data/sample/train.json" and record["images"] == "data/sample/images"
+    assert record["out"] == "OUTSIDE/run" and record["init_weights"] == "" and record["epochs"] == config.epochs
