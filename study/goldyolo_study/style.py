@@ -53,10 +53,21 @@ def readable_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def command_html(command: str) -> str:
-    """A shell command for an HTML table cell: lines break between its words only, or after a ``/`` inside a long
-    path, never at an option's hyphens (a copied command stays whole)."""
-    words = (html.escape(word).replace("/", "/<wbr>") for word in command.split())
-    return " ".join(f'<span style="white-space: nowrap">{word}</span>' for word in words)
+    """A shell command for an HTML table cell: lines break between its words only, never at an option's hyphens
+    (a copied command stays whole)."""
+    return " ".join(f'<span style="white-space: nowrap">{html.escape(word)}</span>' for word in command.split())
+
+
+def command_table(frame: pd.DataFrame, column: str = "command"):
+    """``frame`` styled as a table of commands that fits the printed page: the full width, fixed columns (the
+    first a quarter), ``column`` through :func:`command_html`, the other cells wrapping anywhere."""
+    first = frame.columns[0]
+    return (frame.style.hide(axis="index").format(command_html, subset=[column])
+            .set_table_styles([{"selector": "", "props": "width: 100%; table-layout: fixed;"},
+                               {"selector": "th.col0, td.col0", "props": "width: 25%;"}])
+            .set_properties(**{"text-align": "left", "white-space": "normal"})
+            .set_properties(subset=[c for c in frame.columns if c != column] or [first],
+                            **{"overflow-wrap": "anywhere"}))
 
 
 def nowrap(styler, columns: Optional[Sequence[str]] = None):

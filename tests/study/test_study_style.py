@@ -33,3 +33,15 @@ def test_printed_signs_read_as_the_documents_signs():
     assert readable("loss 3.1 -> 2.4, mean +- spread, rates x0.02 (x1.03), 0x1f, max(3, x)") == (
         "loss 3.1 → 2.4, mean ± spread, rates ×0.02 (×1.03), 0x1f, max(3, x)")
     assert readable("ComputeLoss (TAL, siou, no DFL)") == "the official loss (TAL, SIoU, no DFL)"
+
+
+def test_commands_break_between_words_only():
+    import pandas as pd
+
+    from goldyolo_study.style import command_html, command_table
+    assert command_html("python -m x --out a<b") == ('<span style="white-space: nowrap">python</span> <span style='
+                                                     '"white-space: nowrap">-m</span> <span style="white-space: nowrap">'
+                                                     'x</span> <span style="white-space: nowrap">--out</span> <span '
+                                                     'style="white-space: nowrap">a&lt;b</span>')
+    html = command_table(pd.DataFrame({"part": ["a"], "command": ["python -m x"]})).to_html()
+    assert "table-layout: fixed" in html and "width: 25%" in html and "nowrap" in html
