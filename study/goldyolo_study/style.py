@@ -53,9 +53,13 @@ def readable_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def command_html(command: str) -> str:
-    """A shell command for an HTML table cell: lines break between its words only, never at an option's hyphens
-    (a copied command stays whole)."""
-    return " ".join(f'<span style="white-space: nowrap">{html.escape(word)}</span>' for word in command.split())
+    """A shell command for an HTML table cell: lines break between its words, never at an option's hyphens (a
+    copied command stays whole); a word longer than :data:`LONG_WORD` also after its commas and slashes."""
+    return " ".join(f'<span style="white-space: nowrap">{html.escape(word)}</span>' if len(word) <= LONG_WORD
+                    else html.escape(word).replace(",", ",<wbr>").replace("/", "/<wbr>") for word in command.split())
+
+
+LONG_WORD = 32  # a longer word (a list of settings, a long path) may break after its commas and slashes
 
 
 def command_table(frame: pd.DataFrame, column: str = "command"):

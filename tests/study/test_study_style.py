@@ -39,9 +39,9 @@ def test_commands_break_between_words_only():
     import pandas as pd
 
     from goldyolo_study.style import command_html, command_table
-    assert command_html("python -m x --out a<b") == ('<span style="white-space: nowrap">python</span> <span style='
-                                                     '"white-space: nowrap">-m</span> <span style="white-space: nowrap">'
-                                                     'x</span> <span style="white-space: nowrap">--out</span> <span '
-                                                     'style="white-space: nowrap">a&lt;b</span>')
+    assert command_html("python -m x --out a<b") == " ".join(
+        f'<span style="white-space: nowrap">{word}</span>' for word in ("python", "-m", "x", "--out", "a&lt;b"))
+    assert command_html("--settings " + "a:1,b:2," * 5) == ('<span style="white-space: nowrap">--settings</span> '
+                                                          + "a:1,<wbr>b:2,<wbr>" * 5)
     html = command_table(pd.DataFrame({"part": ["a"], "command": ["python -m x"]})).to_html()
     assert "table-layout: fixed" in html and "width: 25%" in html and "nowrap" in html
