@@ -51,6 +51,11 @@ def comparison_lines(result: dict) -> List[str]:
     for framework in ("goldyolo", "official"):
         if framework in summary:
             s = summary[framework]
+            if len(s["final_AP"]) == 1:  # one seed: no mean, no spread
+                loss = f"; last epoch's training loss {s['mean_loss']:.3f}" if "mean_loss" in s else ""
+                lines.append(f"{framework}: final AP {s['final_AP'][0]:.3g}, AP50 {s['mean_AP50']:.3g} (seed "
+                             f"{s['seeds'][0]} alone)" + loss)
+                continue
             loss = (f"; last epoch's training loss mean {s['mean_loss']:.3f}, spread {s['spread_loss']:.3f}"
                     if "mean_loss" in s else "")
             lines.append(f"{framework}: final AP {', '.join(f'{v:.3g}' for v in s['final_AP'])} (mean "

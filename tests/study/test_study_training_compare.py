@@ -58,7 +58,9 @@ def test_comparison_table_and_verdict():
 
 
 def test_one_seed_is_not_a_verdict():
-    assert tc.comparison_lines(comparison(seeds=(0,)))[-1].startswith("Not finished")
+    lines = tc.comparison_lines(comparison(seeds=(0,)))
+    assert lines[-1].startswith("Not finished")
+    assert lines[1] == "goldyolo: final AP 0.01, AP50 0.02 (seed 0 alone); last epoch's training loss 3.010"
 
 
 def test_phase_offsets_split_the_comparison_where_mosaic_stops():
