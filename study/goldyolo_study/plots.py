@@ -18,10 +18,11 @@ STYLES = ("-", "--")  # true labels solid, shuffled labels dashed
 
 def category_bars(counts: pd.DataFrame) -> plt.Figure:
     """Boxes per category and split (``dataset_tables.category_counts``, most boxes first) as horizontal grouped
-    bars in two columns of categories, so that every name is legible on a printed page."""
-    half = (len(counts) + 1) // 2
-    parts = [counts.iloc[:half], counts.iloc[half:]] if len(counts) > 20 else [counts]
-    fig, axes = plt.subplots(1, len(parts), figsize=(10, max(3.0, 0.17 * half + 1.2)), squeeze=False, sharex=True)
+    bars in up to three columns of categories, so that every name is legible on a printed page."""
+    columns = 1 if len(counts) <= 20 else (2 if len(counts) <= 40 else 3)
+    rows = -(-len(counts) // columns)
+    parts = [counts.iloc[i * rows:(i + 1) * rows] for i in range(columns)]
+    fig, axes = plt.subplots(1, columns, figsize=(10, max(3.0, 0.17 * rows + 1.2)), squeeze=False, sharex=True)
     positive = counts.values[counts.values > 0]
     log = len(positive) and positive.max() > 10 * positive.min()  # person alone has thousands: log keeps the rest
     for ax, part in zip(axes[0], parts):
@@ -29,7 +30,7 @@ def category_bars(counts: pd.DataFrame) -> plt.Figure:
         ax.set_xlabel("boxes" + (" (log scale)" if log else ""))
         ax.set_ylabel("")
         ax.tick_params(axis="y", labelsize=9)
-    axes[0][0].set_title("Boxes per category, most first" + (" (continued on the right)" if len(parts) > 1 else ""))
+    fig.suptitle("Boxes per category, most first" + (" (the columns continue left to right)" if len(parts) > 1 else ""))
     plt.tight_layout()
     return fig
 
