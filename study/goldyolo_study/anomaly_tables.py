@@ -9,6 +9,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from .style import readable_frame
+
 TRUE, SHUFFLED = "true labels", "shuffled labels"
 # the original report's synthetic-target loss: total at the start and the end, components at the end
 ORIGINAL_SYNTHETIC = {"total (start)": 2.48, "total (end)": 0.78, "reg (end)": 0.000, "cls (end)": 0.684,
@@ -161,7 +163,7 @@ def summary_table(fixed: Dict[str, pd.DataFrame], synthetic: Dict[str, pd.DataFr
     """Symptom, cause, evidence and fix for each of the two flawed losses and the real one."""
     a, b, ends = fixed[TRUE], synthetic[TRUE], real_loss_ends(real, steps)
     worst = agreement["relative difference"].max() if agreement is not None else float("nan")
-    return pd.DataFrame([
+    return readable_frame(pd.DataFrame([
         {"symptom": "first loss falls from about 0.85 to 0.01",
          "cause": "a fixed artificial target that does not depend on the image: a constant output satisfies it",
          "evidence": f"rebuilt: {a.loss.iloc[0]:.2f} -> {a.loss.iloc[-1]:.3f}; same curve with shuffled labels: "
@@ -181,4 +183,4 @@ def summary_table(fixed: Dict[str, pd.DataFrame], synthetic: Dict[str, pd.DataFr
          "evidence": f"{ends['start']:.2f} -> {ends['end']:.2f} on true labels vs {ends['shuffled_end']:.2f} shuffled; "
                      f"{ends['positives_end']} positives per batch; official agreement {worst:.1e} (relative)",
          "fix": "this project's trainer (notebook 03)"},
-    ])
+    ]))
