@@ -305,7 +305,7 @@ def figure(runs: Sequence[Dict]):
     import matplotlib.pyplot as plt
     colours, styles = {"goldyolo": "tab:blue", "official": "tab:orange"}, ["-", "--", ":", "-."]
     seeds = sorted({r["seed"] for r in runs})
-    fig, grid = plt.subplots(2, 2, figsize=(10, 7.5))
+    fig, grid = plt.subplots(2, 2, figsize=(10, 6.8))
     axes = grid.ravel()
     # evaluated at the last epoch only: the final AP of each run as bars, not one dot per line
     last_only = all(sum("AP" in e for e in r["epochs"] if not e.get("fork_base")) <= 1 for r in runs)
