@@ -248,7 +248,12 @@ def _run_row(path: Path, nb: nbformat.NotebookNode) -> str:
         return f"| {section} | not recorded | | | |"
     minutes = record.get("seconds", 0) / 60
     return (f"| {section} | {record.get('profile', '')} | {record.get('commit', '')} | "
-            f"{record.get('executed', '')} | {minutes:.1f} min |")
+            f"{_unbroken(record.get('executed', ''))} | {_unbroken(f'{minutes:.1f} min')} |")
+
+
+def _unbroken(text: str) -> str:
+    """A table cell's text kept on one line (a date otherwise breaks at its hyphens in a narrow column)."""
+    return f'<span style="white-space: nowrap">{text}</span>' if text else ""
 
 
 def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat.NotebookNode:

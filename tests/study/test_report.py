@@ -214,3 +214,17 @@ def test_contents_have_two_levels_and_every_first_level_heading():
     assert lines == ["6. [Conclusion](#05_conclusion)", "    - [What held](#What-held)", "7. [Appendix](#Appendix)",
                      "    - [Commands](#Commands)"]
     assert number == 8
+
+
+def test_run_rows_keep_dates_on_one_line():
+    from pathlib import Path
+
+    from goldyolo_study.report import _run_row
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 01 · Dataset split")]
+    nb.metadata["goldyolo"] = {"profile": "full", "commit": "abc1234", "executed": "2026-12-06", "seconds": 90}
+    row = _run_row(Path("01_dataset_split.ipynb"), nb)
+    assert row == ('| 01 · Dataset split | full | abc1234 | <span style="white-space: nowrap">2026-12-06</span> | '
+                   '<span style="white-space: nowrap">1.5 min</span> |')
+    nb.metadata = {}
+    assert _run_row(Path("01_dataset_split.ipynb"), nb) == "| 01 · Dataset split | not recorded | | | |"
