@@ -238,7 +238,8 @@ COMMANDS: Dict[str, Command] = {
             Option("images", "its images"),
             Option("img_size", "square input size"),
             Option("batch_size", "images per batch"),
-            Option("modes", "modes", nargs="+", choices=["square", "rect", "reproduce_640"], type=str),
+            Option("modes", "modes (trainer: as the official trainer evaluates during training; not a default)",
+                   nargs="+", choices=["square", "rect", "reproduce_640", "trainer"], type=str),
             Option("profile", "weights name the --reproduce_640_eval profile is chosen by"),
             Option(
                 "same_ground_truth",

@@ -8,7 +8,8 @@ weights with the same options. Recorded per mode: both APs and their difference;
 shape on both sides (the official one read from its own dataset); and the detections matched per image
 and class (score within 1e-3, corners within 1 px), which shows where two evaluators differ even when
 AP is near zero. The official evaluator runs the fused deploy form, goldyolo the training form, so
-boxes agree to float rounding, not bit for bit. Output: ``OUT/eval_parity.json``.
+boxes agree to float rounding, not bit for bit. Mode ``trainer`` (not a default) evaluates as the official trainer
+does during training (see :data:`TRAINER`). Output: ``OUT/eval_parity.json``.
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ from ..utils.machine import portable_path
 from .train_compare import check_official, run_official
 
 MODES = ("square", "rect", "reproduce_640")
+# the official trainer's own evaluation: its test loader (rect batches read at the training size, pad 0.5) and its
+# training-form EMA model, through tools.eval.run(task="train"); goldyolo's side: --rect --test-load-size IMG_SIZE
+TRAINER = "trainer"
+ALL_MODES = MODES + (TRAINER,)
 TOLERANCE_AP = 0.001  # 0.1 AP point
 
 
@@ -51,7 +56,7 @@ class EvalParityConfig:
 def official_flags(mode: str, img_size: int, root: Path) -> List[str]:
     """``tools/eval.py`` options of a mode."""
     return {"square": ["--not_infer_on_rect", "--test_load_size", str(img_size)],
-            "rect": [],
+            "rect": [], TRAINER: [],
             "reproduce_640": ["--reproduce_640_eval", "--eval_config_file",
                               str(root / "configs" / "experiment" / "eval_640_repro.py")]}[mode]
 
@@ -94,9 +99,9 @@ def eval_parity(cfg: EvalParityConfig) -> str:
     from ..data.dataset import DetectionDataset
     from ..data.sources import open_source
     from ..data.yolo_format import write_yolo_dataset
-    unknown = set(cfg.modes) - set(MODES)
+    unknown = set(cfg.modes) - set(ALL_MODES)
     if unknown:
-        raise InputError(f"unknown mode(s) {sorted(unknown)}; choose from {list(MODES)}")
+        raise InputError(f"unknown mode(s) {sorted(unknown)}; choose from {list(ALL_MODES)}")
     if not Path(cfg.weights).is_file():
         raise InputError(f"--weights {cfg.weights}: file not found (an .npz state dict with the official names)")
     root = check_official(cfg.torch_reference, cfg.model)
@@ -112,10 +117,13 @@ def eval_parity(cfg: EvalParityConfig) -> str:
         spec = {"mode": "eval", "weights": str(Path(cfg.weights).resolve()), "num_classes": source.num_classes,
                 "weights_name": cfg.profile if name == "reproduce_640" else "weights",
                 "data_yaml": str(data_yaml.resolve()), "img_size": cfg.img_size, "batch_size": cfg.batch_size,
-                "flags": official_flags(name, cfg.img_size, root), "out": str((folder / "official").resolve())}
+                "flags": official_flags(name, cfg.img_size, root), "out": str((folder / "official").resolve()),
+                "trainer_loader": name == TRAINER}
         run_official(cfg, root, spec, folder / "official.log")
         official = json.loads((folder / "official" / "eval.json").read_text())
-        mode = eval_mode(f"{cfg.profile}.pt", rect=name == "rect", reproduce_640_eval=name == "reproduce_640")
+        load_size = cfg.img_size if name == TRAINER else 0  # the trainer reads its test images at the training size
+        mode = eval_mode(f"{cfg.profile}.pt", rect=name in ("rect", TRAINER),
+                         reproduce_640_eval=name == "reproduce_640", test_load_size=load_size)
         metrics = evaluate(net, source, cfg.img_size, cfg.batch_size, 0, 0.03, 0.65, out_dir=folder / "goldyolo",
                            mode=mode)
         dataset = DetectionDataset(source, cfg.img_size, batch_size=cfg.batch_size, stride=max_stride(net),

@@ -345,6 +345,8 @@ def run_eval(spec: Dict) -> None:
     argv = ["--data", spec["data_yaml"], "--weights", str(weights), "--batch-size", str(spec["batch_size"]),
             "--img-size", str(spec["img_size"]), "--task", "val", "--device", "cpu", "--save_dir", str(out),
             "--name", "official"] + spec["flags"]
+    if spec.get("trainer_loader"):
+        return trainer_eval(spec, model, out)
     shapes = {}
     original_init_data = Evaler.init_data
 
@@ -367,6 +369,35 @@ def run_eval(spec: Dict) -> None:
     saved = saved[-1]
     (out / "eval.json").write_text(json.dumps({"AP": float(ap), "AP50": float(ap50), "shapes": shapes,
                                                "predictions": str(saved), "args": vars(args)}, default=str))
+
+
+def trainer_eval(spec: Dict, model, out: Path) -> None:
+    """The official trainer's own evaluation (``Trainer.eval_model`` without ``eval_params``): its test loader as
+    ``Trainer.get_data_loader`` builds it (rect batches read at the training size, pad 0.5, the data.yaml's val
+    split) and the EMA model in training form, through ``tools.eval.run(task="train")``; writes ``eval.json`` as
+    :func:`run_eval` does."""
+    import tools.eval as eval_tool
+    import torch
+    from yolov6.data.data_load import create_dataloader
+    from yolov6.utils.config import Config
+    cfg = Config.fromfile(str(Path(spec["root"]) / "configs" / f"{spec['model']}.py"))
+    data = json.loads(Path(spec["data_yaml"]).read_text())  # written as JSON, which is YAML
+    grid = max(int(max(cfg.model.head.strides)), 32)
+    loader = create_dataloader(data["val"], spec["img_size"], spec["batch_size"], grid, hyp=dict(cfg.data_aug),
+                               rect=True, rank=-1, pad=0.5, workers=0, check_images=False, check_labels=True,
+                               data_dict=data, task="val")[0]
+    dataset = loader.dataset
+    shapes = {Path(path).name: [int(v) for v in dataset.batch_shapes[dataset.batch_indices[i]]]
+              for i, path in enumerate(dataset.img_paths)}
+    torch.set_num_threads(spec["threads"])
+    model.eval()
+    (ap50, ap), _, _ = eval_tool.run(data, batch_size=spec["batch_size"], img_size=spec["img_size"], model=model,
+                                     conf_thres=0.03, dataloader=loader, save_dir=str(out), task="train")
+    saved = out / "predictions.json"
+    if not saved.is_file():  # no detection at all: the evaluator returns without writing them
+        saved.write_text("[]")
+    (out / "eval.json").write_text(json.dumps({"AP": float(ap), "AP50": float(ap50), "shapes": shapes,
+                                               "predictions": str(saved), "args": {"task": "train"}}))
 
 
 def run_data(spec: Dict) -> None:

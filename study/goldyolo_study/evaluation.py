@@ -105,7 +105,9 @@ def ground_truth_lines(reference: Path | str) -> List[str]:
     files = [folder / "eval_parity.json", folder / "rebuilt_ground_truth.json"]
     if not all(f.is_file() for f in files):
         return []
-    return runs.ground_truth_lines(*(json.loads(f.read_text()) for f in files), trainer_ap(reference))
+    trainer = folder / "trainer_mode.json"
+    return runs.ground_truth_lines(*(json.loads(f.read_text()) for f in files), trainer_ap(reference),
+                                   json.loads(trainer.read_text()) if trainer.is_file() else None)
 
 
 def trainer_ap(reference: Path | str) -> Optional[float]:

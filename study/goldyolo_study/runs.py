@@ -145,11 +145,13 @@ def eval_parity_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ground_truth_lines(same: dict, rebuilt: dict, trainer_ap: Optional[float] = None) -> List[str]:
+def ground_truth_lines(same: dict, rebuilt: dict, trainer_ap: Optional[float] = None,
+                       trainer_mode: Optional[dict] = None) -> List[str]:
     """What the ground truth alone does to the official evaluator's AP: ``compare-eval`` of the same weights
     scoring against goldyolo's annotations (``same``) and against the boxes it rebuilds from the label files
     (``rebuilt``, ``--no-same-ground-truth``), per mode both hold; with ``trainer_ap`` (the official trainer's own AP
-    of the same weights) what neither mode nor ground truth accounts for."""
+    of the same weights) what neither mode nor ground truth accounts for, measured when ``trainer_mode`` (compare-eval's
+    ``trainer`` mode on the rebuilt boxes) is given."""
     modes = [m for m in rebuilt.get("modes", {}) if m in same.get("modes", {})]
     if not modes:
         return []
@@ -167,15 +169,32 @@ def ground_truth_lines(same: dict, rebuilt: dict, trainer_ap: Optional[float] = 
             "the label files hold no crowd regions, so a detection on a crowd region is a false positive there "
             "and ignored by pycocotools on the json: the official trainer's own AP of notebook 03 (aspect-ratio "
             "batches, rebuilt boxes) and goldyolo's evaluator (square, the json) differ by mode and ground "
-            "truth, not by evaluator"] + residual_lines(rebuilt, trainer_ap)
+            "truth, not by evaluator"] + residual_lines(rebuilt, trainer_ap, trainer_mode, same)
 
 
-def residual_lines(rebuilt: dict, trainer_ap: Optional[float]) -> List[str]:
+def residual_lines(rebuilt: dict, trainer_ap: Optional[float], trainer_mode: Optional[dict] = None,
+                   same: Optional[dict] = None) -> List[str]:
     """The official trainer's own AP of the weights against ``tools/eval.py``'s in rect mode on the same rebuilt
-    boxes, and the likely cause of what is left (read from the official code, not measured)."""
+    boxes; with ``trainer_mode``, the measured cause (the load size) and the gap to goldyolo's square AP taken
+    apart; else the likely cause read from the official code, marked as not measured."""
     rect = rebuilt.get("modes", {}).get("rect", {}).get("official")
     if trainer_ap is None or not rect:
         return []
+    trainer = (trainer_mode or {}).get("modes", {}).get("trainer")
+    square = (same or {}).get("modes", {}).get("square", {}).get("goldyolo")
+    if trainer and square:
+        found = trainer.get("detections", {})
+        return [f"evaluated as the official trainer evaluates during training (its own test loader reads the images "
+                f"at the training size, {trainer_mode['config']['img_size']} px, where the script's rect mode reads "
+                f"them at 640 px and shrinks them; the training-form model), the official evaluator gives "
+                f"{trainer['official']['AP']:.4f} on the rebuilt boxes: the trainer's own AP ({trainer_ap:.4f}). "
+                f"goldyolo's evaluator with the same inputs ({trainer['input_shapes']['equal']} of "
+                f"{trainer['input_shapes']['images']} shapes equal, {found.get('matched', 0):,} of "
+                f"{found.get('official', 0):,} detections matched) gives {trainer['goldyolo']['AP']:.4f} against the "
+                f"json. So from the trainer's own AP to goldyolo's square evaluation ({square['AP']:.4f}): ground "
+                f"truth {trainer['goldyolo']['AP'] - trainer['official']['AP']:+.4f}, then batches and load size "
+                f"{square['AP'] - trainer['goldyolo']['AP']:+.4f}; the script's rect mode ({rect['AP']:.4f} on the "
+                f"rebuilt boxes) differs from the trainer's evaluation by its load size alone"]
     return [f"the official trainer's own AP of these weights, from its evaluation during training, is "
             f"{trainer_ap:.4f}; the official evaluation script in rect mode on the same rebuilt boxes gives "
             f"{rect['AP']:.4f}, so "

@@ -139,3 +139,22 @@ def test_both_evaluators_agree_on_a_dataset_that_is_not_coco80(tmp_path, referen
     assert found["matched"] == found["goldyolo"] == found["official"] > 100
     assert mode["official"]["AP"] == pytest.approx(mode["goldyolo"]["AP"], abs=1e-6)
     assert mode["official"]["AP50"] == pytest.approx(mode["goldyolo"]["AP50"], abs=1e-6)
+
+
+@pytest.mark.needs_official_code
+def test_both_evaluators_agree_as_the_official_trainer_evaluates(tmp_path, reference_weights):
+    """Mode ``trainer``: the official trainer's own loader (read at the training size) and training-form model on
+    one side, goldyolo's rect batches read at the training size on the other: the same inputs and detections."""
+    from goldyolo.compare.eval_parity import EvalParityConfig, eval_parity
+
+    from conftest import reference_state
+    np.savez(tmp_path / "n.npz", **reference_state(reference_weights, "n"))
+    eval_parity(EvalParityConfig(torch_reference=str(OFFICIAL_CODE), weights=str(tmp_path / "n.npz"),
+                                 data=str(SAMPLE / "test.json"), images=str(SAMPLE / "images"), img_size=320,
+                                 batch_size=4, modes=("trainer",), out=str(tmp_path)))
+    mode = json.loads((tmp_path / "eval_parity.json").read_text())["modes"]["trainer"]
+    assert mode["input_shapes"]["equal"] == mode["input_shapes"]["images"] == 8
+    found = mode["detections"]
+    assert found["matched"] == found["goldyolo"] == found["official"] == 2400
+    assert found["largest_box_difference_px"] <= 0.002 and mode["within_tolerance"]
+    assert mode["goldyolo_mode"]["load_size"] == 320 and mode["goldyolo_mode"]["rect"]

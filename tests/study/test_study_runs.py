@@ -171,3 +171,13 @@ def test_the_ground_truth_alone_is_put_in_numbers():
                                 "training, is 0.1052; the official evaluation script in rect mode on the same rebuilt "
                                 "boxes gives 0.1086, so -0.0034 is neither mode nor ground truth. Not measured here")
     assert len(runs.ground_truth_lines(same, rebuilt)) == 2  # without the trainer's AP, no residual
+    trainer = {"config": {"img_size": 320}, "modes": {"trainer": {
+        "official": {"AP": 0.1052}, "goldyolo": {"AP": 0.1089}, "input_shapes": {"equal": 200, "images": 200},
+        "detections": {"matched": 58389, "official": 58391}}}}
+    same["modes"]["square"]["goldyolo"] = {"AP": 0.1093, "AP50": 0.2475}
+    measured = runs.ground_truth_lines(same, rebuilt, trainer_ap=0.1052, trainer_mode=trainer)[-1]
+    assert "the official evaluator gives 0.1052 on the rebuilt boxes: the trainer's own AP (0.1052)" in measured
+    assert ("58,389 of 58,391 detections matched) gives 0.1089 against the json. So from the trainer's own AP "
+            "to goldyolo's square evaluation (0.1093): ground truth +0.0037, then batches and load size +0.0004"
+            ) in measured
+    assert "Not measured" not in measured
