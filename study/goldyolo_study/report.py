@@ -252,8 +252,9 @@ def _run_row(path: Path, nb: nbformat.NotebookNode) -> str:
 
 
 def _unbroken(text: str) -> str:
-    """A table cell's text kept on one line (a date otherwise breaks at its hyphens in a narrow column)."""
-    return f'<span style="white-space: nowrap">{text}</span>' if text else ""
+    """A table cell's text kept on one line (a date otherwise breaks at its hyphens in a narrow column): non-breaking
+    hyphens and spaces (the markdown renderer does not keep an inline span around the text)."""
+    return text.replace("-", "\u2011").replace(" ", "\u00a0")
 
 
 def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat.NotebookNode:

@@ -224,7 +224,6 @@ def test_run_rows_keep_dates_on_one_line():
     nb.cells = [nbformat.v4.new_markdown_cell("# 01 · Dataset split")]
     nb.metadata["goldyolo"] = {"profile": "full", "commit": "abc1234", "executed": "2026-12-06", "seconds": 90}
     row = _run_row(Path("01_dataset_split.ipynb"), nb)
-    assert row == ('| 01 · Dataset split | full | abc1234 | <span style="white-space: nowrap">2026-12-06</span> | '
-                   '<span style="white-space: nowrap">1.5 min</span> |')
+    assert row == "| 01 · Dataset split | full | abc1234 | 2026\u201112\u201106 | 1.5\u00a0min |"
     nb.metadata = {}
     assert _run_row(Path("01_dataset_split.ipynb"), nb) == "| 01 · Dataset split | not recorded | | | |"
