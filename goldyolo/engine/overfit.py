@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Dict
 
-from ..utils.machine import portable_path
-from .trainer import TrainConfig, Trainer
-
-PATHS = ("data", "images", "val_data", "val_images", "out")  # kept relative in the summary (records travel)
+from .trainer import TrainConfig, Trainer, portable_config
 
 
 def overfit_config(data: str, images: str, out: str, epochs: int = 400, images_used: int = 16,
@@ -62,8 +58,7 @@ def run_overfit(config: TrainConfig) -> Dict:
     start = time.time()
     metrics = Trainer(config).run()
     out = Path(config.out)
-    paths = {k: portable_path(v) for k, v in asdict(config).items() if k in PATHS and v}
-    summary = {"final": metrics, "wall_time_s": time.time() - start, "config": {**asdict(config), **paths}}
+    summary = {"final": metrics, "wall_time_s": time.time() - start, "config": portable_config(config)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     try:
         plot_curves(out / "metrics.jsonl", out / "curves.png")
