@@ -18,18 +18,21 @@ STYLES = ("-", "--")  # true labels solid, shuffled labels dashed
 
 def category_bars(counts: pd.DataFrame) -> plt.Figure:
     """Boxes per category and split (``dataset_tables.category_counts``, most boxes first) as horizontal grouped
-    bars in up to three columns of categories, so that every name is legible on a printed page."""
-    columns = 1 if len(counts) <= 20 else (2 if len(counts) <= 40 else 3)
+    bars in columns of at most 20 categories (up to four), so that every name is legible and the figure fits half
+    a printed page."""
+    columns = min(4, -(-len(counts) // 20))
     rows = -(-len(counts) // columns)
     parts = [counts.iloc[i * rows:(i + 1) * rows] for i in range(columns)]
     fig, axes = plt.subplots(1, columns, figsize=(10, max(3.0, 0.17 * rows + 1.2)), squeeze=False, sharex=True)
     positive = counts.values[counts.values > 0]
     log = len(positive) and positive.max() > 10 * positive.min()  # person alone has thousands: log keeps the rest
     for ax, part in zip(axes[0], parts):
-        part.iloc[::-1].plot.barh(ax=ax, width=0.8, legend=ax is axes[0][0], logx=bool(log))
+        part.iloc[::-1].plot.barh(ax=ax, width=0.8, legend=ax is axes[0][-1], logx=bool(log))
         ax.set_xlabel("boxes" + (" (log scale)" if log else ""))
         ax.set_ylabel("")
         ax.tick_params(axis="y", labelsize=9)
+    if len(parts) > 1:
+        axes[0][-1].legend(loc="lower right")  # the last column ends in the shortest bars
     fig.suptitle("Boxes per category, most first" + (" (the columns continue left to right)" if len(parts) > 1 else ""))
     plt.tight_layout()
     return fig

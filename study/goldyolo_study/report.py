@@ -53,11 +53,11 @@ PDF_TIMEOUT_S = 300
 # file is opened, so it reads the same offline; math in markdown shows as its TeX source. Printed on A4 with
 # long code lines wrapped rather than cut.
 # A4 pages; tables shrink to the page width and wrap their cells instead of running off the page or
-# scrolling; figures never exceed the width; a heading is kept with what follows it. In print nothing in
-# an output area is clipped (a table too wide would lose its last columns), and outputs are plain blocks that
-# may break across pages (between table rows and paragraphs; a figure stays whole): JupyterLab keeps each
-# output on one page, and in Chromium that pushes a short note and the table after it to a fresh page, leaving
-# the one before it half empty.
+# scrolling; figures never exceed the width; a heading is kept with what follows it (a figure included). In
+# print nothing in an output area is clipped (a table too wide would lose its last columns), and outputs are
+# plain blocks that may break across pages (between table rows and paragraphs; a figure stays whole):
+# JupyterLab keeps each output on one page, and in Chromium that pushes a short note and the table after it to
+# a fresh page, leaving the one before it half empty.
 _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { content: counter(page) \" / \" "
               "counter(pages); font: 9pt sans-serif; color: #555; } } "
               "@media print { pre { white-space: pre-wrap; } "
@@ -72,6 +72,8 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { conten
               ".jp-RenderedHTMLCommon tr { break-inside: avoid; } "
               ".jp-OutputArea-output img { max-width: 100%; height: auto; } "
               "h1, h2, h3 { break-after: avoid; } "
+              # a printed line just above a figure stays with it, so a heading is carried to the figure's page
+              ".jp-OutputArea-child:has(+ .jp-OutputArea-child .jp-RenderedImage) { break-after: avoid; } "
               # printed text outputs read as prose: the body's font, lines broken between words only
               ".jp-RenderedText pre { font-family: var(--jp-content-font-family) !important; "
               "font-size: 9.5pt !important; white-space: pre-wrap; "

@@ -108,6 +108,36 @@ def test_pdf_has_title_and_headings(built):
     assert re.search(r"\b1 ?/ ?[1-9]\d*\b", text) and re.search(r"\b2 ?/ ?[1-9]\d*\b", text)  # page numbers
 
 
+FILLER = """import matplotlib.pyplot as plt
+for i in range(FILL):
+    print(f"filler line {i}")"""
+FIGURE = """print("the line above the figure")
+fig, ax = plt.subplots(figsize=(5, 5))
+ax.plot([0, 1])
+plt.show()"""
+
+
+@pytest.mark.needs_chromium
+@pytest.mark.needs_pdftotext
+@pytest.mark.parametrize("fill", [0, 18])
+def test_a_heading_is_printed_on_its_figures_page(tmp_path, fill):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"FILL = {fill}"), nbformat.v4.new_markdown_cell("# Pages"),
+                nbformat.v4.new_code_cell(FILLER), nbformat.v4.new_markdown_cell("## Heading of the figure"),
+                nbformat.v4.new_code_cell(FIGURE)]
+    (tmp_path / "nb").mkdir()
+    nbformat.write(nb, tmp_path / "nb" / "01_pages.ipynb")
+    pdf = build_report("quick", root=tmp_path, notebooks_dir=tmp_path / "nb", out_dir=tmp_path / "out").with_suffix(
+        ".pdf")
+    listed = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
+    figure_pages = {int(line.split()[0]) for line in listed.splitlines()[2:] if line.split()[2] == "image"}
+    heading_pages = [page for page in range(2, 5) if "Heading of the figure" in subprocess.run(
+        ["pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-"], capture_output=True, text=True).stdout]
+    # page 1 lists the contents; with the filler the figure cannot follow the heading on its page: heading and line
+    # move to the figure's
+    assert len(figure_pages) == 1 and heading_pages == sorted(figure_pages), (figure_pages, heading_pages)
+
+
 def test_printed_lines_become_paragraphs_in_the_documents_words():
     out = report.printed_as_prose("gold_yolo-s: iou_loss <0.5\n\n  time_s & more  \n")
     body = out.data["text/html"]
