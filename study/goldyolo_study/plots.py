@@ -23,7 +23,7 @@ def category_bars(counts: pd.DataFrame) -> plt.Figure:
     columns = min(4, -(-len(counts) // 20))
     rows = -(-len(counts) // columns)
     parts = [counts.iloc[i * rows:(i + 1) * rows] for i in range(columns)]
-    fig, axes = plt.subplots(1, columns, figsize=(10, max(3.0, 0.17 * rows + 1.2)), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(1, columns, figsize=(10, max(3.0, 0.14 * rows + 1.0)), squeeze=False, sharex=True)
     positive = counts.values[counts.values > 0]
     log = len(positive) and positive.max() > 10 * positive.min()  # person alone has thousands: log keeps the rest
     for ax, part in zip(axes[0], parts):
