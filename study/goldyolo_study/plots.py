@@ -23,17 +23,18 @@ def category_bars(counts: pd.DataFrame) -> plt.Figure:
     columns = min(4, -(-len(counts) // 20))
     rows = -(-len(counts) // columns)
     parts = [counts.iloc[i * rows:(i + 1) * rows] for i in range(columns)]
-    fig, axes = plt.subplots(1, columns, figsize=(10, max(3.0, 0.14 * rows + 1.0)), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(1, columns, figsize=(10, max(3.0, 0.13 * rows + 0.75)), squeeze=False, sharex=True)
     positive = counts.values[counts.values > 0]
     log = len(positive) and positive.max() > 10 * positive.min()  # person alone has thousands: log keeps the rest
     for ax, part in zip(axes[0], parts):
         part.iloc[::-1].plot.barh(ax=ax, width=0.8, legend=ax is axes[0][-1], logx=bool(log))
         ax.set_xlabel("boxes" + (" (log scale)" if log else ""))
         ax.set_ylabel("")
-        ax.tick_params(axis="y", labelsize=9)
+        ax.tick_params(axis="y", labelsize=8.5)
     if len(parts) > 1:
         axes[0][-1].legend(loc="lower right")  # the last column ends in the shortest bars
-    fig.suptitle("Boxes per category, most first" + (" (the columns continue left to right)" if len(parts) > 1 else ""))
+    fig.suptitle("Boxes per category, most first" + (" (the columns continue left to right)" if len(parts) > 1 else ""),
+                 fontsize=10)
     plt.tight_layout()
     return fig
 
