@@ -72,8 +72,12 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { conten
               ".jp-RenderedHTMLCommon tr { break-inside: avoid; } "
               ".jp-OutputArea-output img { max-width: 100%; height: auto; } "
               "h1, h2, h3 { break-after: avoid; } "
-              # a printed line just above a figure stays with it, so a heading is carried to the figure's page
+              # a printed line just above a figure or table stays with it, and so does a heading cell just above
+              # a figure's cell: the heading is carried to the figure's page; a table's last row never sits alone
               ".jp-OutputArea-child:has(+ .jp-OutputArea-child .jp-RenderedImage) { break-after: avoid; } "
+              ".jp-OutputArea-child:has(+ .jp-OutputArea-child table) { break-after: avoid; } "
+              ".jp-MarkdownCell:has(h1, h2, h3, h4):has(+ .jp-CodeCell .jp-RenderedImage) { break-after: avoid; } "
+              ".jp-RenderedHTMLCommon tbody tr:last-child { break-before: avoid; } "
               # printed text outputs read as prose: the body's font, lines broken between words only
               ".jp-RenderedText pre { font-family: var(--jp-content-font-family) !important; "
               "font-size: 9.5pt !important; white-space: pre-wrap; "
