@@ -348,7 +348,7 @@ def speed_ab(cfg: SpeedABConfig) -> int | str:
     """``speed-ab``: every setting, ``invocations`` times, interleaved; writes ``cfg.out``."""
     if cfg.worker:
         return serve(cfg)
-    from ..utils.machine import environment
+    from ..utils.machine import environment, portable_path
     from .torch_side import check_checkout
     settings = parse_settings(cfg.settings)
     if cfg.runs < 20 or cfg.invocations < 1:
@@ -371,5 +371,6 @@ def speed_ab(cfg: SpeedABConfig) -> int | str:
                   f"resident {results[-1]['memory_mib'][name]['rss_mib']:.0f} MiB", flush=True)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"config": asdict(cfg), **environment(), "settings": results}, indent=1))
+    config = dict(asdict(cfg), out=portable_path(cfg.out), torch_reference=portable_path(cfg.torch_reference))
+    out.write_text(json.dumps({"config": config, **environment(), "settings": results}, indent=1))
     return f"written: {out}"

@@ -166,7 +166,7 @@ def summary_table(fixed: Dict[str, pd.DataFrame], synthetic: Dict[str, pd.DataFr
     return readable_frame(pd.DataFrame([
         {"symptom": "first loss falls from about 0.85 to 0.01",
          "cause": "a fixed artificial target that does not depend on the image: a constant output satisfies it",
-         "evidence": f"rebuilt: {a.loss.iloc[0]:.2f} -> {a.loss.iloc[-1]:.3f}; same curve with shuffled labels: "
+         "evidence": f"rebuilt: {a.loss.iloc[0]:.2f} -> {a.loss.iloc[-1]:.4f}; same curve with shuffled labels: "
                      f"{yes_no(same_curve(fixed))}; the first gradient pushes "
                      f"{gradients.loc['scores pushed up', 'fixed_target']:.0%} of the class scores up and "
                      f"{gradients.iloc[2]['fixed_target']:.0%} of it depends on the labels",

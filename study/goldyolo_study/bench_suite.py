@@ -55,6 +55,16 @@ def bench_command(job: BenchJob, out: Path, runs: int, plot: bool = True) -> Lis
     return command + (["--train-step", "--profile-ops"] if job.train_step else [])
 
 
+# OpenMP settings a background job may set in the shell that builds the report: a benchmark child runs without
+# them, at the libraries' defaults, so that its times do not depend on that shell
+UNTIMED_THREAD_VARS = ("OMP_WAIT_POLICY",)
+
+
+def timing_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The environment of a benchmark child: this process's, without :data:`UNTIMED_THREAD_VARS`, plus ``extra``."""
+    return dict({k: v for k, v in os.environ.items() if k not in UNTIMED_THREAD_VARS}, **(extra or {}))
+
+
 def run_suite(jobs: Sequence[BenchJob], bench_dir: Path, runs: int, timeout_s: float,
               run: Runner = run_watched) -> List[dict]:
     """Run each job in a fresh process; returns the reports. Only a failed child's error tail is printed
@@ -65,7 +75,7 @@ def run_suite(jobs: Sequence[BenchJob], bench_dir: Path, runs: int, timeout_s: f
     reports = []
     for job in jobs:
         out = Path(bench_dir) / f"{job.name}.json"
-        done = run(bench_command(job, out, runs, plot=False), timeout_s)
+        done = run(bench_command(job, out, runs, plot=False), timeout_s, env=timing_environment())
         if done.returncode != 0:
             print(f"{job.name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         reports.append(json.loads(out.read_text()))
@@ -150,7 +160,8 @@ def run_composed_bn(train: Dict[str, object], bench_dir: Path, runs: int, timeou
     Prints the child's error tail when it fails; returns the json it writes."""
     job = train_job(train)
     out = Path(bench_dir) / f"{job.name}_composed_bn.json"
-    done = run(bench_command(job, out, runs, plot=False), timeout_s, env=dict(os.environ, GOLDYOLO_BN_KERNELS="0"))
+    done = run(bench_command(job, out, runs, plot=False), timeout_s,
+               env=timing_environment({"GOLDYOLO_BN_KERNELS": "0"}))
     if done.returncode != 0:
         print(done.stderr[-3000:])
     return out
@@ -190,6 +201,15 @@ def ab_table(result: dict) -> pd.DataFrame:
                           "Jittor / PyTorch (95%)": f"{s['ratio']:.3f} ({s['ci_low']:.3f}-{s['ci_high']:.3f})",
                           "per invocation": ", ".join(f"{r:.2f}" for r in s["invocation_ratios"]),
                           "verdict": ab_verdict(s)} for s in result.get("settings", [])])
+
+
+def machines_table(results: Sequence[dict]) -> pd.DataFrame:
+    """The same ``speed-ab`` settings on several machines: per setting (rows), each result's Jittor / PyTorch
+    ratio with its 95% interval under its machine and date (columns); a setting one result lacks shows "-"."""
+    columns = {f"{r['hardware']['cpu_model']}, {r['date'][:10]}": {_setting_name(s): f"{s['ratio']:.2f} "
+                                                                  f"({s['ci_low']:.2f}-{s['ci_high']:.2f})"
+                                                                  for s in r.get("settings", [])} for r in results}
+    return pd.DataFrame(columns).fillna("-").rename_axis("setting")
 
 
 def variants_table(result: dict) -> pd.DataFrame:

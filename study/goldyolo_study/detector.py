@@ -18,6 +18,8 @@ import numpy as np
 
 from goldyolo.errors import InputError, InputNotFoundError
 
+from .style import ap_text
+
 WEIGHTS = Path("weights") / "best_run_ema.npz"
 RECORD = "detector.json"
 
@@ -107,11 +109,12 @@ def describe(record: Dict) -> str:
     """One sentence: which run, which epoch, and its AP50 when it was kept."""
     if record.get("source") == "training":
         return (f"the best checkpoint of the {record['epochs']}-epoch run (goldyolo's trainer, seed {record['seed']}): "
-                f"EMA weights after epoch {record['epoch']} (AP50 {record['AP50']:.3f}, AP {record['AP']:.3f} by "
-                "goldyolo's evaluator)")
+                f"EMA weights after epoch {record['epoch']} (AP50 {ap_text(record['AP50'])}, AP "
+                f"{ap_text(record['AP'])} by goldyolo's evaluator)")
     trainer = "the official trainer" if record["framework"] == "official" else "goldyolo's trainer"
     return (f"the best run of the comparison: {trainer}, seed {record['seed']}, EMA weights after epoch "
-            f"{record['epoch']} (final AP50 {record['AP50']:.3f}, AP {record['AP']:.3f} by goldyolo's evaluator)")
+            f"{record['epoch']} (final AP50 {ap_text(record['AP50'])}, AP {ap_text(record['AP'])} by goldyolo's "
+            "evaluator)")
 
 
 def load(records: Path | str, num_classes: int):

@@ -11,7 +11,7 @@ import seaborn as sns
 from goldyolo.data.augment import normalised_to_pixels
 
 from .anomaly_tables import TRUE
-from .style import readable
+from .style import ap_text, plural, readable
 
 STYLES = ("-", "--")  # true labels solid, shuffled labels dashed
 
@@ -55,15 +55,21 @@ def box_sizes(boxes: pd.DataFrame) -> plt.Figure:
 
 
 def labelled_images(source, count: int = 6) -> plt.Figure:
-    """The first ``count`` (at most 6) images of a ``CocoSource`` with their labelled boxes and class names."""
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    """The first ``count`` (at most 6) images of a ``CocoSource`` with their labelled boxes and class names (a name
+    is left out where it would cover another)."""
+    fig, axes = plt.subplots(2, 3, figsize=(10, 6))
     for ax, record in zip(axes.ravel(), source.records[:count]):
         image = plt.imread(record.path)
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+        placed = []
         for cls, x1, y1, x2, y2 in normalised_to_pixels(record.labels, record.width, record.height):
-            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", lw=1.5))
-            ax.text(x1, y1, source.names[int(cls)], color="black", backgroundcolor="lime", fontsize=7)
-        ax.set_title(f"{record.path.name} ({len(record.labels)} boxes)")
+            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", lw=1.2))
+            name = source.names[int(cls)]
+            spot = _label_spot(name, (x1, y1, x2, y2), placed, (record.width, record.height), 7, (3.2, 2.6))
+            if spot is not None:
+                ax.text(spot[0], spot[1], name, color="black", backgroundcolor="lime", fontsize=7,
+                        va="bottom" if spot[2] else "top")
+        ax.set_title(f"{record.path.name} ({plural(len(record.labels), 'box')})", fontsize=9)
         ax.axis("off")
     plt.tight_layout()
     return fig
@@ -74,9 +80,10 @@ def fixed_target_curves(fixed: Dict[str, pd.DataFrame]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 3.0))
     for (label, df), style in zip(fixed.items(), STYLES):
         ax.plot(df.step, df.loss, style, label=label)
-    for value in (0.85, 0.01):
+    for value in (0.85, 0.01):  # labelled at the right end, clear of the curves' start
         ax.axhline(value, color="gray", lw=0.8, ls=":")
-        ax.text(0, value, f" original: {value}", va="bottom", color="gray")
+        ax.text(1.0, value, f"original: {value} ", va="bottom", ha="right", color="gray", fontsize=9,
+                transform=ax.get_yaxis_transform())
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss (log scale)")
@@ -91,15 +98,20 @@ def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for (label, df), style in zip(synthetic.items(), STYLES):
         axes[0].plot(df.step, df.loss, style, label=f"total, {label}")
-    axes[0].axhline(2.48, color="gray", lw=0.8, ls=":")
-    axes[0].axhline(0.78, color="gray", lw=0.8, ls=":")
+    for value in (2.48, 0.78):
+        axes[0].axhline(value, color="gray", lw=0.8, ls=":")
+        axes[0].text(1.0, value, f"original: {value} ", va="bottom", ha="right", color="gray", fontsize=9,
+                     transform=axes[0].get_yaxis_transform())
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("loss (reg + cls + obj + noobj)")
-    axes[0].set_title("synthetic-target loss (original: 2.48 -> 0.78)")
-    axes[0].legend()
+    axes[0].set_title("synthetic-target loss (original: 2.48 → 0.78)")
+    axes[0].legend(loc="upper center")
     true = synthetic[TRUE]
     for key in ("reg", "cls", "obj", "noobj"):
-        axes[1].plot(true.step, true[key], label=key)
+        if (true[key] == 0).all():  # a line on the axis would not be seen: the legend says so instead
+            axes[1].plot([], [], " ", label=f"{key}: 0 at every step")
+        else:
+            axes[1].plot(true.step, true[key], label=key)
     # random soft class targets U(0, 1): ln 2 per element for the best constant answer, 0.5 (their mean entropy)
     # when each fixed target is reproduced exactly
     # the two levels lie close together: one label above its line, the other below, at the right end
@@ -113,7 +125,7 @@ def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
     axes[1].set_xlabel("step")
     axes[1].set_ylabel("mean BCE per element (symlog)")
     axes[1].set_title("components (true labels)")
-    axes[1].legend(loc="center right")
+    axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=9, frameon=False)  # off the curves
     plt.tight_layout()
     return fig
 
@@ -173,7 +185,7 @@ def per_class_and_pr(metrics: dict) -> plt.Figure:
     if len(per_class) == 1:
         fig, axis = plt.subplots(figsize=(6.5, 3.4))
         _pr_axes(axis, metrics.get("pr_curve"), "precision", whole_square=True)
-        axis.set_title(f"precision-recall of {per_class.index[0]} (AP {per_class.iloc[0]:.3f})")
+        axis.set_title(f"precision-recall of {per_class.index[0]} (AP {ap_text(per_class.iloc[0])})")
         plt.tight_layout()
         return fig
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2, 1]})
@@ -206,18 +218,23 @@ def _pr_axes(axis, curve: Optional[dict], ylabel: str, whole_square: bool = Fals
         axis.legend()
 
 
-def _label_spot(text: str, box, placed: List[Tuple[float, float, float, float]], image_width: float,
-                fontsize: float = 8, axes_inches: float = 6.5):
+def _label_spot(text: str, box, placed: List[Tuple[float, float, float, float]], image_size: Tuple[float, float],
+                fontsize: float = 8, axes_inches: Tuple[float, float] = (6.5, 4.7)):
     """Where a box's label goes without covering one already placed: above its top-left corner, else below
-    its bottom-left corner; None when both would overlap. The label's size in image pixels is estimated from
-    the font size and the width the image is drawn at. Returns (x, y, above) and records the spot."""
-    pixels_per_point = image_width / (axes_inches * 72)
-    width = len(text) * 0.6 * fontsize * pixels_per_point + 4 * pixels_per_point
-    height = 1.5 * fontsize * pixels_per_point
+    its bottom-left corner, inside the image (not over the title); None when neither fits. The label's size in
+    image pixels is estimated from the font size (with its background's padding) and the size the image is drawn
+    at: ``image_size`` (width, height) pixels fitted into axes of ``axes_inches`` (width, height), aspect kept.
+    Returns (x, y, above) and records the spot."""
+    (image_width, image_height), (box_w, box_h) = image_size, axes_inches
+    drawn_inches = min(box_w, box_h * image_width / image_height)
+    pixels_per_point = image_width / (drawn_inches * 72)
+    width = (len(text) * 0.62 * fontsize + 0.6 * fontsize) * pixels_per_point
+    height = 1.8 * fontsize * pixels_per_point
     x1, y1, _, y2 = box
     for x, y, above in ((x1, y1, True), (x1, y2, False)):
         rect = (x, y - height, x + width, y) if above else (x, y, x + width, y + height)
-        if all(rect[2] <= p[0] or p[2] <= rect[0] or rect[3] <= p[1] or p[3] <= rect[1] for p in placed):
+        inside = rect[1] >= 0 and rect[3] <= image_height
+        if inside and all(rect[2] <= p[0] or p[2] <= rect[0] or rect[3] <= p[1] or p[3] <= rect[1] for p in placed):
             placed.append(rect)
             return x, y, above
     return None
@@ -244,14 +261,14 @@ def detections(records: Sequence, found: Sequence, names: Sequence[str], score_t
         for x1, y1, x2, y2, score, cls in shown:
             ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="darkorange", lw=2))
             text = f"{names[int(cls)]} {score:.2f}"
-            spot = _label_spot(text, (x1, y1, x2, y2), placed, record.width)
+            spot = _label_spot(text, (x1, y1, x2, y2), placed, (record.width, record.height))
             if spot is not None:
                 ax.text(spot[0], spot[1], text, color="black", backgroundcolor="darkorange", fontsize=8,
                         va="bottom" if spot[2] else "top")
-        ax.set_title(f"{record.path.name}: {len(det)} predictions" +
+        ax.set_title(f"{record.path.name}: {plural(len(det), 'prediction')}" +
                      (f", the {top} best drawn" if len(det) > top else ""))
     handles = [Line2D([], [], color="darkorange", lw=2,
-                      label=f"prediction (score >= {score_thres}, at most {top} per image; "
+                      label=f"prediction (score ≥ {score_thres}, at most {top} per image; "
                             "a label is left out where it would cover another)"),
                Line2D([], [], color="lime", lw=1.5, ls="--", label="ground truth")]
     fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False, fontsize=11)

@@ -50,6 +50,14 @@ PROFILE_CHANGES: Dict[str, Dict[str, object]] = {
 }
 
 
+# what each profile's report is made from, in the title page's words
+PROFILE_WORDS: Dict[str, str] = {
+    "full": "the study's 800/200 split of 1,000 COCO val2017 images and the committed run records (the full build)",
+    "quick": "the 32-image sample in data/sample, short runs (a quick build: its numbers are not the study's)",
+    "ci": "the 32-image sample in data/sample, the shortest runs (a test build: its numbers are not the study's)",
+}
+
+
 def has_gpu() -> bool:
     """Whether Jittor sees a CUDA device."""
     from goldyolo.runtime import jt

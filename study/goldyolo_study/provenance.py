@@ -144,8 +144,10 @@ def origins_table(root: Path | str, run_dir: Optional[Path | str] = None) -> pd.
         if not folder.is_dir():
             continue
         found = origin(folder)
-        rows.append({"result": what, "commits": ", ".join(found.commits) or "-",
-                     "dates": ", ".join(found.dates) or "-", "machine": ", ".join(found.machines) or "-",
+        # non-breaking hyphens: a date in a narrow column otherwise breaks after its month
+        dates = ", ".join(d.replace("-", "\u2011") for d in found.dates) or "-"
+        rows.append({"result": what, "commits": ", ".join(found.commits) or "-", "dates": dates,
+                     "machine": ", ".join(found.machines) or "-",
                      "known from": {"record": "its records", "README": "its README", BUILD: BUILD,
                                     UNRECORDED: UNRECORDED}[found.source]})
     return pd.DataFrame(rows, columns=["result", "commits", "dates", "machine", "known from"])

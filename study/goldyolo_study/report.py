@@ -39,7 +39,7 @@ from goldyolo.runtime import tolerate_child_deaths
 from goldyolo.utils.machine import command_output, machine_description
 from goldyolo.utils.watchdog import run_limited
 
-from .profiles import PROFILE_CHANGES, has_gpu, parameters, run_training
+from .profiles import PROFILE_CHANGES, PROFILE_WORDS, has_gpu, parameters, run_training
 from .style import readable
 
 TITLE = "Gold-YOLO in Jittor: reproduction report"
@@ -78,6 +78,8 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { conten
               ".jp-OutputArea-child:has(+ .jp-OutputArea-child table) { break-after: avoid; } "
               ".jp-MarkdownCell:has(h1, h2, h3, h4):has(+ .jp-CodeCell .jp-RenderedImage) { break-after: avoid; } "
               ".jp-RenderedHTMLCommon tbody tr:last-child { break-before: avoid; } "
+              # the appendix starts a page, as the chapters do
+              ".jp-MarkdownCell:has(h1#Appendix) { break-before: page; } "
               # printed text outputs read as prose: the body's font, lines broken between words only
               ".jp-RenderedText pre { font-family: var(--jp-content-font-family) !important; "
               "font-size: 9.5pt !important; white-space: pre-wrap; "
@@ -245,15 +247,16 @@ def software_versions() -> Dict[str, str]:
     return found
 
 
-def _run_row(path: Path, nb: nbformat.NotebookNode) -> str:
-    """A table row: the section (the notebook's first heading), its profile, commit, date and compute time (from its
-    record)."""
+def _run_row(path: Path, nb: nbformat.NotebookNode, with_profile: bool = False) -> str:
+    """A table row: the section (the notebook's first heading), its profile (``with_profile``), commit, date and
+    compute time (from its record)."""
     record = nb.metadata.get("goldyolo", {})
     section = _first_heading(nb, path.stem)
     if not record:
-        return f"| {section} | not recorded | | | |"
+        return f"| {section} | not recorded | | |" + (" |" if with_profile else "")
     minutes = record.get("seconds", 0) / 60
-    return (f"| {section} | {record.get('profile', '')} | {record.get('commit', '')} | "
+    build = f" {record.get('profile', '')} |" if with_profile else ""
+    return (f"| {section} |{build} {record.get('commit', '')} | "
             f"{_unbroken(record.get('executed', ''))} | {_unbroken(f'{minutes:.1f} min')} |")
 
 
@@ -268,12 +271,16 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
     contents), then each notebook's cells after an anchor that starts a new printed page, and an appendix cell
     with the same table and the environment."""
     notebooks = [nbformat.read(path, as_version=4) for path in paths]
-    title = [f"# {TITLE}", "", *ABOUT, f"- **Profile:** {profile}",
+    # the profile column only where notebooks were executed with different profiles (a partial rebuild)
+    mixed = len({nb.metadata.get("goldyolo", {}).get("profile") for nb in notebooks}) > 1
+    header = ["| section |" + (" profile |" if mixed else "") + " commit | executed | compute time |",
+              "|---|" + ("---|" if mixed else "") + "---|---|---|"]
+    rows = [_run_row(path, nb, mixed) for path, nb in zip(paths, notebooks)]
+    title = [f"# {TITLE}", "", *ABOUT, f"- **Made from:** {PROFILE_WORDS.get(profile, profile)}",
              f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} at commit {git_commit(root)}",
              f"- **Machine:** {machine_description()}",
-             "- **Software:** " + ", ".join(f"{k} {v}" for k, v in software_versions().items()), "",
-             "| section | profile | commit | executed | compute time |", "|---|---|---|---|---|"]
-    title += [_run_row(path, nb) for path, nb in zip(paths, notebooks)]
+             "- **Software:** " + ", ".join(f"{k} {v}" for k, v in software_versions().items()), ""]
+    title += header + rows
     title += ["", "## Contents", ""]
     number = 1
     for path, nb in zip(paths, notebooks):
@@ -287,8 +294,7 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
     for path, nb in zip(paths, notebooks):
         anchor = f'<div id="{path.stem}" style="break-before: page"></div>'
         merged.cells += [nbformat.v4.new_markdown_cell(anchor)] + nb.cells
-    appendix = ["## Runs of this build", "", "| section | profile | commit | executed | compute time |",
-                "|---|---|---|---|---|"] + [_run_row(path, nb) for path, nb in zip(paths, notebooks)]
+    appendix = ["## Runs of this build", ""] + header + rows
     appendix += ["", f"- **Machine:** {machine_description()}"]
     appendix += ["- **Software:** " + ", ".join(f"{k} {v}" for k, v in software_versions().items())]
     merged.cells.append(nbformat.v4.new_markdown_cell("\n".join(appendix)))

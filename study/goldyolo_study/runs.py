@@ -4,14 +4,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
 from goldyolo.data.coco import counts_in_words
 from goldyolo.errors import InputNotFoundError
 
-from .style import model_label
+from .style import model_label, on_device
 
 
 @dataclass
@@ -46,7 +46,7 @@ def training_lines(run: TrainingRun, machine: str) -> List[str]:
     """Settings, progress, data check, machine and time of ``run``; a last line when epochs remain."""
     config, history = run.config, run.history
     lines = [f"{config['model']} at {config['img_size']} px, batch {config['batch_size']}, seed {config['seed']}, "
-             f"device {config['device']}; {run.epochs_done} of {config['epochs']} epochs done",
+             f"{on_device(config['device'])}; {run.epochs_done} of {config['epochs']} epochs done",
              f"data check of the training images: {counts_in_words(run.data_check)}",
              f"this notebook executed on: {machine}",
              f"training time: {history.time_s.sum() / 60:.1f} min in the training loops; median epoch "
@@ -69,6 +69,19 @@ def protocol_estimate(run: TrainingRun, run_gflops: float, s640_gflops: float) -
 
     The median epoch's time is taken to grow with the GFLOPs per image (training form) of model and size."""
     return run.history.time_s.median() * s640_gflops / run_gflops * run.config["epochs"] / 3600
+
+
+EPOCH_COLUMNS = ["epoch", "loss", "iou_loss", "dfl_loss", "cls_loss", "AP50", "AP", "time_s", "skipped_steps"]
+
+
+def epoch_table(run: TrainingRun) -> Tuple[pd.DataFrame, List[str]]:
+    """The per-epoch table of ``run`` (indexed by epoch) without the columns that are zero at every epoch, and one
+    line per column left out (the DFL loss of a model trained without DFL, the skipped steps of a clean run)."""
+    table = run.history[[c for c in EPOCH_COLUMNS if c in run.history]].set_index("epoch")
+    zero = [c for c in ("dfl_loss", "skipped_steps") if c in table and (table[c].fillna(0) == 0).all()]
+    why = {"dfl_loss": f" ({run.config['model']} trains without DFL, as in the official configuration)"
+           if run.config.get("model") == "gold_yolo-n" else "", "skipped_steps": " (no non-finite step)"}
+    return table.drop(columns=zero), [f"{c}: 0 at every epoch{why[c]}" for c in zero]
 
 
 def final_line(run: TrainingRun) -> str:
@@ -117,7 +130,9 @@ def soak_line(soak: dict) -> str:
             f"after {s['warmup_iterations']:,} iterations, {s['rss_end_mib']:.0f} at the end (max "
             f"{s['rss_max_mib']:.0f}); after the warm-up {s['rss_slope_mib_per_1000_iterations']:+.1f} MiB per "
             f"1,000 iterations; live Jittor variables {live_vars_text(s['live_vars_after_warmup'])}; "
-            f"{'flat' if s['flat'] else 'not flat'}")
+            + (f"below the tolerance of {s['tolerance_mib_per_1000_iterations']:g} MiB per 1,000 iterations"
+               if s["flat"] else f"above the tolerance of {s['tolerance_mib_per_1000_iterations']:g} MiB per 1,000 "
+               "iterations: memory grows"))
 
 
 def live_vars_text(values) -> str:
@@ -215,12 +230,13 @@ def eval_parity_lines(result: dict, rebuilt_truth: bool = False) -> List[str]:
     lines = [f"the same {model_label(cfg['model'])} weights in both evaluators, on {images or 'the'} test images at "
              f"{cfg['img_size']} px, batch {cfg['batch_size']}; {hardware.get('cpu_model', '?')}, "
              f"{env.get('date', '?')[:10]}"]
+    shown = f"{best:.3f}" if best >= 0.01 else f"{best:.2g}"  # the precision of the AP tables beside it
     if best < 0.05:
-        lines.append(f"these weights reach AP50 {best:.2g} at most: at that level an equal AP says little (a "
+        lines.append(f"these weights reach AP50 {shown} at most: at that level an equal AP says little (a "
                      "detector that finds nothing gives equal APs too), so the evidence is the detection-by-"
                      "detection match of the whole post-processing")
     else:
-        lines.append(f"these weights reach AP50 {best:.2g}: the AP agreement speaks for the evaluation of a "
+        lines.append(f"these weights reach AP50 {shown}: the AP agreement speaks for the evaluation of a "
                      "model that detects, beside the detection-by-detection match")
     if "square" in modes and "rect" in modes:
         square, rect = modes["square"]["official"]["AP"], modes["rect"]["official"]["AP"]

@@ -15,14 +15,32 @@ NOWRAP_CLASS = "nowrap"
 # the records' identifiers (loss items, columns, modes) as the document's prose names them
 WORDS = {"iou_loss": "IoU loss", "dfl_loss": "DFL loss", "cls_loss": "class loss", "time_s": "time (s)",
          "skipped_steps": "skipped steps", "images_per_s": "images/s", "fixed_target": "fixed target",
-         "synthetic_target": "synthetic target", "reproduce_640": "reproduce-640", "train_step": "training step",
+         "synthetic_target": "synthetic target", "reproduce_640": "paper's 640 px", "train_step": "training step",
          "channels_last": "channels-last", "pooling_v2": "pooling", "zero_grad": "gradient reset",
          "ComputeLoss": "the official loss", "siou": "SIoU", "depth_multiple": "depth multiplier",
          "width_multiple": "width multiplier"}
 _WORD = re.compile(r"\b(" + "|".join(map(re.escape, WORDS)) + r")\b")
 # a printed line's ASCII stand-ins for the signs the document sets: arrows, plus-minus, times (x0.02)
-SIGNS = ((re.compile(r" -> "), " → "), (re.compile(r"\+-"), "±"), (re.compile(r"(?<![\w.])x(?=\d)"), "×"))
+SIGNS = ((re.compile(r" -> "), " → "), (re.compile(r"\+-"), "±"), (re.compile(r"(?<![\w.])x(?=\d)"), "×"),
+         (re.compile(r"(?<=\d) x (?=\d)"), " × "), (re.compile(r"(?<=\d)x\b"), "×"), (re.compile(r" >= "), " ≥ "),
+         (re.compile(r" <= "), " ≤ "), (re.compile(r"\^2\b"), "²"))
 _MODEL = re.compile(r"\bgold_yolo-([nsml])\b")
+
+
+def ap_text(value: float, like: Optional[float] = None) -> str:
+    """An AP as the report's tables show it: four decimals from 0.01 up, else three significant digits; with
+    ``like`` (a spread beside its mean), in the format of ``like``."""
+    return f"{value:.4f}" if abs(value if like is None else like) >= 0.01 else f"{value:.3g}"
+
+
+def plural(count: int, word: str) -> str:
+    """``count`` and ``word``, plural unless the count is one: ``1 box``, ``2,000 boxes``."""
+    return f"{count:,} {word}" + ("" if count == 1 else ("es" if word.endswith(("s", "x")) else "s"))
+
+
+def on_device(device: str) -> str:
+    """A run's ``--device`` in words: ``on the CPU``, ``on the GPU``."""
+    return {"cpu": "on the CPU", "cuda": "on the GPU"}.get(device, f"on {device}")
 
 
 def model_label(name: str) -> str:

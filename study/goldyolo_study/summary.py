@@ -42,15 +42,15 @@ def detector_text(kept: Dict) -> str:
     if not kept:
         return NOT_YET
     trainer = "the official trainer" if kept["framework"] == "official" else "goldyolo's trainer"
-    return (f"{kept['model']} at {kept['img_size']} px, {trainer}, seed {kept['seed']}, epoch {kept['epoch']}: "
-            + _ap(kept))
+    return (f"{kept['model']} at {kept['img_size']} px trained by {trainer} (seed {kept['seed']}, epoch "
+            f"{kept['epoch']}), scored by goldyolo's evaluator: " + _ap(kept))
 
 
 def eval_parity_headline(modes: Dict) -> str:
     """Both evaluators' AP per mode and the detections matched, for the headline table."""
     if not modes:
         return NOT_YET
-    return "; ".join(f"{mode.replace('_', '-')}: AP {m['official']['AP']:.4f} (official) vs {m['goldyolo']['AP']:.4f}, "
+    return "; ".join(f"{readable(mode)}: AP {m['official']['AP']:.4f} (official) vs {m['goldyolo']['AP']:.4f}, "
                      f"{m['detections']['matched']:,} of {m['detections']['official']:,} detections matched"
                      for mode, m in modes.items())
 
@@ -99,20 +99,28 @@ GOLDYOLO_VARIANTS = {"jittor": "goldyolo float32", "jittor-bf16": "goldyolo bf16
 
 
 def cpu_options_text(evidence: Dict) -> str:
-    """Per setting of the CPU-options run: goldyolo's times in float32 and bf16 and the fastest other option's,
-    each relative to PyTorch eager float32 in the same rotation."""
+    """The CPU-options run in one sentence: over its settings, the range of goldyolo's times in float32 and bf16
+    and of the fastest other option's (named), each relative to PyTorch eager float32 in the same rotation;
+    notebook 04 gives every setting."""
     settings = evidence.get("cpu_options", {}).get("settings", [])
+    if not settings:
+        return NOT_YET
+
+    def span(values: List[float]) -> str:
+        return f"{min(values):.2f}" if len(set(f"{v:.2f}" for v in values)) == 1 else \
+            f"{min(values):.2f}–{max(values):.2f}"
     parts = []
-    for s in settings:
-        variants = s["variants"]
-        ours = [f"{name} {variants[key]['ratio_to_torch']:.2f}" for key, name in GOLDYOLO_VARIANTS.items()
-                if key in variants]
-        others = [v for k, v in variants.items() if not k.startswith("jittor") and k != "torch"]
-        best = min(others, key=lambda v: v["median_ms"]) if others else None
-        parts.append(f"{s['model'].replace('gold_yolo-', '').upper()} {s['img_size']} px batch {s['batch']} "
-                     f"{s['mode'].replace('_', ' ')}: {', '.join(ours)}"
-                     + (f"; fastest other: {best['description']} {best['ratio_to_torch']:.2f}" if best else ""))
-    return "; ".join(parts) or NOT_YET
+    for key, name in GOLDYOLO_VARIANTS.items():
+        ratios = [s["variants"][key]["ratio_to_torch"] for s in settings if key in s["variants"]]
+        if ratios:
+            parts.append(f"{name} {span(ratios)}")
+    fastest = [min((v for k, v in s["variants"].items() if not k.startswith("jittor") and k != "torch"),
+                   key=lambda v: v["median_ms"], default=None) for s in settings]
+    fastest = [v for v in fastest if v is not None]
+    if fastest:
+        names = list(dict.fromkeys(v["description"] for v in fastest))
+        parts.append(f"the fastest other option ({' or '.join(names)}) {span([v['ratio_to_torch'] for v in fastest])}")
+    return f"over {len(settings)} settings (notebook 04 gives each): " + ", ".join(parts)
 
 
 def parity_text(parity: Dict) -> str:
@@ -150,7 +158,8 @@ def headline_table(evidence: Dict, s_deploy, reference_runs: Optional[str] = Non
         ("Gold-YOLO-S, deploy form", f"{s_deploy.params / 1e6:.2f}M parameters, {s_deploy.gflops:.2f} GFLOPs at 640 px",
          "04; the official code counts the same"),
         ("Trained here", (f"{train.get('model')} at {train.get('img_size')} px, {train['epochs']} epochs: "
-                          + _ap(train) + f" (best {_ap(train, 'best_')}, epoch {train['best_epoch']})")
+                          + _ap(train) + (" (also its best evaluated epoch)" if train["best_AP"] == train["AP"]
+                                          else f" (best {_ap(train, 'best_')}, epoch {train['best_epoch']})"))
          if "AP" in train else NOT_YET, "03, 04: the 200 test images, pycocotools"),
         ("Trained longer", f"{long['epochs']} epochs: {_ap(long)}" if "AP" in long else NOT_YET,
          "03: the long run" + (f" ({long_lr_note(evidence)})" if long_lr_note(evidence) else "")),
@@ -242,7 +251,7 @@ def commands_table(evidence: Optional[Dict] = None) -> pd.DataFrame:
 
 def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
     """Markdown: what held, what did not, what is left, each sentence's numbers from ``evidence``."""
-    held, failed, left = [], [], []
+    held, failed, undecided, left = [], [], [], []
     if evidence.get("parity"):
         held.append("The model is Gold-YOLO: " + parity_text(evidence["parity"]) + ".")
     steps = evidence.get("step_parity")
@@ -270,14 +279,15 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
                     + "; ".join(eval_parity_text(mode, m) for mode, m in evals.items()) + ".")
     compare = evidence.get("compare", {})
     diff = compare.get("difference_AP")
+    weak = too_weak(compare)
     if diff:
-        (failed if diff["exceeds_seed_spread"] else held).append(
+        sort_by_spread(diff["exceeds_seed_spread"], weak, held, failed, undecided).append(
             f"Trained side by side for the full schedule, the two trainers' final AP differ by "
             f"{diff['goldyolo_minus_official']:+.4f}, " + ("more" if diff["exceeds_seed_spread"] else "less")
             + f" than the largest seed-to-seed spread ({diff['largest_seed_spread']:.4f}).")
         loss = compare.get("difference_loss")
         if loss:
-            (failed if loss["exceeds_seed_spread"] else held).append(
+            sort_by_spread(loss["exceeds_seed_spread"], weak, held, failed, undecided).append(
                 f"Their last epoch's training loss differs by {loss['goldyolo_minus_official']:+.3f}, "
                 + ("more" if loss["exceeds_seed_spread"] else "less")
                 + f" than the largest seed-to-seed spread ({loss['largest_seed_spread']:.3f}).")
@@ -289,23 +299,25 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
             seeds = len(compare.get("goldyolo", {}).get("seeds", []))
             signs = {d["goldyolo_minus_official"] > 0 for _, d in parts}
             total_inside = loss is not None and not loss["exceeds_seed_spread"]
-            failed.append("Of the loss's parts, " + " and ".join(outside)
-                          + (" lies" if len(outside) == 1 else " lie") + " outside the seed spread at the last epoch"
-                          + (" (the parts differ in opposite directions, so the total stays inside)"
-                             if total_inside and len(signs) == 2 else "")
-                          + f"; with {seeds} seeds per trainer the spread itself is one draw (notebook 03, where the "
-                          "comparison's caveats are listed).")
+            sort_by_spread(True, weak, held, failed, undecided).append(
+                "Of the loss's parts, " + " and ".join(outside) + (" lies" if len(outside) == 1 else " lie")
+                + " outside the seed spread at the last epoch"
+                + (" (the parts differ in opposite directions, so the total stays inside)"
+                   if total_inside and len(signs) == 2 else "")
+                + f"; with {seeds} seeds per trainer the spread itself is one draw (notebook 03, where the "
+                "comparison's caveats are listed).")
     fork = evidence.get("compare_fork")
     if fork and fork_text(fork):
-        (failed if any(fork[f"difference_{k}"]["exceeds_seed_spread"] for k, _ in FORK_MEASURES
-                       if f"difference_{k}" in fork) else held).append(fork_text(fork))
+        exceeds = any(fork[f"difference_{k}"]["exceeds_seed_spread"] for k, _ in FORK_MEASURES
+                      if f"difference_{k}" in fork)
+        sort_by_spread(exceeds, too_weak(fork), held, failed, undecided).append(fork_text(fork))
     else:
         left.append("The side-by-side training with the official trainer has not finished all its seeds "
                     "(notebook 03 shows the runs done so far).")
     person_compare_lines(evidence.get("person_compare"), held, failed, left)
     counts = verdict_counts(register)
-    failed.append(f"Of the earlier report's {len(register)} claims (summary page): "
-                  + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + ".")
+    claims = (f"Of the earlier report's {len(register)} claims (summary page): "
+              + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + ".")
     train, long = evidence.get("train", {}), evidence.get("long", {})
     if "AP" in train and "AP" in long:
         failed.append(f"From scratch on 800 images, {train['model']} at {train['img_size']} px reaches AP "
@@ -320,9 +332,25 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
         left.append(f"The {long['epochs']}-epoch run again with the study run's (the official) learning rate.")
     left.append("The paper's COCO AP with the official weights: they cannot be downloaded on this machine; "
                 "where they can, the package converts them and evaluates them on COCO val2017 (below).")
-    return (["**What held**", ""] + [f"- {readable(line)}" for line in held] + ["", "**What did not**", ""]
-            + [f"- {readable(line)}" for line in failed] + ["", "**What is left**", ""]
-            + [f"- {readable(line)}" for line in left])
+    groups = [("What held", held), ("What did not", failed),
+              (f"Too weak to decide (both trainers below AP {WEAK_AP:g}, where two seeds of one trainer differ "
+               "several-fold)", undecided), ("What is left", left)]
+    return [readable(claims), ""] + [line for title, lines in groups if lines for line in
+                                     [f"**{title}**", ""] + [f"- {readable(text)}" for text in lines] + [""]][:-1]
+
+
+WEAK_AP = 0.01  # a training comparison whose runs all end below this AP cannot tell two trainers apart
+
+
+def too_weak(compare: Dict) -> bool:
+    """Whether every framework of a ``compare.json`` summary ends below :data:`WEAK_AP` (mean over seeds)."""
+    means = [compare[name]["mean_AP"] for name in ("goldyolo", "official") if "mean_AP" in compare.get(name, {})]
+    return bool(means) and max(means) < WEAK_AP
+
+
+def sort_by_spread(exceeds: bool, weak: bool, held: List[str], failed: List[str], undecided: List[str]) -> List[str]:
+    """The conclusion's list for a difference: undecided when the runs are too weak, else by the seed spread."""
+    return undecided if weak else (failed if exceeds else held)
 
 
 FORK_MEASURES = (("loss", "training loss"), ("iou_loss", "IoU loss"), ("cls_loss", "class loss"), ("AP", "AP"),

@@ -13,7 +13,7 @@ from goldyolo.compare.train_compare import SUMMARY_KEYS
 from goldyolo.engine.solver import warmup_steps
 
 from .runs import TrainingRun
-from .style import readable
+from .style import ap_text, on_device, readable
 
 
 def read_json(path: Path | str) -> Optional[dict]:
@@ -41,7 +41,8 @@ def comparison_lines(result: dict) -> List[str]:
     """Settings, machine, and the verdict: the difference of the mean final AP against the seed spread."""
     cfg, env = result["config"], result["environment"]["hardware"]
     lines = [f"{cfg['model']} at {cfg['img_size']} px, batch {cfg['batch_size']}, {cfg['epochs']} epochs, "
-             f"seeds {', '.join(map(str, cfg['seeds']))}, device {cfg['device']}; machine: {env['cpu_model']}, "
+             f"seed{'s' if len(cfg['seeds']) > 1 else ''} {', '.join(map(str, cfg['seeds']))}, "
+             f"{on_device(cfg['device'])}; machine: {env['cpu_model']}, "
              f"{env['cpu_cores_usable']} cores" + (f", GPU {', '.join(env['gpus'])}" if env["gpus"] else "")]
     if cfg.get("fork_at"):
         lines.append(f"every run starts at epoch {cfg['fork_at']} from the state of one official run (seed "
@@ -53,14 +54,14 @@ def comparison_lines(result: dict) -> List[str]:
             s = summary[framework]
             if len(s["final_AP"]) == 1:  # one seed: no mean, no spread
                 loss = f"; last epoch's training loss {s['mean_loss']:.3f}" if "mean_loss" in s else ""
-                lines.append(f"{framework}: final AP {s['final_AP'][0]:.3g}, AP50 {s['mean_AP50']:.3g} (seed "
+                lines.append(f"{framework}: final AP {ap_text(s['final_AP'][0])}, AP50 {ap_text(s['mean_AP50'])} (seed "
                              f"{s['seeds'][0]} alone)" + loss)
                 continue
             loss = (f"; last epoch's training loss mean {s['mean_loss']:.3f}, spread {s['spread_loss']:.3f}"
                     if "mean_loss" in s else "")
-            lines.append(f"{framework}: final AP {', '.join(f'{v:.3g}' for v in s['final_AP'])} (mean "
-                         f"{s['mean_AP']:.3g}, spread {s['spread_AP']:.3g}); AP50 mean {s['mean_AP50']:.3g}, "
-                         f"spread {s['spread_AP50']:.3g}" + loss)
+            lines.append(f"{framework}: final AP {', '.join(map(ap_text, s['final_AP']))} (mean "
+                         f"{ap_text(s['mean_AP'])}, spread {ap_text(s['spread_AP'], s['mean_AP'])}); AP50 mean "
+                         f"{ap_text(s['mean_AP50'])}, spread {ap_text(s['spread_AP50'], s['mean_AP50'])}" + loss)
     for key in SUMMARY_KEYS:
         d = summary.get(f"difference_{key}")
         if d:
@@ -112,7 +113,7 @@ def phase_offsets(result: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame
 
 def data_parity_table(result: dict) -> pd.DataFrame:
     """compare-data: each quantity's mean in both pipelines, the difference and its z (standard errors)."""
-    return pd.DataFrame(result["statistics"]).T[["goldyolo", "official", "difference", "z"]]
+    return pd.DataFrame(result["statistics"]).T[["goldyolo", "official", "difference", "z"]].rename(index=readable)
 
 
 def paired_text(table: pd.DataFrame, columns: Sequence[str], digits: int = 4) -> pd.DataFrame:
@@ -133,7 +134,20 @@ def data_parity_line(result: dict) -> str:
     return (f"Both training pipelines {phase}, {cfg['img_size']} px, {result['samples']:,} samples ({cfg['passes']} "
             f"passes over the training images), {result['boxes']['goldyolo']:,} and {result['boxes']['official']:,} "
             f"boxes; z: the difference in standard errors (per box for box quantities, so boxes of one image are "
-            f"counted as independent); machine: {result['environment']['hardware']['cpu_model']}")
+            f"counted as independent); machine: {result['environment']['hardware']['cpu_model']}; "
+            + z_verdict(result["statistics"]))
+
+
+def z_verdict(statistics: Dict[str, Dict]) -> str:
+    """How the measures' z values stand against chance: the largest |z|, and how many exceed 1.96 beside the
+    count expected when the pipelines draw the same distributions (5% of the measures)."""
+    z = {name: row["z"] for name, row in statistics.items() if row.get("z") is not None and math.isfinite(row["z"])}
+    if not z:
+        return "no measure has a z"
+    name = max(z, key=lambda k: abs(z[k]))
+    above = sum(abs(v) > 1.96 for v in z.values())
+    return (f"largest |z| {abs(z[name]):.2f} ({readable(name)}); {above} of {len(z)} measures beyond |z| 1.96, "
+            f"where chance alone gives about {0.05 * len(z):.1f}")
 
 
 def parity_table(result: dict) -> pd.DataFrame:

@@ -117,6 +117,7 @@ def test_speed_ab_interleaves_both_frameworks(tmp_path):
                         variants="torch-cl,torch-bf16,ort", pause_ms=10)
     assert interleave.speed_ab(cfg) == f"written: {out}"
     deploy, = json.loads(out.read_text())["settings"]
+    assert json.loads(out.read_text())["config"]["out"] == "OUTSIDE/speed_ab.json"  # no machine paths recorded
     assert deploy["invocations"] == 2 and len(deploy["times_ms"]) == 2
     assert all(len(inv[f]) == 20 for inv in deploy["times_ms"] for f in ("jittor", "torch", "torch-cl", "ort"))
     assert deploy["ci_low"] <= deploy["ratio"] <= deploy["ci_high"] and 0.1 < deploy["ratio"] < 10

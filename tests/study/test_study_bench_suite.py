@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,10 +58,12 @@ def test_jobs_and_commands():
     assert command[-2:] == ["--train-step", "--profile-ops"]
 
 
-def test_run_suite_reads_each_childs_json(tmp_path, capsys):
+def test_run_suite_reads_each_childs_json(tmp_path, capsys, monkeypatch):
     fake = FakeBench()
     jobs = bench_suite.suite_jobs(["gold_yolo-n"], 128, [1, 2], CI_TRAIN)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")  # set for a background run: not for the timed children
     reports = bench_suite.run_suite(jobs, tmp_path, 2, 60.0, run=fake)
+    assert all("OMP_WAIT_POLICY" not in call[2] and call[2]["PATH"] == os.environ["PATH"] for call in fake.calls)
     assert all("--plot" not in call[0] for call in fake.calls)  # the document shows the table, not the bars
     assert [call[1] for call in fake.calls] == [60.0, 60.0]
     assert [len(r["measurements"]) for r in reports] == [2, 1]
@@ -234,3 +237,16 @@ def test_load_line_says_whether_the_cores_were_shared():
         "included; none above 2: no sign of other work on the cores")
     assert bench_suite.load_line([report(1.0), report(3.5)]).endswith("1 of 2 above 2: those ran on shared cores")
     assert bench_suite.load_line([{"hardware": {}, "measurements": [{}]}]) == "load average not recorded"
+
+
+def test_machines_table_sets_runs_of_one_command_side_by_side():
+    def result(cpu, date, ratio):
+        return {"hardware": {"cpu_model": cpu}, "date": date + "T08:00:00",
+                "settings": [{"model": "gold_yolo-n", "img_size": 640, "batch": 1, "mode": "deploy", "ratio": ratio,
+                              "ci_low": ratio - 0.01, "ci_high": ratio + 0.02}]}
+    later = result("Xeon", "2026-12-06", 0.76)
+    later["settings"].append(dict(later["settings"][0], batch=32, ratio=0.85, ci_low=0.84, ci_high=0.86))
+    table = bench_suite.machines_table([later, result("EPYC", "2026-12-03", 0.97)])
+    assert list(table.columns) == ["Xeon, 2026-12-06", "EPYC, 2026-12-03"]
+    assert table.loc["Gold-YOLO-N 640 px, batch 1, deploy"].tolist() == ["0.76 (0.75-0.78)", "0.97 (0.96-0.99)"]
+    assert table.loc["Gold-YOLO-N 640 px, batch 32, deploy"].tolist() == ["0.85 (0.84-0.86)", "-"]

@@ -54,9 +54,24 @@ def test_labelled_images_draw_every_box():
     source = CocoSource(SAMPLE / "test.json", SAMPLE / "images")
     fig = plots.labelled_images(source, 6)
     for ax, record in zip(fig.axes, source.records[:6]):
-        assert ax.get_title() == f"{record.path.name} ({len(record.labels)} boxes)"
-        assert len(ax.patches) == len(record.labels)
-        assert [t.get_text() for t in ax.texts] == [source.names[int(c)] for c in record.labels[:, 0]]
+        count = len(record.labels)
+        assert ax.get_title() == f"{record.path.name} ({count} box{'' if count == 1 else 'es'})"
+        assert len(ax.patches) == count
+        names = iter(source.names[int(c)] for c in record.labels[:, 0])
+        texts = [t.get_text() for t in ax.texts]  # in box order, those that cover no other
+        assert all(text in names for text in texts) and (len(texts) > 0) == (count > 0)
+
+
+def test_a_label_never_covers_another_or_leaves_the_image():
+    placed = []
+    # at the top edge the label goes below the box; the next box's label, where both would cover it, is left out
+    assert plots._label_spot("person", (10, 0, 60, 40), placed, (640, 480)) == (10, 40, False)
+    assert plots._label_spot("person", (12, 1, 60, 42), placed, (640, 480)) is None
+    # the same label is larger in pixels on a portrait image (drawn narrower): it covers more of it
+    wide, tall = [], []
+    plots._label_spot("dog", (100, 200, 150, 250), wide, (640, 480))
+    plots._label_spot("dog", (100, 200, 150, 250), tall, (480, 640))
+    assert (tall[0][2] - tall[0][0]) > 1.3 * (wide[0][2] - wide[0][0])
 
 
 def runs(loss, shuffled_loss, **columns):
@@ -67,11 +82,14 @@ def runs(loss, shuffled_loss, **columns):
 def test_anomaly_curves():
     fig = plots.fixed_target_curves(runs([0.9, 0.1], [0.9, 0.1]))
     assert lines_of(fig.axes[0]) == {TRUE: [0.9, 0.1], SHUFFLED: [0.9, 0.1]}
-    assert [t.get_text() for t in fig.axes[0].texts] == [" original: 0.85", " original: 0.01"]
+    assert [t.get_text() for t in fig.axes[0].texts] == ["original: 0.85 ", "original: 0.01 "]
     parts = dict(reg=[0.0, 0.0], cls=[0.8, 0.7], obj=[0.5, 0.1], noobj=[0.4, 0.02], num_pos=[0, 0])
     fig = plots.synthetic_target_curves(runs([2.5, 0.8], [2.5, 0.8], **parts))
     assert lines_of(fig.axes[0]) == {f"total, {TRUE}": [2.5, 0.8], f"total, {SHUFFLED}": [2.5, 0.8]}
-    assert lines_of(fig.axes[1]) == {key: parts[key] for key in ("reg", "cls", "obj", "noobj")}
+    # the all-zero reg would lie on the axis: the legend says it instead of an unseen line
+    assert lines_of(fig.axes[1]) == {"reg: 0 at every step": [], **{k: parts[k] for k in ("cls", "obj", "noobj")}}
+    assert [t.get_text() for t in fig.axes[0].texts] == ["original: 2.48 ", "original: 0.78 "]
+    assert "→" in fig.axes[0].get_title()
     assert fig.axes[1].get_ylim()[0] == 0  # no negative ticks on a loss axis
     labels = {t.get_text().strip(): t.get_va() for t in fig.axes[1].texts}
     assert labels == {"ln 2: best constant answer": "bottom", "0.5: every target reproduced": "top"}
@@ -107,7 +125,7 @@ def test_per_class_and_pr():
     fig = plots.per_class_and_pr({"per_class_AP": {}})
     assert fig.axes[0].texts[0].get_text() == "no detections above the confidence threshold"
     fig = plots.per_class_and_pr({"per_class_AP": {"person": 0.1093}, "pr_curve": metrics["pr_curve"]})
-    assert len(fig.axes) == 1 and fig.axes[0].get_title() == "precision-recall of person (AP 0.109)"
+    assert len(fig.axes) == 1 and fig.axes[0].get_title() == "precision-recall of person (AP 0.1093)"
     assert lines_of(fig.axes[0]) == {"IoU=0.50": [1.0, 0.2], "IoU=0.50:0.95": [0.5, 0.1]}
 
 
@@ -122,7 +140,7 @@ def test_detections_draw_predictions_over_labelled_boxes_with_a_legend():
     assert (first.get_x(), first.get_y(), first.get_width()) == (4.0, 4.0, 16.0)
     assert [t.get_text() for t in ax.texts] == ["cat 0.90", "dog 0.50"]
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["prediction (score >= 0.1, at most 10 per image; a label is left out where it would cover "
+    assert labels == ["prediction (score ≥ 0.1, at most 10 per image; a label is left out where it would cover "
                       "another)", "ground truth"]
     fig = plots.detections([record], [(np.zeros((32, 64, 3), np.uint8), det)], ["cat", "dog"], 0.1, top=1)
     assert fig.axes[0].get_title() == "a.jpg: 2 predictions, the 1 best drawn"

@@ -47,6 +47,7 @@ def test_environments_in_json_records_then_readme_then_build(tmp_path):
     table = provenance.origins_table(tmp_path)
     assert list(table.result) == [provenance.RECORDS[k] for k in ("train", "eval_test", "bench", "soak")]
     assert list(table["known from"]) == ["its README", "this build", "its records", "not recorded"]
+    assert table.dates[0] == "2026\u201112\u201106"  # kept on one line
     quick = tmp_path / "quick"
     (quick / "train").mkdir(parents=True)
     (quick / "train" / "invocations.jsonl").write_text(json.dumps(env("e" * 40)) + "\n")

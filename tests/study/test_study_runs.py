@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from goldyolo_study import runs
@@ -28,7 +29,7 @@ def test_finished_run_lines(tmp_path):
     run = runs.load_training(write_run(tmp_path / "train", 3))
     assert run.epochs_done == 3 and len(run.history) == 3 and run.data_check == {"crowd_box_ignored": 2}
     assert runs.training_lines(run, "a CPU") == [
-        "gold_yolo-n at 128 px, batch 8, seed 0, device cpu; 3 of 3 epochs done",
+        "gold_yolo-n at 128 px, batch 8, seed 0, on the CPU; 3 of 3 epochs done",
         "data check of the training images: crowd box ignored: 2",
         "this notebook executed on: a CPU",
         "training time: 6.0 min in the training loops; median epoch 120 s (4.0 images/s), slowest 180 s (the first "
@@ -82,11 +83,14 @@ def test_overfit_and_soak_lines():
     soak = {"config": {"model": "gold_yolo-n", "img_size": 320, "batch_size": 4}, "iterations": 2000, "cpu": "EPYC",
             "summary": {"rss_start_mib": 363.8, "rss_after_warmup_mib": 776.6, "warmup_iterations": 500,
                         "rss_end_mib": 773.5, "rss_max_mib": 781.3, "rss_slope_mib_per_1000_iterations": 0.137,
-                        "live_vars_after_warmup": [2456, 2456], "flat": False}}
+                        "live_vars_after_warmup": [2456, 2456], "flat": False,
+                        "tolerance_mib_per_1000_iterations": 10.0}}
     assert runs.soak_line(soak) == ("gold_yolo-n, 320 px, batch 4, 2,000 iterations on EPYC: RSS 364 MiB at the "
                                     "start, 777 after 500 iterations, 774 at the end (max 781); after the warm-up "
                                     "+0.1 MiB per 1,000 iterations; live Jittor variables 2,456 at every sample; "
-                                    "not flat")
+                                    "above the tolerance of 10 MiB per 1,000 iterations: memory grows")
+    soak["summary"]["flat"] = True
+    assert runs.soak_line(soak).endswith("; below the tolerance of 10 MiB per 1,000 iterations")
 
 
 def stdout_of(notebook: str, starts: str) -> str:
@@ -152,7 +156,7 @@ def test_eval_parity_table_and_the_ap_level_it_speaks_to():
     assert runs.eval_parity_lines(result, rebuilt_truth=True)[2].endswith(
         "part of it is their mode (the rest their ground truth, below), none their evaluator")
     detecting = runs.eval_parity_lines(_eval_parity(0.41))
-    assert detecting[1].startswith("these weights reach AP50 0.41: the AP agreement speaks")
+    assert detecting[1].startswith("these weights reach AP50 0.410: the AP agreement speaks")
 
 
 def test_the_ground_truth_alone_is_put_in_numbers():
@@ -181,3 +185,17 @@ def test_the_ground_truth_alone_is_put_in_numbers():
             "to goldyolo's square evaluation (0.1093): ground truth +0.0037, then batches and load size +0.0004"
             ) in measured
     assert "Not measured" not in measured
+
+
+def test_epoch_table_leaves_out_what_is_zero_at_every_epoch():
+    history = pd.DataFrame({"epoch": [0, 1], "loss": [3.0, 2.5], "iou_loss": [1.5, 1.2], "dfl_loss": [0.0, 0.0],
+                            "cls_loss": [1.5, 1.3], "AP50": [0.0, 0.01], "AP": [0.0, 0.004], "time_s": [60, 61],
+                            "skipped_steps": [0, 0]})
+    run = runs.TrainingRun({"model": "gold_yolo-n"}, history, {})
+    table, constant = runs.epoch_table(run)
+    assert list(table.columns) == ["loss", "iou_loss", "cls_loss", "AP50", "AP", "time_s"]
+    assert constant == ["dfl_loss: 0 at every epoch (gold_yolo-n trains without DFL, as in the official "
+                        "configuration)", "skipped_steps: 0 at every epoch (no non-finite step)"]
+    history.loc[1, "skipped_steps"] = 1
+    table, constant = runs.epoch_table(runs.TrainingRun({"model": "gold_yolo-s"}, history, {}))
+    assert "skipped_steps" in table and constant == ["dfl_loss: 0 at every epoch"]

@@ -25,6 +25,9 @@ def test_headline_table_from_evidence():
     assert measured["Trained here"] == ("Gold-YOLO-N at 320 px, 30 epochs: AP 0.0013, AP50 0.0043 "
                                         "(best AP 0.0019, AP50 0.0048, epoch 24)")
     assert measured["Trained longer"] == "not in this build"
+    last_is_best = dict(TRAIN, best_AP=TRAIN["AP"], best_AP50=TRAIN["AP50"], best_epoch=29)
+    assert summary.headline_table({"train": last_is_best}, S_DEPLOY).set_index("result")["measured here"][
+        "Trained here"].endswith("AP 0.0013, AP50 0.0043 (also its best evaluated epoch)")
     assert measured["Beside the official trainer"] == (
         "goldyolo: AP 0.0004 (spread 0.0002) over seeds 0, 1; official: AP 0.0003 (spread 0.0003) over seeds 0, 1; "
         "the difference is within the seed-to-seed spread")
@@ -61,9 +64,13 @@ def test_unfinished_comparison_and_single_run_speed_are_said_as_such():
                                                     "gold_yolo-n 640 px batch 1 deploy: 0.73")
 
 
+STRONG = dict(COMPARE, goldyolo=dict(COMPARE["goldyolo"], mean_AP=0.21), official=dict(COMPARE["official"],
+                                                                                       mean_AP=0.2))
+
+
 def test_conclusion_sorts_findings_by_the_evidence():
     evidence = {"train": dict(TRAIN, lr_first=0.00049), "long": dict(TRAIN, epochs=100, AP=0.0199, lr_first=0.00098),
-                "compare": COMPARE,
+                "compare": STRONG,
                 "step_parity": {"steps": 60, "model": "gold_yolo-n", "warmup_steps": 12, "lr_scale": 0.02,
                                 "goldyolo": {"loss_max": 5.5e-3, "weights_rel_l2": 3.9e-3},
                                 "control": {"loss_max": 5.4e-3, "weights_rel_l2": 3.8e-3}}}
@@ -82,15 +89,16 @@ def test_conclusion_sorts_findings_by_the_evidence():
                                        "trainer's recipe, as the README beside its records says)")
     assert summary.headline_table(same, S_DEPLOY).set_index("result")["where"]["Trained longer"] == "03: the long run"
     assert "GPU" in text[text.index("What is left"):]
-    assert "Of the earlier report's 25 claims (summary page): " in text
+    assert text.startswith("Of the earlier report's 25 claims (summary page): ")  # a finding of neither kind
+    assert "Too weak" not in text
     loss = {"goldyolo_minus_official": -0.012, "largest_seed_spread": 0.02, "exceeds_seed_spread": False}
-    text = "\n".join(summary.conclusion_lines(dict(evidence, compare=dict(COMPARE, difference_loss=loss)),
+    text = "\n".join(summary.conclusion_lines(dict(evidence, compare=dict(STRONG, difference_loss=loss)),
                                                   claims.register({}, MODELS)))
     assert "training loss differs by -0.012, less than the largest seed-to-seed spread (0.020)" in text
-    exceeded = dict(COMPARE, difference_AP=dict(COMPARE["difference_AP"], exceeds_seed_spread=True))
+    exceeded = dict(STRONG, difference_AP=dict(COMPARE["difference_AP"], exceeds_seed_spread=True))
     text = "\n".join(summary.conclusion_lines(dict(evidence, compare=exceeded), claims.register({}, MODELS)))
     assert "more than the largest" in text[text.index("What did not"):text.index("What is left")]
-    parts = dict(COMPARE, goldyolo={"seeds": [0, 1]},
+    parts = dict(STRONG, goldyolo={"seeds": [0, 1], "mean_AP": 0.21},
                  difference_iou_loss={"goldyolo_minus_official": -0.023, "largest_seed_spread": 0.018,
                                       "exceeds_seed_spread": True},
                  difference_cls_loss={"goldyolo_minus_official": 0.004, "largest_seed_spread": 0.012,
@@ -107,13 +115,19 @@ def test_conclusion_sorts_findings_by_the_evidence():
             "difference_iou_loss": diff(0.00645, 0.00703),
             "difference_cls_loss": diff(-0.0113, 0.0105), "difference_AP50": diff(-0.000872, 0.000283)}
     text = "\n".join(summary.conclusion_lines(dict(evidence, compare_fork=fork), claims.register({}, MODELS)))
-    failed = text[text.index("What did not"):text.index("What is left")]  # the body's numbers, both sides of the spread
+    weak = text[text.index("Too weak to decide (both trainers below AP 0.01"):text.index("What is left")]
     assert ("2 seeds each, last epoch, goldyolo minus official: inside the larger seed-to-seed spread: IoU loss "
             "+0.00645 against 0.00703; outside it: class loss -0.0113 against 0.0105, AP50 -0.000872 against "
-            "0.000283 (notebook 03; at a mean AP of 0.0005") in failed
-    inside = dict(fork, difference_cls_loss=diff(-0.001, 0.0105), difference_AP50=diff(0.0001, 0.000283))
+            "0.000283 (notebook 03; at a mean AP of 0.0005") in weak  # the body's numbers, both sides of the spread
+    strong = dict(fork, official={"mean_AP": 0.2})
+    text = "\n".join(summary.conclusion_lines(dict(evidence, compare_fork=strong), claims.register({}, MODELS)))
+    assert "from one common state" in text[text.index("What did not"):text.index("What is left")]
+    inside = dict(strong, difference_cls_loss=diff(-0.001, 0.0105), difference_AP50=diff(0.0001, 0.000283))
     text = "\n".join(summary.conclusion_lines(dict(evidence, compare_fork=inside), claims.register({}, MODELS)))
     assert "from one common state" in text[text.index("What held"):text.index("What did not")]
+    # runs that end near AP 0 decide nothing, inside the spread or not
+    text = "\n".join(summary.conclusion_lines(dict(evidence, compare=COMPARE), claims.register({}, MODELS)))
+    assert "final AP differ by +0.0001, less than" in text[text.index("Too weak"):text.index("What is left")]
 
 
 def test_commands_cover_each_part():
@@ -159,7 +173,7 @@ def test_eval_parity_text_states_shapes_detections_and_the_ap_itself():
         "rect: AP 1.0e-01 vs 9.0e-03"
 
 
-def test_every_cpu_option_in_one_line_per_setting():
+def test_every_cpu_option_in_one_sentence():
     def variant(description, ratio, ms):
         return {"description": description, "ratio_to_torch": ratio, "median_ms": ms}
     setting = {"model": "gold_yolo-n", "img_size": 640, "batch": 1, "mode": "deploy",
@@ -170,8 +184,8 @@ def test_every_cpu_option_in_one_line_per_setting():
     train = {"model": "gold_yolo-n", "img_size": 320, "batch": 8, "mode": "train_step",
              "variants": {"jittor": variant("goldyolo f32", 0.95, 570.0), "torch": variant("PyTorch", 1.0, 600.0)}}
     text = summary.cpu_options_text({"cpu_options": {"settings": [setting, train]}})
-    assert text == ("N 640 px batch 1 deploy: goldyolo float32 0.70, goldyolo bf16 0.35; fastest other: PyTorch bf16 "
-                    "cl 0.45; N 320 px batch 8 train step: goldyolo float32 0.95")
+    assert text == ("over 2 settings (notebook 04 gives each): goldyolo float32 0.70–0.95, goldyolo bf16 0.35, "
+                    "the fastest other option (PyTorch bf16 cl) 0.45")
     assert summary.cpu_options_text({}) == "not in this build"
 
 
@@ -225,7 +239,8 @@ def test_headline_rows_of_the_model_that_detects():
                                     "person_eval_parity": {"square": mode}}, S_DEPLOY)
     measured = dict(zip(table.result, table["measured here"]))
     assert measured["A model that detects: person alone"] == (
-        "Gold-YOLO-N at 320 px, the official trainer, seed 0, epoch 149: AP 0.1093, AP50 0.2475")
+        "Gold-YOLO-N at 320 px trained by the official trainer (seed 0, epoch 149), scored by goldyolo's evaluator: "
+        "AP 0.1093, AP50 0.2475")
     assert measured["Beside the official trainer, person alone"] == (
         "official: AP50 0.2475 (seed 0 alone); 1 of 4 runs finished")
     assert measured["Evaluator beside the official one"] == (

@@ -40,9 +40,9 @@ def test_comparison_table_and_verdict():
     assert table.loc[("official", 1), "official evaluator AP"] == pytest.approx(0.0075)
     assert pd.isna(table.loc[("goldyolo", 0), "official evaluator AP"])
     lines = tc.comparison_lines(result)
-    assert lines[0] == "gold_yolo-n at 320 px, batch 16, 2 epochs, seeds 0, 1, device cpu; machine: a CPU, 2 cores"
-    assert lines[1] == ("goldyolo: final AP 0.01, 0.012 (mean 0.011, spread 0.002); AP50 mean 0.022, spread 0.004; "
-                        "last epoch's training loss mean 3.011, spread 0.002")
+    assert lines[0] == "gold_yolo-n at 320 px, batch 16, 2 epochs, seeds 0, 1, on the CPU; machine: a CPU, 2 cores"
+    assert lines[1] == ("goldyolo: final AP 0.0100, 0.0120 (mean 0.0110, spread 0.0020); AP50 mean 0.0220, spread "
+                        "0.0040; last epoch's training loss mean 3.011, spread 0.002")
     # means 0.0110 vs 0.0130, difference -0.0020 within the larger spread 0.0040
     assert lines[3] == "AP: goldyolo - official = -0.002, within the larger seed-to-seed spread (0.004)"
     assert lines[5] == "last epoch's loss: goldyolo - official = -0.002, within the larger seed-to-seed spread (0.004)"
@@ -60,7 +60,7 @@ def test_comparison_table_and_verdict():
 def test_one_seed_is_not_a_verdict():
     lines = tc.comparison_lines(comparison(seeds=(0,)))
     assert lines[-1].startswith("Not finished")
-    assert lines[1] == "goldyolo: final AP 0.01, AP50 0.02 (seed 0 alone); last epoch's training loss 3.010"
+    assert lines[1] == "goldyolo: final AP 0.0100, AP50 0.0200 (seed 0 alone); last epoch's training loss 3.010"
 
 
 def test_phase_offsets_split_the_comparison_where_mosaic_stops():
@@ -119,13 +119,16 @@ def test_no_mosaic_step_parity_from_the_committed_run():
 def test_data_parity_from_the_committed_run():
     result = tc.read_json(ROOT / "report" / "full" / "data_parity" / "data_parity.json")
     table = tc.data_parity_table(result)
-    assert {"boxes per image", "box area (px^2)", "gray share (padding)"} <= set(table.index)
+    assert {"boxes per image", "box area (px²)", "gray share (padding)"} <= set(table.index)
     assert (table["z"].abs() < 3).all()  # the committed finding: no quantity differs beyond chance
     shown = tc.paired_text(table, ["goldyolo", "official"])
     assert shown.loc["mean R"].tolist()[:2] == ["114.7", "115.0"]  # one row, one precision
-    assert shown.loc["box area (px^2)"].tolist()[:2] == ["4,733", "4,747"]
-    assert tc.data_parity_line(result).startswith("Both training pipelines without mosaic (the last epochs' phase), "
-                                                  "320 px, 9,600 samples (12 passes")
+    assert shown.loc["box area (px²)"].tolist()[:2] == ["4,733", "4,747"]
+    line = tc.data_parity_line(result)
+    assert line.startswith("Both training pipelines without mosaic (the last epochs' phase), 320 px, 9,600 samples "
+                           "(12 passes")
+    assert line.endswith("; largest |z| 2.23 (box centre y); 1 of 16 measures beyond |z| 1.96, where chance alone "
+                         "gives about 0.8")
 
 
 def test_warmup_and_long_run_from_the_committed_runs():
