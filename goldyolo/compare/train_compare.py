@@ -323,7 +323,9 @@ def figure(runs: Sequence[Dict]):
                         hatch=["", "//", "..", "xx"][seeds.index(run["seed"]) % 4], edgecolor="white")
         else:
             axes[3].plot([e["epoch"] for e in evaluated], [e["AP"] for e in evaluated], marker="o", **style)
-    titles = ("IoU loss (mean per epoch)", "class loss (mean per epoch)", "learning rate, weights group",
+    rates = {tuple(e["lr"][1] for e in r["epochs"] if not e.get("fork_base")) for r in runs}
+    titles = ("IoU loss (mean per epoch)", "class loss (mean per epoch)",
+              "learning rate, weights group" + (" (the same in every run)" if len(rates) == 1 else ""),
               "final AP@0.5:0.95, test images" if last_only else "AP@0.5:0.95, test images")
     for ax, title, label in zip(axes, titles, ("loss", "loss", "learning rate", "AP")):
         ax.set_title(title, fontsize=11)

@@ -159,9 +159,13 @@ def training_curves(history: pd.DataFrame, test_name: str) -> plt.Figure:
                             label="total" if key == "loss" else readable(key))
     axes[0, 0].set(title="training loss per epoch (weighted components)", ylabel="loss (mean over the epoch)")
     axes[0, 0].legend()
-    lrs = pd.DataFrame(history.lr.tolist(), columns=["lr: BN weights", "lr: conv weights", "lr: biases"])
+    lrs = pd.DataFrame(history.lr.tolist(), columns=["BN weights", "conv weights", "biases"])
+    groups: Dict[str, List[str]] = {}  # groups on the same schedule share one line and one legend entry
     for column in lrs:
-        axes[0, 1].plot(history.epoch, lrs[column], "o-", ms=3, label=column)
+        same = next((first for first in groups if np.allclose(lrs[first], lrs[column])), column)
+        groups.setdefault(same, []).append(column)
+    for first, names in groups.items():
+        axes[0, 1].plot(history.epoch, lrs[first], "o-", ms=3, label="lr: " + " = ".join(names))
     axes[0, 1].set_yscale("log")
     axes[0, 1].set(title="learning rate at the end of each epoch", ylabel="learning rate (log scale)")
     axes[0, 1].legend()

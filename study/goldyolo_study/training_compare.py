@@ -37,8 +37,22 @@ def comparison_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["framework", "seed"])
 
 
+def difference_table(result: dict) -> pd.DataFrame:
+    """The verdict: per measure (final AP and AP50, the last epoch's losses), goldyolo's mean minus the official
+    one against the larger of the two trainers' seed-to-seed spreads; empty until both have two seeds."""
+    rows = {}
+    for key in SUMMARY_KEYS:
+        d = result["summary"].get(f"difference_{key}")
+        if d:
+            name = f"final {key}" if key.startswith("AP") else f"last epoch's {readable(key)}"
+            rows[name] = {"goldyolo − official (means)": f"{d['goldyolo_minus_official']:+.3g}",
+                          "larger seed-to-seed spread": f"{d['largest_seed_spread']:.3g}",
+                          "verdict": "outside the spread" if d["exceeds_seed_spread"] else "within the spread"}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("measure")
+
+
 def comparison_lines(result: dict) -> List[str]:
-    """Settings, machine, and the verdict: the difference of the mean final AP against the seed spread."""
+    """Settings, machine and each trainer's final AP; :func:`difference_table` gives the verdict."""
     cfg, env = result["config"], result["environment"]["hardware"]
     lines = [f"{cfg['model']} at {cfg['img_size']} px, batch {cfg['batch_size']}, {cfg['epochs']} epochs, "
              f"seed{'s' if len(cfg['seeds']) > 1 else ''} {', '.join(map(str, cfg['seeds']))}, "
@@ -62,13 +76,6 @@ def comparison_lines(result: dict) -> List[str]:
             lines.append(f"{framework}: final AP {', '.join(map(ap_text, s['final_AP']))} (mean "
                          f"{ap_text(s['mean_AP'])}, spread {ap_text(s['spread_AP'], s['mean_AP'])}); AP50 mean "
                          f"{ap_text(s['mean_AP50'])}, spread {ap_text(s['spread_AP50'], s['mean_AP50'])}" + loss)
-    for key in SUMMARY_KEYS:
-        d = summary.get(f"difference_{key}")
-        if d:
-            verdict = "larger than" if d["exceeds_seed_spread"] else "within"
-            name = key if key.startswith("AP") else f"last epoch's {key}"
-            lines.append(f"{name}: goldyolo - official = {d['goldyolo_minus_official']:+.3g}, {verdict} the larger "
-                         f"seed-to-seed spread ({d['largest_seed_spread']:.3g})")
     if not any(k.startswith("difference_") for k in summary):
         lines.append("Not finished: the difference needs both frameworks' runs of at least 2 seeds; the same "
                      "command continues them")
@@ -391,7 +398,7 @@ def bf16_inference_lines(result: dict) -> List[str]:
     coco, diff = result["coco"], result["coco_difference"]
     return [f"{weights_phrase(cfg['weights'])} on {result['num_images']} test images at {cfg['img_size']} px, "
             f"deploy form; {result['hardware']['cpu_model']}",
-            f"boxes of the {o['kept_anchors']:,} anchors the evaluation keeps (class score >= {cfg['conf_thres']}): "
+            f"boxes of the {o['kept_anchors']:,} anchors the evaluation keeps (class score ≥ {cfg['conf_thres']}): "
             f"bf16 - float32 median {boxes['median']:.2g} px, 99th percentile {boxes['p99']:.2g} px, largest "
             f"{boxes['max']:.2g} px",
             f"class scores (every anchor and class): median {scores['median']:.2g}, 99th percentile "

@@ -44,22 +44,30 @@ def test_comparison_table_and_verdict():
     assert lines[1] == ("goldyolo: final AP 0.0100, 0.0120 (mean 0.0110, spread 0.0020); AP50 mean 0.0220, spread "
                         "0.0040; last epoch's training loss mean 3.011, spread 0.002")
     # means 0.0110 vs 0.0130, difference -0.0020 within the larger spread 0.0040
-    assert lines[3] == "AP: goldyolo - official = -0.002, within the larger seed-to-seed spread (0.004)"
-    assert lines[5] == "last epoch's loss: goldyolo - official = -0.002, within the larger seed-to-seed spread (0.004)"
+    verdict = tc.difference_table(result)
+    assert verdict.loc["final AP"].tolist() == ["-0.002", "0.004", "within the spread"]
+    assert verdict.loc["last epoch's loss"].tolist() == ["-0.002", "0.004", "within the spread"]
+    assert list(verdict.index) == ["final AP", "final AP50", "last epoch's loss", "last epoch's IoU loss",
+                                   "last epoch's class loss"]
     assert result["summary"]["difference_cls_loss"]["largest_seed_spread"] == pytest.approx(0.004)
     assert tc.schedule_rows(result) == {"goldyolo": [0.001, 0.002], "official": [0.001, 0.002]}
-    final = plots.comparison_curves(result).axes[3]  # evaluated at the last epoch only: one bar per run
+    figure = plots.comparison_curves(result)
+    assert figure.axes[2].get_title() == "learning rate, weights group (the same in every run)"  # lines overlap
+    final = figure.axes[3]  # evaluated at the last epoch only: one bar per run
     assert final.get_ylabel() == "AP" and final.get_title().startswith("final AP") and len(final.patches) == 4
     assert [bar.get_height() for bar in final.patches] == pytest.approx([0.010, 0.012, 0.011, 0.015])
     for run in result["runs"]:
         run["epochs"][0].update(AP=0.001, AP50=0.002)
-    curves = plots.comparison_curves(result).axes[3]
+    result["runs"][0]["epochs"][1]["lr"] = [0.0, 0.003, 0.08]
+    figure = plots.comparison_curves(result)
+    assert figure.axes[2].get_title() == "learning rate, weights group"
+    curves = figure.axes[3]
     assert len(curves.lines) == 4 and not curves.patches and curves.get_title().startswith("AP@")
 
 
 def test_one_seed_is_not_a_verdict():
     lines = tc.comparison_lines(comparison(seeds=(0,)))
-    assert lines[-1].startswith("Not finished")
+    assert lines[-1].startswith("Not finished") and tc.difference_table(comparison(seeds=(0,))).empty
     assert lines[1] == "goldyolo: final AP 0.0100, AP50 0.0200 (seed 0 alone); last epoch's training loss 3.010"
 
 
@@ -199,7 +207,7 @@ def test_bf16_inference_in_sentences():
                        "bf16": {"AP": 0.00050, "AP50": 0.00129, "num_detections": 60000}},
               "coco_difference": {"AP": 1e-5, "AP50": 1e-5}}
     lines = tc.bf16_inference_lines(result)
-    assert lines[1] == ("boxes of the 1,234 anchors the evaluation keeps (class score >= 0.03): bf16 - float32 "
+    assert lines[1] == ("boxes of the 1,234 anchors the evaluation keeps (class score ≥ 0.03): bf16 - float32 "
                         "median 0.03 px, 99th percentile 1.2 px, largest 9.9 px")
     assert lines[2].endswith("the same best class for 99.993% of the kept anchors")
     assert lines[3].startswith("COCO AP float32 0.00049, bf16 0.00050 (+1.0e-05)")
