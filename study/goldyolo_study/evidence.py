@@ -20,6 +20,7 @@ missing is left out, and the summary says so rather than showing a number from e
 * ``speed_ab``: ``speed_ab/speed_ab.json``, interleaved Jittor/PyTorch repeats, when present;
 * ``cpu_options``: ``speed_ab/cpu_options*.json``, every CPU option in one rotation (the first file's machine
   and configuration, every file's settings), when present;
+* ``cpu_options_files``: each of those files whose settings are shown, by name (the appendix's commands);
 * ``anomaly``: ``anomaly/anomaly.json``, notebook 02's numbers, when present;
 * ``hardware``, ``versions``: the machine line and the software versions of the bench runs;
 * ``split``: images and annotations of ``train.json`` and ``test.json`` in ``splits`` (notebook 01's split,
@@ -129,6 +130,9 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None,
     options = cpu_options(reference)
     if options:
         found["cpu_options"] = options
+        # the files whose settings are shown, each with the configuration its command is rebuilt from
+        found["cpu_options_files"] = {part["file"]: _json(reference / "speed_ab" / part["file"])
+                                      for part in options["parts"]}
     split_files = {name: Path(splits) / f"{name}.json" for name in ("train", "test")} if splits else {}
     if split_files and all(path.is_file() for path in split_files.values()):
         found["split"] = {name: _split_counts(path) for name, path in split_files.items()}

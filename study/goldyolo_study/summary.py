@@ -218,34 +218,47 @@ COMMANDS: List[tuple] = [
                                          "python -m goldyolo_study keep-detector RUN_DIR report/full/person_compare"),
     ("evaluation parity, person model (04)", "python -m goldyolo compare-eval --torch-reference PATH --weights "
                                              "report/full/person_compare/weights/best_run_ema.npz --data "
-                                             "data/person/test.json --img-size 320 --out OUT (and with "
-                                             "--no-same-ground-truth: its README)"),
+                                             "data/person/test.json --img-size 320 --out OUT; the same with "
+                                             "--modes square rect --no-same-ground-truth, and with --modes trainer "
+                                             "--no-same-ground-truth"),
     ("evaluation parity, early weights (04)", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
     ("model parity (04)", "python -m goldyolo parity-report --out report/full/parity/parity.json"),
+    ("over-fit proof (04)", "python -m goldyolo overfit --data ../shared/coco_subset/instances.json --images "
+                            "../shared/coco_subset/images --out RUN_DIR"),
+    ("benchmark (04)", "run by notebook 04 in the report build (python -m goldyolo bench for each setting)"),
     ("speed, interleaved (04)", ""),
-    ("every CPU option (04)", "python -m goldyolo speed-ab --torch-reference PATH --variants jittor-ownconv,"
-                                    "jittor-bf16,torch-cl,torch-bf16,torch-bf16-cl,ort --out "
-                                    "report/full/speed_ab/cpu_options.json (settings: its README)"),
-    ("where the time goes (04)", "python -m goldyolo bench --model gold_yolo-n --img-size 640 --fused "
-                                       "--precision bf16 --profile-ops --out report/full/bench/remaining/"
-                                       "n640_deploy_bf16.json (and float32, and the training step: its README)"),
+    ("every CPU option (04)", ""),
+    ("where the time goes (04)", "python -m goldyolo bench --model gold_yolo-n --img-size 640 --fused --precision P "
+                                 "--runs 20 --warmup 3 --profile-ops --out report/full/bench/remaining/"
+                                 "n640_deploy_P.json; python -m goldyolo bench --model gold_yolo-n --img-size 320 "
+                                 "--batch 8 --fused --train-step --precision P --runs 5 --warmup 2 --profile-ops "
+                                 "--out report/full/bench/remaining/n320_b8_train_P.json (P: float32, then bf16)"),
+    ("memory over 2,000 training steps (04)", "python -m goldyolo soak --data data/splits/train.json --images "
+                                              "../shared/coco_subset/images --batch-size 4 --out OUT"),
+    ("ONNX export (04)", "python -m goldyolo export WEIGHTS --model gold_yolo-n (writes the ONNX file and checks it "
+                         "against onnxruntime)"),
     ("whole report", "python -m goldyolo_study report --profile full"),
 ]
 
 
-def speed_ab_command(result: Dict) -> str:
+def speed_ab_command(result: Dict, out: str = "report/full/speed_ab/speed_ab.json") -> str:
     """The ``speed-ab`` command that made ``result`` (its json), from the configuration it records."""
     cfg = result.get("config", {})
-    options = "".join(f" --{name} {cfg[name]}" for name in ("settings", "runs", "warmup", "invocations") if name in cfg)
-    return f"python -m goldyolo speed-ab --torch-reference PATH{options} --out report/full/speed_ab/speed_ab.json"
+    names = ("settings", "runs", "warmup", "invocations") + (("variants",) if "," in cfg.get("variants", "") and
+                                                              cfg.get("variants") != "jittor,torch" else ())
+    options = "".join(f" --{name} {cfg[name]}" for name in names if name in cfg)
+    return f"python -m goldyolo speed-ab --torch-reference PATH{options} --out {out}"
 
 
 def commands_table(evidence: Optional[Dict] = None) -> pd.DataFrame:
     """Appendix: the command behind each part of the report (PATH: Detection/Gold-YOLO of the official code);
     the training command is the full CPU profile's, the interleaved timing's the one its json records."""
     train = ["python"] + training_command(parameters("full", False), resume=False)[1:]
+    options = (evidence or {}).get("cpu_options_files", {})
     made = {"training (03)": " ".join(train), "speed, interleaved (04)": speed_ab_command((evidence or {}).get(
-        "speed_ab", {}))}
+        "speed_ab", {})), "every CPU option (04)": "; ".join(
+        speed_ab_command(result, f"report/full/speed_ab/{name}") for name, result in options.items())
+        or "python -m goldyolo speed-ab --torch-reference PATH --variants VARIANTS --out OUT"}
     return pd.DataFrame([(part, made.get(part, command)) for part, command in COMMANDS], columns=["part", "command"])
 
 

@@ -147,6 +147,14 @@ def test_commands_are_the_ones_that_made_the_numbers():
     assert train.startswith("python -m goldyolo train --model gold_yolo-n ") and "--seed 0" in train
     assert "--epochs 30" in train and "--val-images" in train and train.endswith("--out report/full/train")
     assert summary.commands_table()["command"].str.len().min() > 0
+    options = {"cpu_options_files": {"cpu_options_train.json": {"config": {
+        "settings": "gold_yolo-n:320:8:train_step", "runs": 20, "warmup": 3, "invocations": 3,
+        "variants": "jittor-bf16,torch-bf16"}}}}
+    assert summary.commands_table(options).set_index("part").command["every CPU option (04)"] == (
+        "python -m goldyolo speed-ab --torch-reference PATH --settings gold_yolo-n:320:8:train_step --runs 20 "
+        "--warmup 3 --invocations 3 --variants jittor-bf16,torch-bf16 --out "
+        "report/full/speed_ab/cpu_options_train.json")
+    assert not summary.commands_table().command.str.contains("README").any()  # every command in the table itself
 
 
 def test_parity_row_reports_the_worst_size():
