@@ -28,8 +28,9 @@ def split_summary_table(summary: Dict[str, dict]) -> pd.DataFrame:
     """``write_splits``' summary as one row per split: images, boxes, crowd regions, where the boxes come from."""
     return pd.DataFrame([{"split": name, "images": summary[name]["images"], "boxes": summary[name]["annotations"],
                           "crowd regions": summary[name]["crowd_annotations"],
-                          "box source (images)": ", ".join(f"{SOURCE_NAMES.get(source, source)}: {count}"
-                                                           for source, count in summary[name]["ann_source"].items())}
+                          # each source kept on one line (non-breaking spaces): a cell breaks between sources
+                          "box source (images)": ", ".join(f"{SOURCE_NAMES.get(source, source)}: {count}".replace(
+                              " ", "\u00a0") for source, count in summary[name]["ann_source"].items())}
                          for name in SPLITS])
 
 

@@ -6,6 +6,7 @@ import html
 import re
 from typing import Optional, Sequence
 
+import numpy as np
 import pandas as pd
 
 # the report's print CSS keeps cells with this class on one line (others wrap to fit the page)
@@ -31,6 +32,12 @@ def ap_text(value: float, like: Optional[float] = None) -> str:
     """An AP as the report's tables show it: four decimals from 0.01 up, else three significant digits; with
     ``like`` (a spread beside its mean), in the format of ``like``."""
     return f"{value:.4f}" if abs(value if like is None else like) >= 0.01 else f"{value:.3g}"
+
+
+def significant(value: float, digits: int = 4) -> str:
+    """``value`` to ``digits`` significant digits without an exponent (``0.00007921`` beside ``0.000348``, not
+    ``7.921e-05``): one column, one notation."""
+    return np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="-")
 
 
 def plural(count: int, word: str) -> str:

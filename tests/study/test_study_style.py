@@ -45,3 +45,8 @@ def test_commands_break_between_words_only():
                                                           + "a:1,<wbr>b:2,<wbr>" * 5)
     html = command_table(pd.DataFrame({"part": ["a"], "command": ["python -m x"]})).to_html()
     assert "table-layout: fixed" in html and "width: 25%" in html and "nowrap" in html
+
+
+def test_significant_digits_without_an_exponent():
+    assert [style.significant(v) for v in (7.921e-05, 0.000348, 0.10934, 1.1585, 30.0)] == [
+        "0.00007921", "0.000348", "0.1093", "1.159", "30"]
