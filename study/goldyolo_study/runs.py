@@ -89,7 +89,7 @@ def final_line(run: TrainingRun) -> str:
     history = run.history
     best = history.loc[history.AP.idxmax()]
     return (f"loss {history.loss.iloc[0]:.3f} (epoch 0) -> {history.loss.iloc[-1]:.3f} (epoch {run.epochs_done - 1}); "
-            f"best AP {best.AP:.4f} / AP50 {best.AP50:.4f} at epoch {int(best.epoch)}; "
+            f"highest AP {best.AP:.4f} (AP50 {best.AP50:.4f}) at epoch {int(best.epoch)}; "
             f"skipped non-finite steps: {int(history.skipped_steps.iloc[-1])}")
 
 

@@ -176,6 +176,9 @@ def headline_table(evidence: Dict, s_deploy, reference_runs: Optional[str] = Non
         ("Peak process memory, batch 1", "; ".join(f"{r['model']} {r['size']} px: {r['peak RSS MiB']:.0f} MiB"
                                                    for r in peak) or NOT_YET, "04"),
     ]
+    person = evidence.get("person_compare", {})
+    if person and "difference_AP50" not in person:  # no verdict yet: the conclusion lists it under what is left
+        rows = [row for row in rows if row[0] != "Beside the official trainer, person alone"]
     table = pd.DataFrame(rows, columns=["result", "measured here", "where"])
     table["measured here"] = table["measured here"].map(readable)
     if reference_runs is not None:

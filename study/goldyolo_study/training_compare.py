@@ -247,7 +247,7 @@ def warmup_lines(run: TrainingRun) -> List[str]:
     if len(warm) and len(evaluated):
         best = evaluated.loc[evaluated.AP50.idxmax()]
         lines.append(f"AP50 at the last evaluation inside the warm-up (epoch {int(warm.epoch.iloc[-1])}): "
-                     f"{warm.AP50.iloc[-1]:.4f}; best AP50 {best.AP50:.4f} at epoch {int(best.epoch)}")
+                     f"{warm.AP50.iloc[-1]:.4f}; highest AP50 {best.AP50:.4f} at epoch {int(best.epoch)}")
     return lines
 
 

@@ -249,8 +249,15 @@ def test_headline_rows_of_the_model_that_detects():
     assert measured["A model that detects: person alone"] == (
         "Gold-YOLO-N at 320 px trained by the official trainer (seed 0, epoch 149), scored by goldyolo's evaluator: "
         "AP 0.1093, AP50 0.2475")
-    assert measured["Beside the official trainer, person alone"] == (
-        "official: AP50 0.2475 (seed 0 alone); 1 of 4 runs finished")
+    assert "Beside the official trainer, person alone" not in measured  # no verdict yet: not a headline
+    finished = dict(goldyolo={"seeds": [0, 1], "mean_AP50": 0.25, "spread_AP50": 0.01},
+                    official={"seeds": [0, 1], "mean_AP50": 0.24, "spread_AP50": 0.02},
+                    difference_AP50={"goldyolo_minus_official": 0.01, "largest_seed_spread": 0.02,
+                                     "exceeds_seed_spread": False})
+    shown = summary.headline_table({"person_compare": finished}, S_DEPLOY).set_index("result")["measured here"]
+    assert shown["Beside the official trainer, person alone"] == (
+        "goldyolo: AP50 0.2500 (spread 0.0100) over seeds 0, 1; official: AP50 0.2400 (spread 0.0200) over seeds 0, "
+        "1; the difference is within the seed-to-seed spread")
     assert measured["Evaluator beside the official one"] == (
         "square: AP 0.1093 (official) vs 0.1093, 59,781 of 59,782 detections matched")
     empty = dict(zip(*summary.headline_table({}, S_DEPLOY)[["result", "measured here"]].T.values))
