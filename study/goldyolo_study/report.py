@@ -49,6 +49,7 @@ ABOUT = ("- **What:** the study of an earlier student report on Gold-YOLO in Jit
          "numbers hold, and who want to train and evaluate Gold-YOLO in Jittor themselves")
 CELL_TIMEOUT_S = {"full": 3 * 3600, "quick": 20 * 60, "ci": 20 * 60}
 PDF_TIMEOUT_S = 300
+NOTE_CLASS = "run-note"  # printed lines, shown as paragraphs
 # JupyterLab's template without its CDN scripts (require.js, MathJax, mermaid): nothing is fetched when the
 # file is opened, so it reads the same offline; math in markdown shows as its TeX source. Printed on A4 with
 # long code lines wrapped rather than cut.
@@ -73,9 +74,11 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { conten
               ".jp-OutputArea-output img { max-width: 100%; height: auto; } "
               "h1, h2, h3 { break-after: avoid; } "
               # a printed line just above a figure or table stays with it, and so does a heading cell just above
-              # a figure's cell: the heading is carried to the figure's page; a table's last row never sits alone
-              ".jp-OutputArea-child:has(+ .jp-OutputArea-child .jp-RenderedImage) { break-after: avoid; } "
-              ".jp-OutputArea-child:has(+ .jp-OutputArea-child table) { break-after: avoid; } "
+              # a figure's cell: the heading is carried to the figure's page; a table's last row never sits alone.
+              # A table and the figure after it may part: chained, they would leave half a page empty
+              f".jp-OutputArea-child:has(.{NOTE_CLASS}):has(+ .jp-OutputArea-child .jp-RenderedImage) "
+              "{ break-after: avoid; } "
+              f".jp-OutputArea-child:has(.{NOTE_CLASS}):has(+ .jp-OutputArea-child table) {{ break-after: avoid; }} "
               ".jp-MarkdownCell:has(h1, h2, h3, h4):has(+ .jp-CodeCell .jp-RenderedImage) { break-after: avoid; } "
               ".jp-RenderedHTMLCommon tbody tr:last-child { break-before: avoid; } "
               # the appendix starts a page, as the chapters do
@@ -87,7 +90,6 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { conten
               ".jp-RenderedHTMLCommon li { break-inside: avoid; } "
               ".jp-RenderedHTMLCommon p { orphans: 3; widows: 3; } "
               ".run-note p { margin: 0.25em 0; font-size: 9.5pt; line-height: 1.4; color: #333; } ")
-NOTE_CLASS = "run-note"  # printed lines, shown as paragraphs
 _OFFLINE_TEMPLATE = DictLoader({"offline.html.j2": "{%- extends 'index.html.j2' -%}\n"
                                                    "{% block html_head_js %}{% endblock %}\n"
                                                    "{% block html_head_js_mathjax %}{% endblock %}\n"

@@ -11,7 +11,7 @@ import pandas as pd
 from goldyolo.data.coco import counts_in_words
 from goldyolo.errors import InputNotFoundError
 
-from .style import model_label, on_device
+from .style import ap_text, model_label, on_device, readable
 
 
 @dataclass
@@ -149,10 +149,10 @@ def eval_parity_table(result: dict) -> pd.DataFrame:
     rows = []
     for mode, entry in result.get("modes", {}).items():
         shapes, found = entry.get("input_shapes", {}), entry.get("detections", {})
-        rows.append({"mode": mode.replace("_", "-"),
-                     "official AP": f"{entry['official']['AP']:#.3g}", "goldyolo AP": f"{entry['goldyolo']['AP']:#.3g}",
-                     "official AP50": f"{entry['official']['AP50']:#.3g}",
-                     "goldyolo AP50": f"{entry['goldyolo']['AP50']:#.3g}",
+        rows.append({"mode": readable(mode),
+                     "official AP": ap_text(entry["official"]["AP"]), "goldyolo AP": ap_text(entry["goldyolo"]["AP"]),
+                     "official AP50": ap_text(entry["official"]["AP50"]),
+                     "goldyolo AP50": ap_text(entry["goldyolo"]["AP50"]),
                      "input shapes equal": f"{shapes['equal']} of {shapes['images']}" if shapes else "",
                      "detections matched": f"{found['matched']:,} of {found['official']:,}" if found else "",
                      "largest box / score difference": (f"{found['largest_box_difference_px']:.1g} px / "
@@ -230,7 +230,7 @@ def eval_parity_lines(result: dict, rebuilt_truth: bool = False) -> List[str]:
     lines = [f"the same {model_label(cfg['model'])} weights in both evaluators, on {images or 'the'} test images at "
              f"{cfg['img_size']} px, batch {cfg['batch_size']}; {hardware.get('cpu_model', '?')}, "
              f"{env.get('date', '?')[:10]}"]
-    shown = f"{best:.3f}" if best >= 0.01 else f"{best:.2g}"  # the precision of the AP tables beside it
+    shown = ap_text(best)  # the precision of the AP tables beside it
     if best < 0.05:
         lines.append(f"these weights reach AP50 {shown} at most: at that level an equal AP says little (a "
                      "detector that finds nothing gives equal APs too), so the evidence is the detection-by-"
@@ -240,7 +240,8 @@ def eval_parity_lines(result: dict, rebuilt_truth: bool = False) -> List[str]:
                      "model that detects, beside the detection-by-detection match")
     if "square" in modes and "rect" in modes:
         square, rect = modes["square"]["official"]["AP"], modes["rect"]["official"]["AP"]
-        lines.append(f"the mode alone moves the AP of the same weights from {square:.3g} (square) to {rect:.3g} "
+        lines.append(f"the mode alone moves the AP of the same weights from {ap_text(square)} (square) to "
+                     f"{ap_text(rect)} "
                      f"(rect, aspect-ratio batches; x{rect / square:.2f}), equally in both evaluators: where the "
                      "official trainer's own AP (rect) and goldyolo's evaluator (square) differ in notebook 03, "
                      + ("part of it is their mode (the rest their ground truth, below), none their evaluator"

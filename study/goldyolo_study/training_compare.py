@@ -13,7 +13,7 @@ from goldyolo.compare.train_compare import SUMMARY_KEYS
 from goldyolo.engine.solver import warmup_steps
 
 from .runs import TrainingRun
-from .style import ap_text, on_device, readable
+from .style import ap_text, on_device, readable, significant
 
 
 def read_json(path: Path | str) -> Optional[dict]:
@@ -45,8 +45,9 @@ def difference_table(result: dict) -> pd.DataFrame:
         d = result["summary"].get(f"difference_{key}")
         if d:
             name = f"final {key}" if key.startswith("AP") else f"last epoch's {readable(key)}"
-            rows[name] = {"goldyolo − official (means)": f"{d['goldyolo_minus_official']:+.3g}",
-                          "larger seed-to-seed spread": f"{d['largest_seed_spread']:.3g}",
+            difference = d["goldyolo_minus_official"]
+            rows[name] = {"goldyolo − official (means)": ("+" if difference > 0 else "") + significant(difference, 3),
+                          "larger seed-to-seed spread": significant(d["largest_seed_spread"], 3),
                           "verdict": "outside the spread" if d["exceeds_seed_spread"] else "within the spread"}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("measure")
 

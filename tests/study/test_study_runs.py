@@ -144,7 +144,7 @@ def test_eval_parity_table_and_the_ap_level_it_speaks_to():
     result = _eval_parity(2.6e-5)
     table = runs.eval_parity_table(result)
     assert table["mode"].tolist() == ["square", "rect"]
-    assert table["official AP"].tolist() == ["4.00e-06", "3.00e-06"]
+    assert table["official AP"].tolist() == ["4e-06", "3e-06"]
     assert table["detections matched"].tolist() == ["59,991 of 60,000", "60,000 of 60,000"]
     assert table["input shapes equal"].tolist() == ["200 of 200"] * 2
     lines = runs.eval_parity_lines(result)
@@ -156,7 +156,7 @@ def test_eval_parity_table_and_the_ap_level_it_speaks_to():
     assert runs.eval_parity_lines(result, rebuilt_truth=True)[2].endswith(
         "part of it is their mode (the rest their ground truth, below), none their evaluator")
     detecting = runs.eval_parity_lines(_eval_parity(0.41))
-    assert detecting[1].startswith("these weights reach AP50 0.410: the AP agreement speaks")
+    assert detecting[1].startswith("these weights reach AP50 0.4100: the AP agreement speaks")
 
 
 def test_the_ground_truth_alone_is_put_in_numbers():
