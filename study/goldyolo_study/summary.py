@@ -77,8 +77,8 @@ def long_lr_note(evidence: Dict) -> str:
     first, long_first = evidence.get("train", {}).get("lr_first"), evidence.get("long", {}).get("lr_first")
     if not first or not long_first or abs(long_first / first - 1) < 0.01:
         return ""
-    return (f"at {long_first / first:.2g} times the study run's learning rate, an earlier trainer's recipe, as the "
-            "README beside its records says")
+    return (f"at {long_first / first:.2g} times the study run's learning rate: an earlier trainer's recipe, which "
+            "did not scale the learning rate to the batch as the official one does")
 
 
 def speed_text(evidence: Dict) -> str:

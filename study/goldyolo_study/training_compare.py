@@ -258,7 +258,7 @@ def recipe_line(run: TrainingRun, study: TrainingRun) -> str:
     rate, study_rate = run.history.lr.iloc[0][1], study.history.lr.iloc[0][1]
     ratio = rate / study_rate
     verdict = ("the same recipe" if abs(ratio - 1) < 0.01 else
-               f"{ratio:.2g} times the study run's: a different recipe (the run's README says which)")
+               f"{ratio:.2g} times the study run's: a different recipe")
     return (f"conv-weight learning rate after epoch 0: {rate:.3g}, against {study_rate:.3g} in the study run "
             f"above: {verdict}")
 

@@ -85,8 +85,9 @@ def test_conclusion_sorts_findings_by_the_evidence():
     text = "\n".join(summary.conclusion_lines(same, claims.register(same, MODELS)))
     assert "0.0199 after 100: far from" in text and "run again" not in text
     table = summary.headline_table(evidence, S_DEPLOY).set_index("result")["where"]
-    assert table["Trained longer"] == ("03: the long run (at 2 times the study run's learning rate, an earlier "
-                                       "trainer's recipe, as the README beside its records says)")
+    assert table["Trained longer"] == ("03: the long run (at 2 times the study run's learning rate: an earlier "
+                                       "trainer's recipe, which did not scale the learning rate to the batch as the "
+                                       "official one does)")
     assert summary.headline_table(same, S_DEPLOY).set_index("result")["where"]["Trained longer"] == "03: the long run"
     assert "GPU" in text[text.index("What is left"):]
     assert text.startswith("Of the earlier report's 25 claims (summary page): ")  # a finding of neither kind
