@@ -193,23 +193,26 @@ def residual_lines(rebuilt: dict, trainer_ap: Optional[float], trainer_mode: Opt
     boxes; with ``trainer_mode``, the measured cause (the load size) and the gap to goldyolo's square AP taken
     apart; else the likely cause read from the official code, marked as not measured."""
     rect = rebuilt.get("modes", {}).get("rect", {}).get("official")
-    if trainer_ap is None or not rect:
-        return []
     trainer = (trainer_mode or {}).get("modes", {}).get("trainer")
     square = (same or {}).get("modes", {}).get("square", {}).get("goldyolo")
     if trainer and square:
         found = trainer.get("detections", {})
+        own = (f": the trainer's own AP ({trainer_ap:.4f})" if trainer_ap is not None else
+               " (what the official trainer would log for these weights; they were not trained by it)")
         return [f"evaluated as the official trainer evaluates during training (its own test loader reads the images "
                 f"at the training size, {trainer_mode['config']['img_size']} px, where the script's rect mode reads "
                 f"them at 640 px and shrinks them; the training-form model), the official evaluator gives "
-                f"{trainer['official']['AP']:.4f} on the rebuilt boxes: the trainer's own AP ({trainer_ap:.4f}). "
+                f"{trainer['official']['AP']:.4f} on the rebuilt boxes{own}. "
                 f"goldyolo's evaluator with the same inputs ({trainer['input_shapes']['equal']} of "
                 f"{trainer['input_shapes']['images']} shapes equal, {found.get('matched', 0):,} of "
                 f"{found.get('official', 0):,} detections matched) gives {trainer['goldyolo']['AP']:.4f} against the "
-                f"json. So from the trainer's own AP to goldyolo's square evaluation ({square['AP']:.4f}): ground "
+                f"json. So from the trainer's evaluation to goldyolo's square evaluation ({square['AP']:.4f}): ground "
                 f"truth {trainer['goldyolo']['AP'] - trainer['official']['AP']:+.4f}, then batches and load size "
-                f"{square['AP'] - trainer['goldyolo']['AP']:+.4f}; the script's rect mode ({rect['AP']:.4f} on the "
-                f"rebuilt boxes) differs from the trainer's evaluation by its load size alone"]
+                f"{square['AP'] - trainer['goldyolo']['AP']:+.4f}"
+                + (f"; the script's rect mode ({rect['AP']:.4f} on the rebuilt boxes) differs from the trainer's "
+                   "evaluation by its load size alone" if rect else "")]
+    if trainer_ap is None or not rect:
+        return []
     return [f"the official trainer's own AP of these weights, from its evaluation during training, is "
             f"{trainer_ap:.4f}; the official evaluation script in rect mode on the same rebuilt boxes gives "
             f"{rect['AP']:.4f}, so "
