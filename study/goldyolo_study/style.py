@@ -87,11 +87,18 @@ def command_html(command: str) -> str:
 LONG_WORD = 32  # a longer word (a list of settings, a long path) may break after its commas and slashes
 
 
+def text_html(text: str) -> str:
+    """Text for an HTML table cell whose long words (a web address) break after their slashes first."""
+    return " ".join(html.escape(word).replace("/", "/<wbr>") if len(word) > LONG_WORD else html.escape(word)
+                    for word in text.split())
+
+
 def command_table(frame: pd.DataFrame, column: str = "command", first_width: int = 25):
     """``frame`` styled as a table of commands that fits the printed page: the full width, fixed columns (the
     first ``first_width`` percent), ``column`` through :func:`command_html`, the other cells wrapping anywhere."""
     first = frame.columns[0]
     return (frame.style.hide(axis="index").format(command_html, subset=[column])
+            .format(text_html, subset=[c for c in frame.columns if c != column])
             .set_table_styles([{"selector": "", "props": "width: 100%; table-layout: fixed;"},
                                {"selector": "th.col0, td.col0", "props": f"width: {first_width}%;"}])
             .set_properties(**{"text-align": "left", "white-space": "normal"})

@@ -50,3 +50,10 @@ def test_commands_break_between_words_only():
 def test_significant_digits_without_an_exponent():
     assert [style.significant(v) for v in (7.921e-05, 0.000348, 0.10934, 1.1585, 30.0)] == [
         "0.00007921", "0.000348", "0.1093", "1.159", "30"]
+
+
+def test_a_web_address_in_a_table_cell_breaks_after_its_slashes():
+    address = "https://drive.google.com/drive/folders/1dd2KJjYfHrXwKasfjDeL1eLX0Vp6UaLG"
+    assert style.text_html(f"the folder {address} & more") == (
+        "the folder https:/<wbr>/<wbr>drive.google.com/<wbr>drive/<wbr>folders/<wbr>1dd2KJjYfHrXwKasfjDeL1eLX0Vp6UaLG "
+        "&amp; more")
