@@ -86,8 +86,9 @@ def comparison_lines(result: dict) -> List[str]:
 def phase_offsets(result: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame:
     """Per loss item and phase (with mosaic, without it), and for AP50 and AP over the evaluated epochs:
     goldyolo minus official, per seed (mean over the epochs, and in how many seed-epochs goldyolo is lower),
-    beside the same for two seeds of one trainer (seed a minus seed b), which shows how far and how persistently
-    two runs differ by their seed. The epochs of a forked comparison's base run (``fork_base``) are left out."""
+    beside the same for two seeds of one trainer (seed a minus seed b, when there are two), which shows how far
+    and how persistently two runs differ by their seed. The epochs of a forked comparison's base run
+    (``fork_base``) are left out."""
     # a forked comparison's first epochs are the one run all forks start from: not a comparison
     runs = {(r["framework"], r["seed"]): {e["epoch"]: e for e in r["epochs"] if not e.get("fork_base")}
             for r in result["runs"]}
@@ -110,8 +111,8 @@ def phase_offsets(result: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame
             row = {"measure": readable(item), "phase": phase,
                    "goldyolo - official, mean per seed": ", ".join(f"{sum(d) / len(d):+.4f}" for d in framework),
                    "goldyolo lower": f"{sum(v < 0 for d in framework for v in d)} of {count}"}
-            for name in ("goldyolo", "official"):
-                within = diffs((name, seeds[0]), (name, seeds[-1])) if len(seeds) > 1 else []
+            for name in ("goldyolo", "official") if len(seeds) > 1 else ():  # one seed: no seed-to-seed column
+                within = diffs((name, seeds[0]), (name, seeds[-1]))
                 row[f"{name}: seed {seeds[0]} - seed {seeds[-1]}"] = (
                     f"{sum(within) / len(within):+.4f} ({sum(v < 0 for v in within)} of {len(within)} lower)"
                     if within else "")

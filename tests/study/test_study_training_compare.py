@@ -215,3 +215,8 @@ def test_bf16_inference_in_sentences():
     result["config"]["weights"] = "../runs/fork15/seed_0/goldyolo/last.pkl"
     assert tc.bf16_inference_lines(result)[0].startswith(
         "the EMA weights of goldyolo's seed-0 model of a trainer comparison (last checkpoint) on 200 test images")
+
+
+def test_one_seed_has_no_seed_to_seed_column():
+    table = tc.phase_offsets(comparison(seeds=(0,)), stop_aug_last_n_epoch=1)
+    assert list(table.columns) == ["goldyolo - official, mean per seed", "goldyolo lower"]
