@@ -75,7 +75,7 @@ def test_summary_table_states_the_evidence():
     agreement = pd.DataFrame({"relative difference": [1.4e-7, 2.4e-7]})
     table = anomaly_tables.summary_table(fixed, synthetic, real, gradients, agreement, 10)
     evidence = table.evidence.tolist()
-    assert evidence[0] == ("rebuilt: 0.94 → 0.001; same curve with shuffled labels: yes; the first gradient pushes "
+    assert evidence[0] == ("rebuilt: 0.94 → 0.0014; same curve with shuffled labels: yes; the first gradient pushes "
                            "100% of the class scores up and 0% of it depends on the labels")
     assert evidence[1] == ("rebuilt: 2.50 → 0.80; reg 0.000, cls 0.690, obj 0.070, noobj 0.025; "
                            "same curve with shuffled labels: no")

@@ -88,7 +88,7 @@ def test_a_training_runs_best_checkpoint_is_kept(tmp_path):
     record = json.loads(detector.keep(run_dir, records).read_text())
     assert (record["source"], record["epoch"], record["AP50"], record["seed"]) == ("training", 9, 0.05, 0)
     assert detector.describe(record) == ("the best checkpoint of the 300-epoch run (goldyolo's trainer, seed 0): EMA "
-                                         "weights after epoch 9 (AP50 0.050, AP 0.020 by goldyolo's evaluator)")
+                                         "weights after epoch 9 (AP50 0.0500, AP 0.0200 by goldyolo's evaluator)")
     model, _ = detector.load(records, num_classes=80)
     loaded = {k: v.numpy() for k, v in model.state_dict().items()}
     assert all(np.array_equal(loaded[k], state[k]) for k in state)
