@@ -110,7 +110,7 @@ def load_line(reports: Sequence[dict]) -> str:
     return (f"1-minute load average as each setting finished: {min(loads):.2f}-{max(loads):.2f} on {cores} cores, "
             "the benchmark's own threads included; "
             + (f"{shared} of {len(loads)} above {cores}: those ran on shared cores" if shared
-               else f"none above {cores}: no sign of other work on the cores"))
+               else f"none above {cores}: no sign of other work on the cores in the minute before each"))
 
 
 def display_table(speed: pd.DataFrame) -> pd.DataFrame:
@@ -121,12 +121,12 @@ def display_table(speed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "model": speed.model.map(model_label),
         "px": speed["size"], "batch": speed.batch, "form": speed.form.str.replace("_", " "),
-        "ms, median (min-max)": [f"{m:.1f} ({a:.1f}-{b:.1f})" for m, a, b in
+        "ms, median (min-max)": [f"{m:,.1f} ({a:,.1f}-{b:,.1f})" for m, a, b in
                                  zip(speed["median ms"], speed["min ms"], speed["max ms"])],
         "timed runs": speed["runs"],
-        "ms per image": [f"{v:.1f}" for v in speed["ms per image"]],
+        "ms per image": [f"{v:,.1f}" for v in speed["ms per image"]],
         "images/s": [f"{v:.2f}" if v < 10 else f"{v:.1f}" for v in speed["images/s"]],
-        "peak RSS MiB": speed["peak RSS MiB"].round(0).astype(int)})
+        "peak RSS MiB": [f"{v:,.0f}" for v in speed["peak RSS MiB"]]})
 
 
 def recorded_comparisons(reports: Sequence[dict]) -> Tuple[dict, List[dict]]:

@@ -239,8 +239,8 @@ def eval_parity_lines(result: dict, rebuilt_truth: bool = False) -> List[str]:
                      "detector that finds nothing gives equal APs too), so the evidence is the detection-by-"
                      "detection match of the whole post-processing")
     else:
-        lines.append(f"these weights reach AP50 {shown}: the AP agreement speaks for the evaluation of a "
-                     "model that detects, beside the detection-by-detection match")
+        lines.append(f"these weights reach AP50 {shown} (the highest of the modes): the AP agreement speaks for the "
+                     "evaluation of a model that detects, beside the detection-by-detection match")
     if "square" in modes and "rect" in modes:
         square, rect = modes["square"]["official"]["AP"], modes["rect"]["official"]["AP"]
         lines.append(f"the mode alone moves the AP of the same weights from {ap_text(square)} (square) to "

@@ -23,7 +23,7 @@ WORDS = {"iou_loss": "IoU loss", "dfl_loss": "DFL loss", "cls_loss": "class loss
 _WORD = re.compile(r"\b(" + "|".join(map(re.escape, WORDS)) + r")\b")
 # a printed line's ASCII stand-ins for the signs the document sets: arrows, plus-minus, times (x0.02)
 SIGNS = ((re.compile(r" -> "), " → "), (re.compile(r"\+-"), "±"), (re.compile(r"(?<![\w.])x(?=\d)"), "×"),
-         (re.compile(r"(?<=\d) x (?=\d)"), " × "), (re.compile(r"(?<=\d)x\b"), "×"), (re.compile(r" >= "), " ≥ "),
+         (re.compile(r"(?<=\d) x (?=[\w(])"), " × "), (re.compile(r"(?<=\d)x\b"), "×"), (re.compile(r" >= "), " ≥ "),
          (re.compile(r" <= "), " ≤ "), (re.compile(r"\^2\b"), "²"))
 _MODEL = re.compile(r"\bgold_yolo-([nsml])\b")
 
@@ -35,9 +35,12 @@ def ap_text(value: float, like: Optional[float] = None) -> str:
 
 
 def significant(value: float, digits: int = 4) -> str:
-    """``value`` to ``digits`` significant digits without an exponent (``0.00007921`` beside ``0.000348``, not
+    """``value`` to ``digits`` significant digits without an exponent (``0.00007921`` beside ``0.0003480``, not
     ``7.921e-05``): one column, one notation."""
-    return np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="-")
+    if float(value).is_integer():
+        return f"{int(value)}"  # a count (epochs) stays a whole number
+    decimals = max(0, digits - 1 - int(np.floor(np.log10(abs(value)))))
+    return f"{value:.{decimals}f}"
 
 
 def plural(count: int, word: str) -> str:

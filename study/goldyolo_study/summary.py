@@ -85,8 +85,11 @@ def speed_text(evidence: Dict) -> str:
     """Jittor/PyTorch time ratios, interleaved with intervals where measured."""
     ab = evidence.get("speed_ab", {}).get("settings", [])
     if ab:
-        return "; ".join(f"{s['model']} {s['img_size']} px batch {s['batch']} {s['mode']}: {s['ratio']:.2f} "
-                         f"(95% {s['ci_low']:.2f}-{s['ci_high']:.2f}, {ab_verdict(s)})" for s in ab)
+        machine = evidence["speed_ab"].get("hardware", {}).get("cpu_model")
+        return (f"on {machine}: " if machine else "") + "; ".join(
+            f"{s['model']} {s['img_size']} px batch {s['batch']} {s['mode']}: {s['ratio']:.2f} "
+            f"(95% {s['ci_low']:.2f}-{s['ci_high']:.2f}, {ab_verdict(s)})" for s in ab) + (
+            "; a ratio of this CPU: another gives others (notebook 04)" if machine else "")
     rows = [r for r in evidence.get("speed", []) if r.get("Jittor / PyTorch") == r.get("Jittor / PyTorch")
             and r.get("Jittor / PyTorch") is not None]
     if not rows:

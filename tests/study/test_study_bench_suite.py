@@ -234,7 +234,7 @@ def test_load_line_says_whether_the_cores_were_shared():
                 "measurements": [{"load_average_1_5_15": [load, 0, 0]} for load in loads]}
     assert bench_suite.load_line([report(1.16, 1.67)]) == (
         "1-minute load average as each setting finished: 1.16-1.67 on 2 cores, the benchmark's own threads "
-        "included; none above 2: no sign of other work on the cores")
+        "included; none above 2: no sign of other work on the cores in the minute before each")
     assert bench_suite.load_line([report(1.0), report(3.5)]).endswith("1 of 2 above 2: those ran on shared cores")
     assert bench_suite.load_line([{"hardware": {}, "measurements": [{}]}]) == "load average not recorded"
 

@@ -48,8 +48,8 @@ def test_commands_break_between_words_only():
 
 
 def test_significant_digits_without_an_exponent():
-    assert [style.significant(v) for v in (7.921e-05, 0.000348, 0.10934, 1.1585, 30.0)] == [
-        "0.00007921", "0.000348", "0.1093", "1.159", "30"]
+    assert [style.significant(v) for v in (7.921e-05, 0.000348, 0.10934, 1.1586, 30.0, 0.598)] == [
+        "0.00007921", "0.0003480", "0.1093", "1.159", "30", "0.5980"]  # one precision in a column
 
 
 def test_a_web_address_in_a_table_cell_breaks_after_its_slashes():

@@ -264,3 +264,9 @@ def test_headline_rows_of_the_model_that_detects():
     empty = dict(zip(*summary.headline_table({}, S_DEPLOY)[["result", "measured here"]].T.values))
     assert empty["A model that detects: person alone"] == empty["Evaluator beside the official one"] == \
         "not in this build"
+
+
+def test_speed_ratios_name_the_cpu_they_belong_to():
+    text = summary.speed_text({"speed_ab": dict(AB, hardware={"cpu_model": "Xeon"})})
+    assert text.startswith("on Xeon: gold_yolo-n 640 px batch 1 deploy: 1.02 (95% 0.98-1.05")
+    assert text.endswith("; a ratio of this CPU: another gives others (notebook 04)")

@@ -45,8 +45,8 @@ def test_comparison_table_and_verdict():
                         "0.0040; last epoch's training loss mean 3.011, spread 0.002")
     # means 0.0110 vs 0.0130, difference -0.0020 within the larger spread 0.0040
     verdict = tc.difference_table(result)
-    assert verdict.loc["final AP"].tolist() == ["-0.002", "0.004", "within the spread"]
-    assert verdict.loc["last epoch's loss"].tolist() == ["-0.002", "0.004", "within the spread"]
+    assert verdict.loc["final AP"].tolist() == ["-0.00200", "0.00400", "within the spread"]
+    assert verdict.loc["last epoch's loss"].tolist() == ["-0.00200", "0.00400", "within the spread"]
     assert list(verdict.index) == ["final AP", "final AP50", "last epoch's loss", "last epoch's IoU loss",
                                    "last epoch's class loss"]
     assert result["summary"]["difference_cls_loss"]["largest_seed_spread"] == pytest.approx(0.004)
