@@ -173,9 +173,9 @@ def ground_truth_lines(same: dict, rebuilt: dict, trainer_ap: Optional[float] = 
     parts = []
     for mode in modes:
         a, b = same["modes"][mode]["official"], rebuilt["modes"][mode]["official"]
-        parts.append(f"{mode.replace('_', '-')}: AP {a['AP']:.4f} -> {b['AP']:.4f}, AP50 {a['AP50']:.4f} -> "
+        parts.append(f"{readable(mode)}: AP {a['AP']:.4f} -> {b['AP']:.4f}, AP50 {a['AP50']:.4f} -> "
                      f"{b['AP50']:.4f}")
-    matched = "; ".join(f"{m.replace('_', '-')} {d['matched']:,} of {d['official']:,}" for m in modes
+    matched = "; ".join(f"{readable(m)} {d['matched']:,} of {d['official']:,}" for m in modes
                         for d in [rebuilt["modes"][m].get("detections")] if d)
     return ["the official evaluator scored against the boxes it rebuilds from the label files (as for a user's "
             "YOLO dataset and inside the official trainer) instead of the test json"
