@@ -5,7 +5,7 @@ missing is left out, and the summary says so rather than showing a number from e
 
 * ``train``: the 30-epoch run (``train/metrics.jsonl``, ``train/config.json``): first and last loss, the
   last and best evaluated AP/AP50;
-* ``long``: the 100-epoch run (``long_n320/metrics.jsonl``): epochs and last AP/AP50;
+* ``long``: the 100-epoch run (``long_n320/metrics.jsonl``): epochs and last AP/AP50, its configuration and origin;
 * ``compare``: ``compare_train/compare.json``'s ``summary`` (official trainer beside goldyolo's);
   ``person_compare`` the same of the person task, with its epochs and how many of its runs are finished;
 * ``detector``: ``person_compare/detector.json``, the person model notebook 04 evaluates (run, epoch, AP);
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from .bench_suite import cpu_options, speed_table
+from .provenance import origin_text
 
 
 def _jsonl(path: Path) -> List[dict]:
@@ -80,7 +81,8 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None,
         found["train"] = dict(training_summary(train), model=config.get("model"), img_size=config.get("img_size"))
     long = _jsonl(reference / "long_n320" / "metrics.jsonl")
     if long:
-        found["long"] = training_summary(long)
+        found["long"] = dict(training_summary(long), config=_json(reference / "long_n320" / "config.json"),
+                             origin=origin_text(reference / "long_n320"))
     compare = _json(reference / "compare_train" / "compare.json")
     if compare.get("summary"):
         found["compare"] = compare["summary"]

@@ -152,7 +152,7 @@ def real_loss_curves(real: Dict[str, pd.DataFrame]) -> plt.Figure:
 
 def training_curves(history: pd.DataFrame, test_name: str) -> plt.Figure:
     """Loss components, learning rates, AP on ``test_name`` and time, per epoch of a training run."""
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 5.6))  # short enough to share a page with the lines above it
     for key in ("loss", "iou_loss", "dfl_loss", "cls_loss"):
         if history[key].abs().sum() > 0:
             axes[0, 0].plot(history.epoch, history[key], "o-", ms=3,

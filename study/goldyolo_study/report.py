@@ -27,6 +27,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import nbformat
 import papermill
+from bs4 import BeautifulSoup
 from jinja2 import DictLoader
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
@@ -318,10 +319,39 @@ def printed_as_prose(text: str) -> nbformat.NotebookNode:
                                                         "text/plain": text})
 
 
+THEAD = re.compile(r"<thead>.*?</thead>", re.S)
+
+
+def _names_row_merged(thead: str) -> str:
+    """One table head with its last row of index names (pandas prints them below the column names, leaving a row
+    of empty cells) moved into the empty corner cells of the row above; unchanged where that does not fit."""
+    soup = BeautifulSoup(thead, "html.parser")
+    rows = soup.find_all("tr")
+    if len(rows) < 2:
+        return thead
+    above, names = rows[-2].find_all("th"), rows[-1].find_all("th")
+    labels = [th.get_text(strip=True) for th in names]
+    count = next((i for i, text in enumerate(labels) if not text), len(labels))
+    if (count == 0 or any(labels[count:]) or len(above) != len(names)
+            or any(above[i].get_text(strip=True) and "index_name" not in above[i].get("class", [])
+                   for i in range(count))):
+        return thead
+    for th, label in zip(above, labels[:count]):
+        th.string = label
+    rows[-1].decompose()
+    return str(soup)
+
+
+def index_names_in_header(html: str) -> str:
+    """``html`` with each table's row of index names merged into its header row (:func:`_names_row_merged`)."""
+    return THEAD.sub(lambda match: _names_row_merged(match.group(0)), html)
+
+
 def for_readers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The document's view of ``nb``: no parameter cells, no stderr output (log lines, warnings, progress
     bars) and no Jittor log lines on stdout, which belong to the interactive notebook, not to the report;
-    what is printed reads as prose (:func:`printed_as_prose`)."""
+    what is printed reads as prose (:func:`printed_as_prose`) and tables name their rows in the header row
+    (:func:`index_names_in_header`)."""
     hidden = {"parameters", "injected-parameters", ERROR_MARKER_TAG}
     nb = copy.deepcopy(nb)
     nb.cells = [cell for cell in nb.cells if not hidden & set(cell.metadata.get("tags", []))]
@@ -338,6 +368,8 @@ def for_readers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 if not out.text.strip():
                     continue
                 out = printed_as_prose(out.text)
+            elif "text/html" in out.get("data", {}):
+                out.data["text/html"] = index_names_in_header(out.data["text/html"])
             outputs.append(out)
         cell.outputs = outputs
     return nb

@@ -30,8 +30,13 @@ _MODEL = re.compile(r"\bgold_yolo-([nsml])\b")
 
 def ap_text(value: float, like: Optional[float] = None) -> str:
     """An AP as the report's tables show it: four decimals from 0.01 up, else three significant digits; with
-    ``like`` (a spread beside its mean), in the format of ``like``."""
-    return f"{value:.4f}" if abs(value if like is None else like) >= 0.01 else f"{value:.3g}"
+    ``like`` (a spread beside its mean), to the decimals of ``like`` as shown, so that both read in one notation
+    (``0.000513, spread 0.000071``)."""
+    if abs(value if like is None else like) >= 0.01:
+        return f"{value:.4f}"
+    if like is None or like == 0:
+        return f"{value:.3g}"
+    return f"{value:.{len(significant(like, 3).split('.')[-1])}f}"
 
 
 def significant(value: float, digits: int = 4) -> str:

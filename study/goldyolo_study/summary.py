@@ -55,20 +55,31 @@ def eval_parity_headline(modes: Dict) -> str:
                      for mode, m in modes.items())
 
 
-def eval_parity_text(mode: str, entry: Dict) -> str:
-    """One mode of compare-eval: equal input shapes, matched detections, AP difference (with the AP itself,
-    since the weights' AP may be too small for the AP alone to show much)."""
-    parts = []
-    shapes, found = entry.get("input_shapes", {}), entry.get("detections", {})
+def eval_parity_text(evals: Dict[str, Dict]) -> str:
+    """compare-eval's modes in one clause: the modes, the APs of both evaluators (once where they agree at the
+    shown precision, with the AP itself since it may be too small to show much), input shapes and detections
+    summed over the modes."""
+    entries = list(evals.values())
+    lows = [min(e["official"]["AP"], e["goldyolo"]["AP"]) for e in entries]
+    fmt = (lambda ap: "{:.4f}".format(ap)) if min(lows) >= 0.01 else (lambda ap: "{:.1e}".format(ap))
+    pairs = [(fmt(e["official"]["AP"]), fmt(e["goldyolo"]["AP"])) for e in entries]
+    modes = ", ".join(evals)
+    if all(a == b for a, b in pairs):
+        text = f"in each of its modes ({modes}) the same AP in both ({', '.join(a for a, _ in pairs)})"
+    else:
+        text = f"in its modes ({modes}) AP " + "; ".join(f"{a} vs {b}" for a, b in pairs) + " (official vs goldyolo)"
+    shapes = [e["input_shapes"] for e in entries if e.get("input_shapes")]
     if shapes:
-        parts.append(f"{shapes['equal']} of {shapes['images']} input shapes equal")
+        equal, images = sum(x["equal"] for x in shapes), sum(x["images"] for x in shapes)
+        text += (", every input shape equal" if equal == images else f", {equal:,} of {images:,} input shapes equal")
+    found = [e["detections"] for e in entries if e.get("detections")]
     if found:
-        parts.append(f"{found['matched']:,} of {found['official']:,} detections matched within "
-                     f"{found['largest_box_difference_px']:.1g} px and {found['largest_score_difference']:.1g} "
-                     "in score")
-    ap = "{:.4f}" if min(entry["official"]["AP"], entry["goldyolo"]["AP"]) >= 0.01 else "{:.1e}"
-    parts.append(f"AP {ap.format(entry['official']['AP'])} vs {ap.format(entry['goldyolo']['AP'])}")
-    return f"{mode}: " + ", ".join(parts)
+        matched, total = sum(x["matched"] for x in found), sum(x["official"] for x in found)
+        box = max(x["largest_box_difference_px"] for x in found)
+        score = max(x["largest_score_difference"] for x in found)
+        text += (f" and {matched:,} of {total:,} detections matched within {box:.1g} px and {score:.1g} in score"
+                 + (f" (over the {len(found)} modes)" if len(found) > 1 else ""))
+    return text
 
 
 def long_lr_note(evidence: Dict) -> str:
@@ -206,6 +217,7 @@ COMMANDS: List[tuple] = [
                            "--out data/splits"),
     ("loss anomaly (02)", "python -m goldyolo_study report --profile full --only 02 --no-train"),
     ("training (03)", ""),
+    ("a longer run (03)", ""),
     ("beside the official trainer (03)", "python -m goldyolo compare-train --torch-reference PATH --out RUN_DIR "
                                          "--records report/full/compare_train"),
     ("the last 15 epochs from one state (03)", "python -m goldyolo compare-train --torch-reference PATH --fork-at 15 "
@@ -227,11 +239,14 @@ COMMANDS: List[tuple] = [
                                              "data/person/test.json --img-size 320 --out OUT; the same with "
                                              "--modes square rect --no-same-ground-truth, and with --modes trainer "
                                              "--no-same-ground-truth"),
-    ("evaluation parity, early weights (04)", "python -m goldyolo compare-eval --torch-reference PATH --weights W.npz"),
+    ("evaluation parity, early weights (04)", "python -m goldyolo compare-eval --torch-reference PATH --weights "
+                                              "EMA_EPOCH11.npz --img-size 640 --batch-size 32 --out OUT "
+                                              "(EMA_EPOCH11.npz: the EMA weights of goldyolo's seed-0 run beside the "
+                                              "official trainer after epoch 11 of 30, not committed)"),
     ("model parity (04)", "python -m goldyolo parity-report --out report/full/parity/parity.json"),
     ("over-fit proof (04)", "python -m goldyolo overfit --data ../shared/coco_subset/instances.json --images "
                             "../shared/coco_subset/images --out RUN_DIR"),
-    ("benchmark (04)", "run by notebook 04 in the report build (python -m goldyolo bench for each setting)"),
+    ("benchmark (04)", ""),
     ("speed, interleaved (04)", ""),
     ("every CPU option (04)", ""),
     ("where the time goes (04)", "python -m goldyolo bench --model gold_yolo-n --img-size 640 --fused --precision P "
@@ -256,15 +271,43 @@ def speed_ab_command(result: Dict, out: str = "report/full/speed_ab/speed_ab.jso
     return f"python -m goldyolo speed-ab --torch-reference PATH{options} --out {out}"
 
 
+# train's options for the keys of a run's config.json, in the order the command gives them
+TRAIN_OPTIONS = ("model", "data", "images", "val_data", "val_images", "img_size", "epochs", "batch_size", "seed",
+                 "device", "eval_interval")
+
+
+def train_config_command(config: Dict) -> str:
+    """The ``python -m goldyolo train`` command of a run from its ``config.json`` (its output folder RUN_DIR)."""
+    options = "".join(f" --{key.replace('_', '-')} {config[key]}" for key in TRAIN_OPTIONS if key in config)
+    return f"python -m goldyolo train{options} --out RUN_DIR"
+
+
+def bench_commands(profile: str = "full") -> str:
+    """The benchmark children notebook 04 runs in ``profile``, as commands writing to report/full/bench."""
+    from .bench_suite import bench_command, suite_jobs
+    values = parameters(profile, False)
+    jobs = suite_jobs(values["BENCH_MODELS"], values["BENCH_SIZE"], values["BENCH_BATCHES"], values["BENCH_TRAIN"])
+    return "; ".join(" ".join(["python"] + bench_command(job, f"report/full/bench/{job.name}.json",
+                                                          values["BENCH_RUNS"], plot=False)[1:]) for job in jobs)
+
+
 def commands_table(evidence: Optional[Dict] = None) -> pd.DataFrame:
     """Appendix: the command behind each part of the report (PATH: Detection/Gold-YOLO of the official code);
-    the training command is the full CPU profile's, the interleaved timing's the one its json records."""
+    the training command is the full CPU profile's, the interleaved timing's and the longer run's the ones their
+    records give."""
+    evidence = evidence or {}
     train = ["python"] + training_command(parameters("full", False), resume=False)[1:]
-    options = (evidence or {}).get("cpu_options_files", {})
-    made = {"training (03)": " ".join(train), "speed, interleaved (04)": speed_ab_command((evidence or {}).get(
+    options = evidence.get("cpu_options_files", {})
+    long = evidence.get("long", {})
+    made = {"training (03)": " ".join(train), "speed, interleaved (04)": speed_ab_command(evidence.get(
         "speed_ab", {})), "every CPU option (04)": "; ".join(
         speed_ab_command(result, f"report/full/speed_ab/{name}") for name, result in options.items())
-        or "python -m goldyolo speed-ab --torch-reference PATH --variants VARIANTS --out OUT"}
+        or "python -m goldyolo speed-ab --torch-reference PATH --variants VARIANTS --out OUT",
+        "benchmark (04)": bench_commands(),
+        "a longer run (03)": (train_config_command(long["config"]) + f"; it ran at {long['origin']}"
+                              + (f", {long_lr_note(evidence)} (this command now trains at the official rate)"
+                                 if long_lr_note(evidence) else "")
+                              if long.get("config") else "python -m goldyolo train --epochs 300 --out RUN_DIR")}
     return pd.DataFrame([(part, made.get(part, command)) for part, command in COMMANDS], columns=["part", "command"])
 
 
@@ -288,14 +331,12 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
     if person_evals:
         best = max(m["official"]["AP50"] for m in person_evals.values())
         held.append(f"goldyolo's evaluator gives the official evaluator's results on a model that detects (person "
-                    f"alone, AP50 up to {best:.3f}), in each of the official evaluator's modes: "
-                    + "; ".join(eval_parity_text(mode, m) for mode, m in person_evals.items()) + ".")
+                    f"alone, AP50 up to {best:.3f}): " + eval_parity_text(person_evals) + ".")
     if evals:
         held.append(("On early 80-class weights that detect almost nothing, where only the detection-by-detection "
                      "match speaks: " if person_evals else
-                     "goldyolo's evaluator gives the official evaluator's results on the same trained weights, in "
-                     "each of the official evaluator's modes: ")
-                    + "; ".join(eval_parity_text(mode, m) for mode, m in evals.items()) + ".")
+                     "goldyolo's evaluator gives the official evaluator's results on the same trained weights: ")
+                    + eval_parity_text(evals) + ".")
     compare = evidence.get("compare", {})
     diff = compare.get("difference_AP")
     weak = too_weak(compare)

@@ -343,8 +343,12 @@ def precision_lines(bf16: dict, float32: dict) -> List[str]:
     for name, runs in (("bf16", half), ("float32", full)):
         finals = [max((e for e in runs[s].values() if "AP" in e), key=lambda e: e["epoch"], default=None)
                   for s in sorted(runs)]
-        lines.append(f"{name}: last AP " + ", ".join(f"{f['AP']:#.3g} (epoch {f['epoch']})" for f in finals if f)
-                     + "; AP50 " + ", ".join(f"{f['AP50']:#.3g}" for f in finals if f))
+        finals = [f for f in finals if f]
+        epochs = {f["epoch"] for f in finals}
+        at = f" (epoch {epochs.pop()})" if len(epochs) == 1 else ""  # one epoch for all is said once
+        lines.append(f"{name}: last AP{at} " + ", ".join(f"{f['AP']:#.3g}" + ("" if at else f" (epoch {f['epoch']})")
+                                                         for f in finals)
+                     + "; AP50 " + ", ".join(f"{f['AP50']:#.3g}" for f in finals))
     table = precision_table(bf16, float32)
     if BF16_INSIDE in table:
         inside = [item for item, ok in table[BF16_INSIDE].items() if ok == "yes"]

@@ -149,6 +149,26 @@ def test_printed_lines_become_paragraphs_in_the_documents_words():
     assert ".jp-OutputArea-child { display: block !important; break-inside: auto !important; }" in report._PRINT_CSS
 
 
+def test_tables_name_their_rows_in_the_header_row():
+    import pandas as pd
+    frame = pd.DataFrame({"AP": [0.1, 0.2]}, index=pd.Index([9, 19], name="epoch"))
+    for html in (frame.to_html(), frame.style.to_html()):
+        merged = report.index_names_in_header(html)
+        head = merged[merged.index("<thead>"):merged.index("</thead>")]
+        assert head.count("<tr") == 1 and "epoch" in head and "AP" in head, head
+        assert merged[merged.index("</thead>"):] == html[html.index("</thead>"):]
+    rows = pd.MultiIndex.from_tuples([("loss", "with mosaic")], names=["measure", "phase"])
+    two = pd.DataFrame({"d": [1.0]}, index=rows)
+    head = report.index_names_in_header(two.to_html()).split("</thead>")[0]
+    assert head.count("<tr") == 1 and head.index("measure") < head.index("phase") < head.index(">d<")
+    unnamed = pd.DataFrame({"AP": [0.1]}).to_html()
+    assert report.index_names_in_header(unnamed) == unnamed
+    # with two rows of column names the index name joins the lower one
+    header = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")]),
+                          index=pd.Index(["r"], name="row")).to_html()
+    assert report.index_names_in_header(header).count("<tr") == header.count("<tr") - 1
+
+
 def test_show_code_keeps_the_code(tmp_path):
     write_notebook(tmp_path / "01_x.ipynb", "X", "print(N + 1)")
     html = build_report("ci", root=tmp_path, notebooks_dir=tmp_path, out_dir=tmp_path / "out", pdf=False,

@@ -57,3 +57,10 @@ def test_a_web_address_in_a_table_cell_breaks_after_its_slashes():
     assert style.text_html(f"the folder {address} & more") == (
         "the folder https:/<wbr>/<wbr>drive.google.com/<wbr>drive/<wbr>folders/<wbr>1dd2KJjYfHrXwKasfjDeL1eLX0Vp6UaLG "
         "&amp; more")
+
+
+def test_a_spread_reads_in_the_notation_of_its_mean():
+    assert style.ap_text(0.000513) == "0.000513" and style.ap_text(7.09e-05, 0.000513) == "0.000071"
+    assert style.ap_text(0.000143, 0.00121) == "0.00014"
+    assert style.ap_text(0.0021, 0.1093) == "0.0021" and style.ap_text(0.1093) == "0.1093"
+    assert style.ap_text(3.88e-06) == "3.88e-06"  # alone, three significant digits

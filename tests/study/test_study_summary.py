@@ -156,6 +156,14 @@ def test_commands_are_the_ones_that_made_the_numbers():
         "--warmup 3 --invocations 3 --variants jittor-bf16,torch-bf16 --out "
         "report/full/speed_ab/cpu_options_train.json")
     assert not summary.commands_table().command.str.contains("README").any()  # every command in the table itself
+    long = {"config": {"model": "gold_yolo-n", "data": "data/splits/train.json", "img_size": 320, "epochs": 100,
+                       "eval_interval": 5, "out": "OUTSIDE/long", "workers": 0}, "origin": "commit abc1234"}
+    assert summary.commands_table({"long": long}).set_index("part").command["a longer run (03)"] == (
+        "python -m goldyolo train --model gold_yolo-n --data data/splits/train.json --img-size 320 --epochs 100 "
+        "--eval-interval 5 --out RUN_DIR; it ran at commit abc1234")
+    bench = summary.commands_table().set_index("part").command["benchmark (04)"].split("; ")
+    assert len(bench) == 3 and bench[0].startswith("python -m goldyolo bench --model gold_yolo-n --img-size 640 ")
+    assert bench[-1].endswith("--out report/full/bench/gold_yolo-n_320_train.json --train-step --profile-ops")
 
 
 def test_parity_row_reports_the_worst_size():
@@ -168,18 +176,21 @@ def test_parity_row_reports_the_worst_size():
     assert summary.parity_text({}) == "not in this build"
 
 
-def test_eval_parity_text_states_shapes_detections_and_the_ap_itself():
-    entry = {"official": {"AP": 3.9e-6}, "goldyolo": {"AP": 3.9e-6}, "difference_AP": 2e-11,
-             "input_shapes": {"images": 200, "equal": 200},
-             "detections": {"official": 60000, "goldyolo": 60000, "matched": 59991,
-                            "largest_box_difference_px": 0.0021, "largest_score_difference": 1.2e-5}}
-    assert summary.eval_parity_text("square", entry) == (
-        "square: 200 of 200 input shapes equal, 59,991 of 60,000 detections matched within 0.002 px and 1e-05 in "
-        "score, AP 3.9e-06 vs 3.9e-06")
-    assert summary.eval_parity_text("rect", {"official": {"AP": 0.1}, "goldyolo": {"AP": 0.1}}) == \
-        "rect: AP 0.1000 vs 0.1000"
-    assert summary.eval_parity_text("rect", {"official": {"AP": 0.1}, "goldyolo": {"AP": 0.009}}) == \
-        "rect: AP 1.0e-01 vs 9.0e-03"
+def test_eval_parity_text_states_modes_aps_shapes_and_detections_in_one_clause():
+    def entry(ap, matched):
+        return {"official": {"AP": ap}, "goldyolo": {"AP": ap}, "input_shapes": {"images": 200, "equal": 200},
+                "detections": {"official": 60000, "goldyolo": 60000, "matched": matched,
+                               "largest_box_difference_px": 0.0021, "largest_score_difference": 1.2e-5}}
+    assert summary.eval_parity_text({"square": entry(3.9e-6, 59991), "rect": entry(3.2e-6, 60000)}) == (
+        "in each of its modes (square, rect) the same AP in both (3.9e-06, 3.2e-06), every input shape equal and "
+        "119,991 of 120,000 detections matched within 0.002 px and 1e-05 in score (over the 2 modes)")
+    assert summary.eval_parity_text({"rect": {"official": {"AP": 0.1}, "goldyolo": {"AP": 0.1}}}) == \
+        "in each of its modes (rect) the same AP in both (0.1000)"
+    assert summary.eval_parity_text({"rect": {"official": {"AP": 0.1}, "goldyolo": {"AP": 0.009}}}) == \
+        "in its modes (rect) AP 1.0e-01 vs 9.0e-03 (official vs goldyolo)"
+    uneven = entry(0.11, 59285)
+    uneven["input_shapes"]["equal"] = 199
+    assert ", 199 of 200 input shapes equal and 59,285 of 60,000" in summary.eval_parity_text({"square": uneven})
 
 
 def test_every_cpu_option_in_one_sentence():

@@ -188,11 +188,14 @@ def test_bf16_training_against_float32_per_seed_and_the_verdict():
     lines = tc.precision_lines(bf16, float32)
     assert lines[-1] == ("last epoch: bf16's mean within float32's mean ± its seed spread for IoU loss, total loss; "
                          "outside for class loss")
-    assert lines[1].startswith("bf16: last AP 0.0100 (epoch 1), 0.0120 (epoch 1)")
+    assert lines[1].startswith("bf16: last AP (epoch 1) 0.0100, 0.0120")
     unfinished = json.loads(json.dumps(bf16))
     for run in unfinished["runs"]:
         run["epochs"] = run["epochs"][:1]
     assert tc.precision_lines(unfinished, float32)[-1].startswith("Not finished")
+    later = json.loads(json.dumps(bf16))
+    later["runs"][1]["epochs"][-1]["epoch"] = 5  # seeds last evaluated at different epochs: each names its own
+    assert tc.precision_lines(later, float32)[1].startswith("bf16: last AP 0.0100 (epoch 1), 0.0120 (epoch 5)")
     assert len(tc.precision_curves(bf16, float32).axes[0].lines) == 6  # 2 + 2 float32 runs, 2 bf16
 
 
