@@ -129,9 +129,16 @@ def display_table(speed: pd.DataFrame) -> pd.DataFrame:
         "peak RSS MiB": [f"{v:,.0f}" for v in speed["peak RSS MiB"]]})
 
 
+def same_cpu(report: dict) -> bool:
+    """Whether a bench json's timings ran on the CPU model its recorded official timings name."""
+    recorded = report.get("reference", {}).get("hardware", {}).get("model_name", "")
+    return bool(recorded) and recorded in report.get("hardware", {}).get("cpu_model", "")
+
+
 def recorded_comparisons(reports: Sequence[dict]) -> Tuple[dict, List[dict]]:
-    """The recorded official timings' description and the settings of ``reports`` that match one."""
-    comparisons = [row for report in reports for row in report["reference"].get("comparisons", [])]
+    """The recorded official timings' description and the settings of ``reports`` that match one, on the CPU
+    model the recorded timings ran on (times of two CPUs side by side would read as a comparison)."""
+    comparisons = [row for report in reports if same_cpu(report) for row in report["reference"].get("comparisons", [])]
     return (reports[0]["reference"] if reports else {}), comparisons
 
 

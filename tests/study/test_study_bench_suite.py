@@ -40,8 +40,9 @@ class FakeBench:
         if self.write:
             out.parent.mkdir(parents=True, exist_ok=True)
             measurements = [measurement(batch=int(b)) for b in command[command.index("--batch") + 1].split(",")]
-            out.write_text(json.dumps({"hardware": {"cpu": "test"}, "measurements": measurements,
-                                       "reference": {"file": "ref.json", "comparisons": [{"model": out.stem}]}}))
+            out.write_text(json.dumps({"hardware": {"cpu_model": "AMD EPYC 9R14"}, "measurements": measurements,
+                                       "reference": {"file": "ref.json", "comparisons": [{"model": out.stem}],
+                                                     "hardware": {"model_name": "AMD EPYC"}}}))
         return subprocess.CompletedProcess(command, self.returncode, f"compiling...\nsetting {out.stem}\n",
                                            "x" * 5000 + "boom")
 
@@ -72,6 +73,8 @@ def test_run_suite_reads_each_childs_json(tmp_path, capsys, monkeypatch):
     assert reference["file"] == "ref.json"
     assert comparisons == [{"model": "gold_yolo-n_128"}, {"model": "gold_yolo-n_128_train"}]
     assert bench_suite.recorded_comparisons([]) == ({}, [])
+    elsewhere = [dict(report, hardware={"cpu_model": "Intel(R) Xeon(R) Processor"}) for report in reports]
+    assert bench_suite.recorded_comparisons(elsewhere)[1] == []  # times of two CPUs are not set side by side
 
 
 def test_recorded_table_names_the_setting():
