@@ -251,16 +251,17 @@ def software_versions() -> Dict[str, str]:
 
 
 def _run_row(path: Path, nb: nbformat.NotebookNode, with_profile: bool = False) -> str:
-    """A table row: the section (the notebook's first heading), its profile (``with_profile``), commit, date and
-    compute time (from its record)."""
+    """A table row: the section (the notebook's first heading), its profile (``with_profile``), commit, date,
+    machine and compute time (from its record)."""
     record = nb.metadata.get("goldyolo", {})
     section = _first_heading(nb, path.stem)
     if not record:
-        return f"| {section} | not recorded | | |" + (" |" if with_profile else "")
+        return f"| {section} | not recorded | | | |" + (" |" if with_profile else "")
     minutes = record.get("seconds", 0) / 60
     build = f" {record.get('profile', '')} |" if with_profile else ""
+    machine = record.get("machine", "not recorded").split(";")[0]  # the CPU and its cores
     return (f"| {section} |{build} {record.get('commit', '')} | "
-            f"{_unbroken(record.get('executed', ''))} | {_unbroken(f'{minutes:.1f} min')} |")
+            f"{_unbroken(record.get('executed', ''))} | {machine} | {_unbroken(f'{minutes:.1f} min')} |")
 
 
 def _unbroken(text: str) -> str:
@@ -276,12 +277,12 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
     notebooks = [nbformat.read(path, as_version=4) for path in paths]
     # the profile column only where notebooks were executed with different profiles (a partial rebuild)
     mixed = len({nb.metadata.get("goldyolo", {}).get("profile") for nb in notebooks}) > 1
-    header = ["| section |" + (" profile |" if mixed else "") + " commit | executed | compute time |",
-              "|---|" + ("---|" if mixed else "") + "---|---|---|"]
+    header = ["| section |" + (" profile |" if mixed else "") + " commit | executed | machine | compute time |",
+              "|---|" + ("---|" if mixed else "") + "---|---|---|---|"]
     rows = [_run_row(path, nb, mixed) for path, nb in zip(paths, notebooks)]
     title = [f"# {TITLE}", "", *ABOUT, f"- **Made from:** {PROFILE_WORDS.get(profile, profile)}",
-             f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} at commit {git_commit(root)}",
-             f"- **Machine:** {machine_description()}",
+             f"- **Built:** {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} at commit {git_commit(root)} on "
+             f"{machine_description()}; each section ran where the table says",
              "- **Software:** " + ", ".join(f"{k} {v}" for k, v in software_versions().items()), ""]
     title += header + rows
     title += ["", "## Contents", ""]
@@ -298,7 +299,7 @@ def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat
         anchor = f'<div id="{path.stem}" style="break-before: page"></div>'
         merged.cells += [nbformat.v4.new_markdown_cell(anchor)] + nb.cells
     appendix = ["## Runs of this build", ""] + header + rows
-    appendix += ["", f"- **Machine:** {machine_description()}"]
+    appendix += ["", f"- **Built on:** {machine_description()}"]
     appendix += ["- **Software:** " + ", ".join(f"{k} {v}" for k, v in software_versions().items())]
     merged.cells.append(nbformat.v4.new_markdown_cell("\n".join(appendix)))
     for i, cell in enumerate(merged.cells):
@@ -458,7 +459,8 @@ def build_report(profile: str, overrides: Optional[Dict[str, Dict[str, object]]]
         values = {"PROFILE": profile, **overrides.get("*", {}), **overrides.get(source.stem, {})}
         if source.stem == "03_training" and train:
             prepare_training({**parameters(profile, has_gpu() if profile == "full" else False), **values}, root)
-        record = {"profile": profile, "commit": git_commit(root), "executed": f"{datetime.now().astimezone():%Y-%m-%d}"}
+        record = {"profile": profile, "commit": git_commit(root), "executed": f"{datetime.now().astimezone():%Y-%m-%d}",
+                  "machine": machine_description()}
         execute_notebook(source, target, values, root, CELL_TIMEOUT_S[profile], record)
         print(f"{tag} ... done in {time.monotonic() - start:.0f} s", flush=True)
         executed.append(target)

@@ -273,9 +273,12 @@ def test_run_rows_keep_dates_on_one_line():
     from goldyolo_study.report import _run_row
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# 01 · Dataset split")]
-    nb.metadata["goldyolo"] = {"profile": "full", "commit": "abc1234", "executed": "2026-12-06", "seconds": 90}
+    nb.metadata["goldyolo"] = {"profile": "full", "commit": "abc1234", "executed": "2026-12-06", "seconds": 90,
+                               "machine": "AMD EPYC, 2 CPU cores; no GPU"}
     row = _run_row(Path("01_dataset_split.ipynb"), nb)
-    assert row == "| 01 · Dataset split | abc1234 | 2026\u201112\u201106 | 1.5\u00a0min |"
+    assert row == "| 01 · Dataset split | abc1234 | 2026\u201112\u201106 | AMD EPYC, 2 CPU cores | 1.5\u00a0min |"
     assert _run_row(Path("01_dataset_split.ipynb"), nb, with_profile=True).startswith("| 01 · Dataset split | full |")
+    del nb.metadata["goldyolo"]["machine"]  # executed before machines were recorded
+    assert "| 2026\u201112\u201106 | not recorded | 1.5" in _run_row(Path("01_dataset_split.ipynb"), nb)
     nb.metadata = {}
-    assert _run_row(Path("01_dataset_split.ipynb"), nb) == "| 01 · Dataset split | not recorded | | |"
+    assert _run_row(Path("01_dataset_split.ipynb"), nb) == "| 01 · Dataset split | not recorded | | | |"
