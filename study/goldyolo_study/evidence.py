@@ -18,6 +18,7 @@ missing is left out, and the summary says so rather than showing a number from e
 * ``test_eval``: ``eval_test/metrics.json`` (COCO metrics of the trained run on the test split);
 * ``speed``: the deploy and training-step rows of ``bench/*.json`` (``bench_suite.speed_table``);
 * ``speed_ab``: ``speed_ab/speed_ab.json``, interleaved Jittor/PyTorch repeats, when present;
+  ``speed_ab_elsewhere``: ``speed_ab/speed_ab_*.json``, the same command on other machines;
 * ``cpu_options``: ``speed_ab/cpu_options*.json``, every CPU option in one rotation (the first file's machine
   and configuration, every file's settings), when present;
 * ``cpu_options_files``: each of those files whose settings are shown, by name (the appendix's commands);
@@ -142,4 +143,7 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None,
                       ("anomaly", run_dir / "anomaly" / "anomaly.json")):
         if path.is_file():
             found[key] = _json(path)
+    elsewhere = [_json(path) for path in sorted((reference / "speed_ab").glob("speed_ab_*.json"))]
+    if elsewhere:
+        found["speed_ab_elsewhere"] = elsewhere  # the same command on other machines
     return found

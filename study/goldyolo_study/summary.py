@@ -17,6 +17,13 @@ def _ap(entry: Dict, prefix: str = "") -> str:
     return f"AP {entry[prefix + 'AP']:.4f}, AP50 {entry[prefix + 'AP50']:.4f}"
 
 
+def run_text(run: Dict, model: Optional[str], img_size: Optional[int]) -> str:
+    """A training run's last evaluated AP, and its best where another epoch had it."""
+    return (f"{model} at {img_size} px, {run['epochs']} epochs: last {_ap(run)}"
+            + (" (also its best evaluated epoch)" if run["best_AP"] == run["AP"]
+               else f" (best {_ap(run, 'best_')}, epoch {run['best_epoch']})"))
+
+
 def compare_text(compare: Dict, key: str = "AP") -> str:
     """Final ``key`` (AP or AP50) of each framework (mean over seeds, spread) and whether they differ beyond the
     seed spread, else how many runs are finished when the evidence says."""
@@ -30,6 +37,12 @@ def compare_text(compare: Dict, key: str = "AP") -> str:
     if diff:
         parts.append("the difference " + ("exceeds" if diff["exceeds_seed_spread"] else "is within")
                      + " the seed-to-seed spread")
+        outside = [name for name, item in (("training loss", "loss"), ("IoU loss", "iou_loss"),
+                                           ("class loss", "cls_loss"))
+                   if compare.get(f"difference_{item}", {}).get("exceeds_seed_spread")]
+        if outside:
+            parts.append(f"at the last epoch the {' and the '.join(outside)} "
+                         f"{'differs' if len(outside) == 1 else 'differ'} by more than it")
     elif "planned" in compare:
         parts.append(f"{compare['finished']} of {compare['planned']} runs finished")
     else:
@@ -97,10 +110,17 @@ def speed_text(evidence: Dict) -> str:
     ab = evidence.get("speed_ab", {}).get("settings", [])
     if ab:
         machine = evidence["speed_ab"].get("hardware", {}).get("cpu_model")
+        def key(setting):
+            return tuple(setting.get(k) for k in ("model", "img_size", "batch", "mode"))
+        here = {key(setting) for setting in ab}
+        elsewhere = [(other.get("hardware", {}).get("cpu_model", "another CPU"),
+                      [setting["ratio"] for setting in other.get("settings", []) if key(setting) in here])
+                     for other in evidence.get("speed_ab_elsewhere", [])]
         return (f"on {machine}: " if machine else "") + "; ".join(
             f"{s['model']} {s['img_size']} px batch {s['batch']} {s['mode']}: {s['ratio']:.2f} "
-            f"(95% {s['ci_low']:.2f}-{s['ci_high']:.2f}, {ab_verdict(s)})" for s in ab) + (
-            "; a ratio of this CPU: another gives others (notebook 04)" if machine else "")
+            f"(95% {s['ci_low']:.2f}–{s['ci_high']:.2f}, {ab_verdict(s)})" for s in ab) + "".join(
+            f"; on {name}, {len(r)} of these settings give {min(r):.2f}–{max(r):.2f} (notebook 04)"
+            for name, r in elsewhere if r)
     rows = [r for r in evidence.get("speed", []) if r.get("Jittor / PyTorch") == r.get("Jittor / PyTorch")
             and r.get("Jittor / PyTorch") is not None]
     if not rows:
@@ -109,7 +129,8 @@ def speed_text(evidence: Dict) -> str:
         f"{r['model']} {r['size']} px batch {r['batch']} {r['form']}: {r['Jittor / PyTorch']:.2f}" for r in rows)
 
 
-GOLDYOLO_VARIANTS = {"jittor": "goldyolo float32", "jittor-bf16": "goldyolo bf16"}
+GOLDYOLO_VARIANTS = {"jittor": "goldyolo float32", "jittor-ownconv": "goldyolo float32 with Jittor's own convolution",
+                     "jittor-bf16": "goldyolo bf16"}
 
 
 def cpu_options_text(evidence: Dict) -> str:
@@ -171,11 +192,10 @@ def headline_table(evidence: Dict, s_deploy, reference_runs: Optional[str] = Non
          "weights stand in for the paper's AP"),
         ("Gold-YOLO-S, deploy form", f"{s_deploy.params / 1e6:.2f}M parameters, {s_deploy.gflops:.2f} GFLOPs at 640 px",
          "04; the official code counts the same"),
-        ("Trained here", (f"{train.get('model')} at {train.get('img_size')} px, {train['epochs']} epochs: "
-                          + _ap(train) + (" (also its best evaluated epoch)" if train["best_AP"] == train["AP"]
-                                          else f" (best {_ap(train, 'best_')}, epoch {train['best_epoch']})"))
-         if "AP" in train else NOT_YET, "03, 04: the 200 test images, pycocotools"),
-        ("Trained longer", f"{long['epochs']} epochs: {_ap(long)}" if "AP" in long else NOT_YET,
+        ("Trained here", run_text(train, train.get("model"), train.get("img_size")) if "AP" in train else NOT_YET,
+         "03, 04: the 200 test images, pycocotools"),
+        ("Trained longer", run_text(long, readable(long.get("config", {}).get("model", "")),
+                                   long.get("config", {}).get("img_size")) if "AP" in long else NOT_YET,
          "03: the long run" + (f" ({long_lr_note(evidence)})" if long_lr_note(evidence) else "")),
         ("A model that detects: person alone", detector_text(evidence.get("detector", {})),
          "03, 04: the 200 test images, person the only class; its detections drawn in 04"),
@@ -197,13 +217,15 @@ def headline_table(evidence: Dict, s_deploy, reference_runs: Optional[str] = Non
     table["measured here"] = table["measured here"].map(readable)
     if reference_runs is not None:
         from .provenance import BUILD, origin, record_folder
-        commits = []
+        commits, machines = [], []
         for result in table.result:
             name, _, files = HEADLINE_RECORDS.get(result, "").partition("/")
             found = origin(record_folder(name, reference_runs, run_dir), files or None) if name else None
             commits.append(BUILD if found is None else ", ".join(found.commits)
                            or (BUILD if found.source == BUILD else "-"))
+            machines.append("" if found is None else ", ".join(found.machines) or "-")
         table["commit"] = commits
+        table["machine"] = machines
     return table
 
 

@@ -52,6 +52,23 @@ def difference_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("measure")
 
 
+def run_machines(result: dict) -> List[str]:
+    """The CPU models a comparison's runs ran on (each start's record), in order; else the one it last wrote on."""
+    found = [start.get("hardware", {}).get("cpu_model") for start in result.get("invocations", [])]
+    found = [m for m in found if m] or [result.get("environment", {}).get("hardware", {}).get("cpu_model", "")]
+    return list(dict.fromkeys(m for m in found if m))
+
+
+def machines_note(name: str, result: dict, other_name: str, other: Optional[dict]) -> str:
+    """A sentence naming both comparisons' machines where they differ (then float32 rounding differs too);
+    empty where they ran on the same CPU model or ``other`` is missing."""
+    mine, theirs = run_machines(result), run_machines(other or {})
+    if other is None or mine == theirs:
+        return ""
+    return (f"{name} ran on {' and '.join(mine)}, {other_name} on {' and '.join(theirs)}: the machine differs as "
+            "well, and with it the rounding of float32 sums")
+
+
 def comparison_lines(result: dict) -> List[str]:
     """Settings, machine and each trainer's final AP; :func:`difference_table` gives the verdict."""
     cfg, env = result["config"], result["environment"]["hardware"]
@@ -340,6 +357,8 @@ def precision_lines(bf16: dict, float32: dict) -> List[str]:
              f"{', '.join(map(str, sorted(half)))}, goldyolo's trainer with bf16 convolutions "
              f"({cfg.get('precision', 'float32')}), each seed from the same official initialisation as the "
              f"float32 runs of the same seed; machine: {env['cpu_model']}, {env['cpu_cores_usable']} cores"]
+    note = machines_note("the bf16 runs", bf16, "the float32 runs", float32)
+    lines += [note] if note else []
     for name, runs in (("bf16", half), ("float32", full)):
         finals = [max((e for e in runs[s].values() if "AP" in e), key=lambda e: e["epoch"], default=None)
                   for s in sorted(runs)]

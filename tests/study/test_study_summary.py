@@ -22,16 +22,24 @@ def test_headline_table_from_evidence():
     table = summary.headline_table({"train": TRAIN, "compare": COMPARE, "speed_ab": AB}, S_DEPLOY)
     measured = dict(zip(table.result, table["measured here"]))
     assert measured["Gold-YOLO-S, deploy form"] == "21.52M parameters, 46.14 GFLOPs at 640 px"
-    assert measured["Trained here"] == ("Gold-YOLO-N at 320 px, 30 epochs: AP 0.0013, AP50 0.0043 "
+    assert measured["Trained here"] == ("Gold-YOLO-N at 320 px, 30 epochs: last AP 0.0013, AP50 0.0043 "
                                         "(best AP 0.0019, AP50 0.0048, epoch 24)")
     assert measured["Trained longer"] == "not in this build"
     last_is_best = dict(TRAIN, best_AP=TRAIN["AP"], best_AP50=TRAIN["AP50"], best_epoch=29)
     assert summary.headline_table({"train": last_is_best}, S_DEPLOY).set_index("result")["measured here"][
-        "Trained here"].endswith("AP 0.0013, AP50 0.0043 (also its best evaluated epoch)")
+        "Trained here"].endswith("last AP 0.0013, AP50 0.0043 (also its best evaluated epoch)")
+    long = dict(TRAIN, epochs=100, config={"model": "gold_yolo-n", "img_size": 320})
+    assert summary.headline_table({"long": long}, S_DEPLOY).set_index("result")["measured here"][
+        "Trained longer"] == ("Gold-YOLO-N at 320 px, 100 epochs: last AP 0.0013, AP50 0.0043 (best AP 0.0019, "
+                              "AP50 0.0048, epoch 24)")
+    outside = dict(COMPARE, difference_cls_loss={"exceeds_seed_spread": True},
+                   difference_loss={"exceeds_seed_spread": False})
+    assert summary.compare_text(outside).endswith(
+        "the difference is within the seed-to-seed spread; at the last epoch the class loss differs by more than it")
     assert measured["Beside the official trainer"] == (
         "goldyolo: AP 0.0004 (spread 0.0002) over seeds 0, 1; official: AP 0.0003 (spread 0.0003) over seeds 0, 1; "
         "the difference is within the seed-to-seed spread")
-    assert measured["Speed, Jittor / PyTorch time"] == ("Gold-YOLO-N 640 px batch 1 deploy: 1.02 (95% 0.98-1.05, "
+    assert measured["Speed, Jittor / PyTorch time"] == ("Gold-YOLO-N 640 px batch 1 deploy: 1.02 (95% 0.98–1.05, "
                                                          "level (within noise))")
     assert "commit" not in table.columns  # without the record folders
 
@@ -279,5 +287,8 @@ def test_headline_rows_of_the_model_that_detects():
 
 def test_speed_ratios_name_the_cpu_they_belong_to():
     text = summary.speed_text({"speed_ab": dict(AB, hardware={"cpu_model": "Xeon"})})
-    assert text.startswith("on Xeon: gold_yolo-n 640 px batch 1 deploy: 1.02 (95% 0.98-1.05")
-    assert text.endswith("; a ratio of this CPU: another gives others (notebook 04)")
+    assert text.startswith("on Xeon: gold_yolo-n 640 px batch 1 deploy: 1.02 (95% 0.98–1.05")
+    other = {"hardware": {"cpu_model": "EPYC"}, "settings": [dict(AB["settings"][0], ratio=1.08),
+                                                               dict(AB["settings"][0], batch=32, ratio=0.5)]}
+    text = summary.speed_text({"speed_ab": dict(AB, hardware={"cpu_model": "Xeon"}), "speed_ab_elsewhere": [other]})
+    assert text.endswith("; on EPYC, 1 of these settings give 1.08–1.08 (notebook 04)")  # the shared settings only

@@ -223,3 +223,17 @@ def test_bf16_inference_in_sentences():
 def test_one_seed_has_no_seed_to_seed_column():
     table = tc.phase_offsets(comparison(seeds=(0,)), stop_aug_last_n_epoch=1)
     assert list(table.columns) == ["goldyolo - official, mean per seed", "goldyolo lower"]
+
+
+def test_comparisons_on_different_machines_say_so():
+    def result(*cpus):
+        return {"invocations": [{"hardware": {"cpu_model": cpu}} for cpu in cpus],
+                "environment": {"hardware": {"cpu_model": cpus[-1]}}}
+    first, later = result("AMD EPYC"), result("Intel Xeon", "Intel Xeon", "AMD EPYC")
+    assert tc.run_machines(later) == ["Intel Xeon", "AMD EPYC"]
+    assert tc.run_machines({"environment": {"hardware": {"cpu_model": "AMD EPYC"}}}) == ["AMD EPYC"]
+    assert tc.machines_note("this one", later, "the first", first) == (
+        "this one ran on Intel Xeon and AMD EPYC, the first on AMD EPYC: the machine differs as well, and with it "
+        "the rounding of float32 sums")
+    assert tc.machines_note("this one", first, "the first", result("AMD EPYC", "AMD EPYC")) == ""
+    assert tc.machines_note("this one", first, "the first", None) == ""
