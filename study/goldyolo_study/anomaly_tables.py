@@ -15,6 +15,8 @@ TRUE, SHUFFLED = "true labels", "shuffled labels"
 # the original report's synthetic-target loss: total at the start and the end, components at the end
 ORIGINAL_SYNTHETIC = {"total (start)": 2.48, "total (end)": 0.78, "reg (end)": 0.000, "cls (end)": 0.684,
                       "obj (end)": 0.070, "noobj (end)": 0.025}
+PRINTED_DECIMALS = {"total (start)": 2, "total (end)": 2}  # the others were printed with three
+REBUILT = ["rebuilt, first step", "rebuilt, last step"]  # original_comparison's columns of this study's numbers
 
 
 def paired_runs(kind: str, images: np.ndarray, targets: np.ndarray, model_name: str, steps: int,
@@ -131,15 +133,17 @@ def synthetic_explanation(run: pd.DataFrame, spread: pd.DataFrame) -> List[str]:
 
 
 def original_comparison(run: pd.DataFrame) -> pd.DataFrame:
-    """Per loss item, the original report's printed numbers (its total at the start; every item at the end)
-    beside the first and last step of ``run``."""
+    """Per loss item, the original report's printed numbers as it printed them (its total at the start; every
+    item at the end) beside the first and last step of ``run`` (the :data:`REBUILT` columns)."""
     printed = ORIGINAL_SYNTHETIC
     items = ["total", "reg", "cls", "obj", "noobj"]
     first, last = run.iloc[0], run.iloc[-1]
     column = {"total": "loss"}
+    def shown(key: str) -> str:  # as the original report printed it
+        return f"{printed[key]:.{PRINTED_DECIMALS.get(key, 3)}f}"
     return pd.DataFrame({
-        "printed, start": [printed["total (start)"]] + [np.nan] * 4,
-        "printed, end": [printed[f"{item} (end)"] for item in items],
+        "printed, start": [shown("total (start)")] + [""] * 4,
+        "printed, end": [shown(f"{item} (end)") for item in items],
         "rebuilt, first step": [first[column.get(item, item)] for item in items],
         "rebuilt, last step": [last[column.get(item, item)] for item in items],
     }, index=items)

@@ -9,7 +9,8 @@ missing is left out, and the summary says so rather than showing a number from e
 * ``compare``: ``compare_train/compare.json``'s ``summary`` (official trainer beside goldyolo's);
   ``person_compare`` the same of the person task, with its epochs and how many of its runs are finished;
 * ``detector``: ``person_compare/detector.json``, the person model notebook 04 evaluates (run, epoch, AP);
-* ``step_parity``: ``step_parity/step_parity.json``: steps, and for goldyolo and the control run (the official
+* ``step_parity`` (``step_parity_320``: the run at 320 px without mosaic): ``step_parity/step_parity.json``:
+  steps, and for goldyolo and the control run (the official
   trainer against itself, weights moved by 1e-7) the largest loss difference and the final weights' distance;
 * ``parity``: ``parity/parity.json`` (``parity-report``): per size, goldyolo's outputs against the official
   model's on the same weights;
@@ -99,15 +100,17 @@ def gather(run_dir: Path | str, reference_runs: Path | str | None = None,
                                        planned=max(2, len(person["config"]["seeds"])) * 2,  # the verdict's minimum
                                        finished=sum(len(r["epochs"]) == person["config"]["epochs"]
                                                     for r in person["runs"]))
-    steps = _json(reference / "step_parity" / "step_parity.json")
-    if steps:
-        found["step_parity"] = {"steps": steps["config"]["steps"], "model": steps["config"]["model"],
-                                "warmup_steps": steps["config"].get("warmup_steps", 0),
-                                "lr_scale": steps["config"].get("lr_scale", 1.0),
-                                "passed": steps.get("verdict", {}).get("passed"),
-                                **{name: {"loss_max": max(steps[name]["step_differences"]["total_loss"]),
-                                          "weights_rel_l2": steps[name]["weights"]["model"]["relative_l2"]}
-                                   for name in ("goldyolo", "control")}}
+    for key, path in (("step_parity", "step_parity.json"), ("step_parity_320", "no_mosaic_320/step_parity.json")):
+        steps = _json(reference / "step_parity" / path)
+        if steps:
+            found[key] = {"steps": steps["config"]["steps"], "model": steps["config"]["model"],
+                          "img_size": steps["config"].get("img_size"),
+                          "warmup_steps": steps["config"].get("warmup_steps", 0),
+                          "lr_scale": steps["config"].get("lr_scale", 1.0),
+                          "passed": steps.get("verdict", {}).get("passed"),
+                          **{name: {"loss_max": max(steps[name]["step_differences"]["total_loss"]),
+                                    "weights_rel_l2": steps[name]["weights"]["model"]["relative_l2"]}
+                             for name in ("goldyolo", "control")}}
     model_parity = _json(reference / "parity" / "parity.json")
     if model_parity.get("sizes"):
         found["parity"] = model_parity["sizes"]

@@ -152,7 +152,7 @@ def real_loss_curves(real: Dict[str, pd.DataFrame]) -> plt.Figure:
 
 def training_curves(history: pd.DataFrame, test_name: str) -> plt.Figure:
     """Loss components, learning rates, AP on ``test_name`` and time, per epoch of a training run."""
-    fig, axes = plt.subplots(2, 2, figsize=(10, 5.6))  # short enough to share a page with the lines above it
+    fig, axes = plt.subplots(2, 2, figsize=(10, 5.0))  # short enough to share a page with the lines above it
     for key in ("loss", "iou_loss", "dfl_loss", "cls_loss"):
         if history[key].abs().sum() > 0:
             axes[0, 0].plot(history.epoch, history[key], "o-", ms=3,
@@ -320,7 +320,9 @@ def schedule_and_ap(history: pd.DataFrame, warmup_epochs: float, title: str) -> 
     twin.plot(evaluated.epoch, evaluated.AP, "^-", ms=4, color="tab:purple", label="AP 0.5:0.95")
     twin.set_ylabel("AP on the test images")
     lines = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=9)
+    # below the axes: inside, it would cover the learning rate's rise or the AP's
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              ncol=len(lines), fontsize=9, frameon=False)
     plt.tight_layout()
     return fig
 

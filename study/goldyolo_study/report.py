@@ -75,13 +75,15 @@ _PRINT_CSS = ("@page { size: A4; margin: 14mm 12mm 16mm; @bottom-center { conten
               ".jp-OutputArea-output img { max-width: 100%; height: auto; } "
               "h1, h2, h3 { break-after: avoid; } "
               # a printed line just above a figure or table stays with it, and so does a heading cell just above
-              # a figure's cell: the heading is carried to the figure's page; a table's last row never sits alone.
+              # a figure's cell: the heading is carried to the figure's page; a table's first or last row never
+              # sits alone.
               # A table and the figure after it may part: chained, they would leave half a page empty
               f".jp-OutputArea-child:has(.{NOTE_CLASS}):has(+ .jp-OutputArea-child .jp-RenderedImage) "
               "{ break-after: avoid; } "
               f".jp-OutputArea-child:has(.{NOTE_CLASS}):has(+ .jp-OutputArea-child table) {{ break-after: avoid; }} "
               ".jp-MarkdownCell:has(h1, h2, h3, h4):has(+ .jp-CodeCell .jp-RenderedImage) { break-after: avoid; } "
               ".jp-RenderedHTMLCommon tbody tr:last-child { break-before: avoid; } "
+              ".jp-RenderedHTMLCommon tbody tr:first-child { break-after: avoid; } "
               # the appendix starts a page, as the chapters do
               ".jp-MarkdownCell:has(h1#Appendix) { break-before: page; } "
               # printed text outputs read as prose: the body's font, lines broken between words only

@@ -347,8 +347,8 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
                     f"{steps['goldyolo']['loss_max']:.1e} (relative) and the final weights by "
                     f"{steps['goldyolo']['weights_rel_l2']:.1e} (relative L2), as far as the official trainer differs "
                     f"from itself when its initial weights move by 1e-7 ({steps['control']['loss_max']:.1e}, "
-                    f"{steps['control']['weights_rel_l2']:.1e}); whole runs are compared only against the seed "
-                    f"spread (notebook 03).")
+                    f"{steps['control']['weights_rel_l2']:.1e})" + _steps_320(evidence.get("step_parity_320"))
+                    + "; whole runs are compared only against the seed spread (notebook 03).")
     person_evals, evals = evidence.get("person_eval_parity"), evidence.get("eval_parity")
     if person_evals:
         best = max(m["official"]["AP50"] for m in person_evals.values())
@@ -414,11 +414,29 @@ def conclusion_lines(evidence: Dict, register: pd.DataFrame) -> List[str]:
         left.append(f"The {long['epochs']}-epoch run again with the study run's (the official) learning rate.")
     left.append("The paper's COCO AP with the official weights: they cannot be downloaded on this machine; "
                 "where they can, the package converts them and evaluates them on COCO val2017 (below).")
+    fold = seed_fold(compare)
     groups = [("What held", held), ("What did not", failed),
-              (f"Too weak to decide (both trainers below AP {WEAK_AP:g}, where two seeds of one trainer differ "
-               "several-fold)", undecided), ("What is left", left)]
+              (f"Too weak to decide (both trainers below AP {WEAK_AP:g}"
+               + (f", where two seeds of one trainer differ up to {fold:.1f}-fold" if fold else "") + ")", undecided),
+              ("What is left", left)]
     return [readable(claims), ""] + [line for title, lines in groups if lines for line in
                                      [f"**{title}**", ""] + [f"- {readable(text)}" for text in lines] + [""]][:-1]
+
+
+def _steps_320(steps: Optional[Dict]) -> str:
+    """The step-parity run on the study's images (320 px, mosaic off) as a clause; empty where not run."""
+    if not steps:
+        return ""
+    return (f"; on the study's images at {steps['img_size']} px without mosaic, {steps['goldyolo']['loss_max']:.1e} "
+            f"and {steps['goldyolo']['weights_rel_l2']:.1e} against the control's "
+            f"{steps['control']['loss_max']:.1e} and {steps['control']['weights_rel_l2']:.1e}")
+
+
+def seed_fold(compare: Dict) -> Optional[float]:
+    """The largest ratio between two seeds' final AP of one trainer in a ``compare.json`` summary."""
+    folds = [max(e["final_AP"]) / min(e["final_AP"]) for name in ("goldyolo", "official")
+             for e in [compare.get(name, {})] if len(e.get("final_AP", [])) > 1 and min(e["final_AP"]) > 0]
+    return max(folds) if folds else None
 
 
 WEAK_AP = 0.01  # a training comparison whose runs all end below this AP cannot tell two trainers apart
@@ -511,7 +529,7 @@ def reproduction_lines(evidence: Dict, flops_640: Dict[str, float]) -> List[str]
         how = "by pixels" if model == "gold_yolo-n" else (f"by pixels and GFLOPs ({gflops:.1f} against "
                                                           f"{flops_640['gold_yolo-n']:.1f})")
         days = ", ".join(f"{images * ms * factor / 1e3 / 86_400:,.0f} days ({name})" for name, ms in ours.items())
-        lines.append(f"{model_label_short(model)} at 640 px, scaled {how}: about {days} on this machine, an "
+        lines.append(f"{model_label_short(model)} at 640 px, scaled {how}: about {days} on that CPU, an "
                      "estimate from the per-image cost alone.")
     lines.append("A lower bound: in the second step each image also passes through the teacher (the first step's "
                  "model, in inference), which these figures leave out, as they leave out evaluation.")

@@ -415,6 +415,11 @@ def weights_phrase(path: str) -> str:
             f"comparison ({Path(path).stem} checkpoint)")
 
 
+def signed(value: float) -> str:
+    """A difference with its sign, two significant digits, no exponent (beside numbers written without one)."""
+    return ("+" if value >= 0 else "-") + significant(abs(value), 2) if value else "0"
+
+
 def bf16_inference_lines(result: dict) -> List[str]:
     """``compare-precision``'s json in sentences: how far bf16 convolutions move a trained model's deploy outputs,
     and its COCO metrics in both precisions."""
@@ -426,9 +431,10 @@ def bf16_inference_lines(result: dict) -> List[str]:
             f"boxes of the {o['kept_anchors']:,} anchors the evaluation keeps (class score ≥ {cfg['conf_thres']}): "
             f"bf16 - float32 median {boxes['median']:.2g} px, 99th percentile {boxes['p99']:.2g} px, largest "
             f"{boxes['max']:.2g} px",
-            f"class scores (every anchor and class): median {scores['median']:.2g}, 99th percentile "
-            f"{scores['p99']:.2g}, largest {scores['max']:.2g} (largest float32 score {o['largest_score']:.3g}); "
-            f"the same best class for {100 * o['same_best_class']:.3f}% of the kept anchors",
-            f"COCO AP float32 {coco['float32']['AP']:.5f}, bf16 {coco['bf16']['AP']:.5f} ({diff['AP']:+.1e}); "
-            f"AP50 {coco['float32']['AP50']:.5f}, {coco['bf16']['AP50']:.5f} ({diff['AP50']:+.1e}); detections "
+            f"class scores (every anchor and class): median {significant(scores['median'], 2)}, 99th percentile "
+            f"{significant(scores['p99'], 2)}, largest {significant(scores['max'], 2)} (largest float32 score "
+            f"{o['largest_score']:.3g}); the same best class for {100 * o['same_best_class']:.3f}% of the kept anchors",
+            f"COCO AP float32 {coco['float32']['AP']:.5f}, bf16 {coco['bf16']['AP']:.5f} "
+            f"({signed(diff['AP'])}); AP50 {coco['float32']['AP50']:.5f}, {coco['bf16']['AP50']:.5f} "
+            f"({signed(diff['AP50'])}); detections "
             f"{coco['float32']['num_detections']:,} and {coco['bf16']['num_detections']:,}"]

@@ -292,3 +292,13 @@ def test_speed_ratios_name_the_cpu_they_belong_to():
                                                                dict(AB["settings"][0], batch=32, ratio=0.5)]}
     text = summary.speed_text({"speed_ab": dict(AB, hardware={"cpu_model": "Xeon"}), "speed_ab_elsewhere": [other]})
     assert text.endswith("; on EPYC, 1 of these settings give 1.08–1.08 (notebook 04)")  # the shared settings only
+
+
+def test_the_weak_group_says_how_far_two_seeds_differ_and_step_parity_names_both_runs():
+    compare = {"goldyolo": {"final_AP": [0.00147, 0.000445]}, "official": {"final_AP": [0.000348, 0.000487]}}
+    assert round(summary.seed_fold(compare), 2) == 3.30 and summary.seed_fold({}) is None
+    steps = {"img_size": 320, "goldyolo": {"loss_max": 1.3e-4, "weights_rel_l2": 7.8e-6},
+             "control": {"loss_max": 9.0e-5, "weights_rel_l2": 7.9e-6}}
+    assert summary._steps_320(steps) == ("; on the study's images at 320 px without mosaic, 1.3e-04 and 7.8e-06 "
+                                         "against the control's 9.0e-05 and 7.9e-06")
+    assert summary._steps_320(None) == ""

@@ -213,7 +213,9 @@ def test_bf16_inference_in_sentences():
     assert lines[1] == ("boxes of the 1,234 anchors the evaluation keeps (class score ≥ 0.03): bf16 - float32 "
                         "median 0.03 px, 99th percentile 1.2 px, largest 9.9 px")
     assert lines[2].endswith("the same best class for 99.993% of the kept anchors")
-    assert lines[3].startswith("COCO AP float32 0.00049, bf16 0.00050 (+1.0e-05)")
+    assert lines[3].startswith("COCO AP float32 0.00049, bf16 0.00050 (+0.000010); AP50")
+    assert "median 0.0000040, 99th percentile 0.00030, largest 0.014 (" in lines[2]  # one notation
+    assert tc.signed(-4.4e-6) == "-0.0000044" and tc.signed(0.0) == "0"
     assert lines[0] == "one trained model's EMA weights on 200 test images at 320 px, deploy form; a CPU"
     result["config"]["weights"] = "../runs/fork15/seed_0/goldyolo/last.pkl"
     assert tc.bf16_inference_lines(result)[0].startswith(
