@@ -213,8 +213,9 @@ def _rule_training_time(ev, models):
     train = ev.get("train", {})
     agree = abs(SEED_EPOCHS * SEED_EPOCH_S / 60 - SEED_MINUTES) < 0.05
     measured = (f"{train['epochs']} epochs of {train.get('model')} at {train.get('img_size')} px on "
-                f"{ev.get('hardware', 'this CPU')}" + (f": {train['minutes']:.1f} min in its training loops (its own "
-                                                       "clock, not a timing)" if "minutes" in train else "")
+                f"{ev.get('hardware', 'this CPU')}" + (f": {train['minutes']:.1f} min in its training loops (as the "
+                                                       "run recorded them, not a timing)" if "minutes" in train
+                                                       else "")
                 ) if train else NOT_BUILT
     minutes = SEED_EPOCHS * SEED_EPOCH_S / 60
     own = (f"its two figures agree ({SEED_EPOCHS} x {SEED_EPOCH_S} s = {minutes:.1f} min)" if agree

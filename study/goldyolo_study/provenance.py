@@ -114,18 +114,18 @@ def origin(folder: Path | str, files: Optional[str] = None) -> Origin:
 
 def origin_text(folder: Path | str) -> str:
     """One phrase for the document: ``commit abc1234 (2026-12-06, Intel Xeon)``, several commits for a resumed
-    run, or that the notebook made it during this build."""
+    run (``; from its README`` inside the brackets where a README names them), or that the notebook made it
+    during this build."""
     found = origin(folder)
     if found.source == BUILD:
         return "made by its section in this build (its commit is in the table of sections, title page and appendix)"
     if not found.commits:
         return "its commit was not recorded"
     commits = ", ".join(found.commits)
-    details = ", ".join(found.dates + found.machines)
-    note = " (its README)" if found.source == "README" else ""
+    details = "; ".join(filter(None, [", ".join(found.dates + found.machines),
+                                      "from its README" if found.source == "README" else ""]))
     dirty = "; + marks uncommitted changes" if any(c.endswith("+") for c in found.commits) else ""
-    return (f"commit{'s' if len(found.commits) > 1 else ''} {commits}{note}"
-            f"{f' ({details})' if details else ''}{dirty}")
+    return f"commit{'s' if len(found.commits) > 1 else ''} {commits}{f' ({details})' if details else ''}{dirty}"
 
 
 def record_folder(name: str, root: Path | str, run_dir: Optional[Path | str] = None) -> Path:

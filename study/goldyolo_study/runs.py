@@ -88,8 +88,10 @@ def final_line(run: TrainingRun) -> str:
     """First and last epoch's loss, the best epoch's AP and the non-finite steps skipped."""
     history = run.history
     best = history.loc[history.AP.idxmax()]
-    return (f"loss {history.loss.iloc[0]:.3f} (epoch 0) -> {history.loss.iloc[-1]:.3f} (epoch {run.epochs_done - 1}); "
-            f"highest AP {best.AP:.4f} (AP50 {best.AP50:.4f}) at epoch {int(best.epoch)}; "
+    last = run.epochs_done - 1
+    where = "the last epoch" if int(best.epoch) == last else f"epoch {int(best.epoch)}"
+    return (f"loss {history.loss.iloc[0]:.3f} (epoch 0) -> {history.loss.iloc[-1]:.3f} (epoch {last}); "
+            f"highest AP {best.AP:.4f} at {where} (AP50 there {best.AP50:.4f}); "
             f"skipped non-finite steps: {int(history.skipped_steps.iloc[-1])}")
 
 

@@ -275,10 +275,11 @@ def recipe_line(run: TrainingRun, study: TrainingRun) -> str:
     warm-up the two agree exactly when the recipe is the same."""
     rate, study_rate = run.history.lr.iloc[0][1], study.history.lr.iloc[0][1]
     ratio = rate / study_rate
-    verdict = ("the same recipe" if abs(ratio - 1) < 0.01 else
-               f"{ratio:.2g} times the study run's: a different recipe")
-    return (f"conv-weight learning rate after epoch 0: {rate:.3g}, against {study_rate:.3g} in the study run "
-            f"above: {verdict}")
+    if abs(ratio - 1) < 0.01:
+        return (f"conv-weight learning rate after epoch 0: {rate:.3g}, as in the study run above ({study_rate:.3g}), "
+                "so the same recipe")
+    return (f"conv-weight learning rate after epoch 0: {rate:.3g}, {ratio:.2g} times the study run's "
+            f"({study_rate:.3g}), so a different recipe")
 
 
 def long_run_table(run: TrainingRun) -> pd.DataFrame:

@@ -124,7 +124,7 @@ def test_register_quotes_every_claim_and_judges_it_by_its_rule(tmp_path):
     assert row("training time").why.startswith("its two figures agree (30 × 17.6 s = 8.8 min)")
     timed = claims.register({"train": {"epochs": 30, "model": "gold_yolo-n", "img_size": 320, "minutes": 42.04}},
                             MODELS).set_index("key").loc["training_time"]
-    assert timed["measured here"].endswith(": 42.0 min in its training loops (its own clock, not a timing)")
+    assert timed["measured here"].endswith(": 42.0 min in its training loops (as the run recorded them, not a timing)")
     assert row("mean confidence 0.521").verdict == "consistent"
     assert row("mean confidence 0.521").name == ("mean confidence 0.521. In its words: “平均置信度: 0.521” "
                                                  "(Evaluation results)")

@@ -38,8 +38,8 @@ def test_environments_in_json_records_then_readme_then_build(tmp_path):
     (train / "config.json").write_text("{}")
     (train / "README.md").write_text("Run on 2026-12-06 at commit 06e0e36 (started 09:26 UTC), on a 2-core Intel\n"
                                      "Xeon VM; resumed at\ncommit 21a13a7.")
-    assert provenance.origin_text(train) == ("commits 06e0e36, 21a13a7 (its README) (2026-12-06, "
-                                             "Intel(R) Xeon(R) Processor)")
+    assert provenance.origin_text(train) == ("commits 06e0e36, 21a13a7 (2026-12-06, Intel(R) Xeon(R) Processor; "
+                                             "from its README)")
     (tmp_path / "eval_test").mkdir()
     assert provenance.origin(tmp_path / "eval_test").source == provenance.BUILD
     (tmp_path / "soak").mkdir()

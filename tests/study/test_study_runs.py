@@ -35,8 +35,8 @@ def test_finished_run_lines(tmp_path):
         "training time: 6.0 min in the training loops; median epoch 120 s (4.0 images/s), slowest 180 s (the first "
         "epoch of a process compiles Jittor's kernels); the run's own clock, not a timing: other work may have shared "
         "its cores"]
-    assert runs.final_line(run) == ("loss 3.000 (epoch 0) -> 1.000 (epoch 2); highest AP 0.0300 (AP50 0.0500) at "
-                                    "epoch 1; skipped non-finite steps: 2")
+    assert runs.final_line(run) == ("loss 3.000 (epoch 0) -> 1.000 (epoch 2); highest AP 0.0300 at epoch 1 (AP50 "
+                                    "there 0.0500); skipped non-finite steps: 2")
 
 
 def test_data_check_in_words():

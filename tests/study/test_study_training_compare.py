@@ -153,7 +153,7 @@ def test_warmup_and_long_run_from_the_committed_runs():
     line = tc.recipe_line(long_run, study)
     assert line.startswith("conv-weight learning rate after epoch 0: ")
     assert line.endswith("the same recipe") == (abs(ratio - 1) < 0.01)
-    assert tc.recipe_line(study, study).endswith(": the same recipe")
+    assert tc.recipe_line(study, study).endswith("), so the same recipe")
     fig = plots.schedule_and_ap(long_run.history, 20.0, "long run")
     assert fig.axes[0].get_ylabel() == "learning rate" and fig.axes[1].get_ylabel() == "AP on the test images"
 
