@@ -213,9 +213,10 @@ def ab_table(result: dict) -> pd.DataFrame:
 def machines_table(results: Sequence[dict]) -> pd.DataFrame:
     """The same ``speed-ab`` settings on several machines: per setting (rows), each result's Jittor / PyTorch
     ratio with its 95% interval under its machine and date (columns); a setting one result lacks shows "-"."""
-    columns = {f"{r['hardware']['cpu_model']}, {r['date'][:10]}": {_setting_name(s): f"{s['ratio']:.2f} "
-                                                                  f"({s['ci_low']:.2f}-{s['ci_high']:.2f})"
-                                                                  for s in r.get("settings", [])} for r in results}
+    # the date with non-breaking hyphens: a narrow column header otherwise breaks inside it
+    columns = {f"{r['hardware']['cpu_model']}, {r['date'][:10].replace('-', chr(0x2011))}": {
+        _setting_name(s): f"{s['ratio']:.2f} ({s['ci_low']:.2f}-{s['ci_high']:.2f})" for s in r.get("settings", [])}
+        for r in results}
     return pd.DataFrame(columns).fillna("-").rename_axis("setting")
 
 

@@ -249,7 +249,9 @@ def eval_parity_lines(result: dict, rebuilt_truth: bool = False) -> List[str]:
                      f"{ap_text(rect)} "
                      f"(rect, aspect-ratio batches; x{rect / square:.2f}), equally in both evaluators: where the "
                      "official trainer's own AP (rect) and goldyolo's evaluator (square) differ in notebook 03, "
-                     + ("part of it is their mode (the rest their ground truth, below), none their evaluator"
-                        if rebuilt_truth else "they differ by their mode, not by their evaluator")
+                     + ("part of the gap is their mode, the rest their ground truth (below), none of it their "
+                        "evaluator" if rebuilt_truth else
+                        "part of the gap can be their mode; none of it is their evaluator, and what else differs "
+                        "(their ground truth) was not measured on these weights")
                      if square > 0 else "")
     return [line for line in lines if line]
