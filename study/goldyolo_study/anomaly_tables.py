@@ -181,9 +181,10 @@ def summary_table(fixed: Dict[str, pd.DataFrame], synthetic: Dict[str, pd.DataFr
          "evidence": f"rebuilt: {b.loss.iloc[0]:.2f} -> {b.loss.iloc[-1]:.2f}; reg {b.reg.iloc[-1]:.3f}, "
                      f"cls {b.cls.iloc[-1]:.3f}, obj {b.obj.iloc[-1]:.3f}, noobj {b.noobj.iloc[-1]:.3f}; "
                      f"same curve with shuffled labels: {yes_no(same_curve(synthetic))}",
-         "fix": "assign targets from the labels (TAL/ATSS); check positives > 0 and that shuffled labels do worse"},
+         "fix": "assign targets from the labels (the task-aligned or ATSS assigner); check positives > 0 and "
+                "that shuffled labels do worse"},
         {"symptom": "(the real loss)",
-         "cause": "VFL + SIoU/GIoU + DFL on anchors the assigner matches to the labels",
+         "cause": "varifocal class loss, SIoU/GIoU box loss and DFL on anchors the assigner matches to the labels",
          "evidence": f"{ends['start']:.2f} -> {ends['end']:.2f} on true labels vs {ends['shuffled_end']:.2f} shuffled; "
                      f"{ends['positives_end']} positives per batch; official agreement {worst:.1e} (relative)",
          "fix": "this project's trainer (notebook 03)"},

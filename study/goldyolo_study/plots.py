@@ -23,14 +23,14 @@ def category_bars(counts: pd.DataFrame) -> plt.Figure:
     columns = min(4, -(-len(counts) // 20))
     rows = -(-len(counts) // columns)
     parts = [counts.iloc[i * rows:(i + 1) * rows] for i in range(columns)]
-    fig, axes = plt.subplots(1, columns, figsize=(10, max(3.0, 0.13 * rows + 0.75)), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(1, columns, figsize=(10, max(3.0, 0.17 * rows + 0.9)), squeeze=False, sharex=True)
     positive = counts.values[counts.values > 0]
     log = len(positive) and positive.max() > 10 * positive.min()  # person alone has thousands: log keeps the rest
     for ax, part in zip(axes[0], parts):
         part.iloc[::-1].plot.barh(ax=ax, width=0.8, legend=ax is axes[0][-1], logx=bool(log))
         ax.set_xlabel("boxes" + (" (log scale)" if log else ""))
         ax.set_ylabel("")
-        ax.tick_params(axis="y", labelsize=8.5)
+        ax.tick_params(axis="y", labelsize=9.5)
     if len(parts) > 1:
         axes[0][-1].legend(loc="lower right")  # the last column ends in the shortest bars
     fig.suptitle("Boxes per category, most first" + (" (the columns continue left to right)" if len(parts) > 1 else ""),
@@ -65,9 +65,9 @@ def labelled_images(source, count: int = 6) -> plt.Figure:
         for cls, x1, y1, x2, y2 in normalised_to_pixels(record.labels, record.width, record.height):
             ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", lw=1.2))
             name = source.names[int(cls)]
-            spot = _label_spot(name, (x1, y1, x2, y2), placed, (record.width, record.height), 7, (3.2, 2.6))
+            spot = _label_spot(name, (x1, y1, x2, y2), placed, (record.width, record.height), 8.5, (3.2, 2.6))
             if spot is not None:
-                ax.text(spot[0], spot[1], name, color="black", backgroundcolor="lime", fontsize=7,
+                ax.text(spot[0], spot[1], name, color="black", backgroundcolor="lime", fontsize=8.5,
                         va="bottom" if spot[2] else "top")
         ax.set_title(f"{record.path.name} ({plural(len(record.labels), 'box')})", fontsize=9)
         ax.axis("off")
@@ -159,13 +159,13 @@ def training_curves(history: pd.DataFrame, test_name: str) -> plt.Figure:
                             label="total" if key == "loss" else readable(key))
     axes[0, 0].set(title="training loss per epoch (weighted components)", ylabel="loss (mean over the epoch)")
     axes[0, 0].legend()
-    lrs = pd.DataFrame(history.lr.tolist(), columns=["BN weights", "conv weights", "biases"])
+    lrs = pd.DataFrame(history.lr.tolist(), columns=["batch-norm weights", "conv weights", "biases"])
     groups: Dict[str, List[str]] = {}  # groups on the same schedule share one line and one legend entry
     for column in lrs:
         same = next((first for first in groups if np.allclose(lrs[first], lrs[column])), column)
         groups.setdefault(same, []).append(column)
     for first, names in groups.items():
-        axes[0, 1].plot(history.epoch, lrs[first], "o-", ms=3, label="lr: " + " = ".join(names))
+        axes[0, 1].plot(history.epoch, lrs[first], "o-", ms=3, label=" = ".join(names))
     axes[0, 1].set_yscale("log")
     axes[0, 1].set(title="learning rate at the end of each epoch", ylabel="learning rate (log scale)")
     axes[0, 1].legend()

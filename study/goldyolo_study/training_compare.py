@@ -190,7 +190,8 @@ def parity_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-KINDS = {"weight": "other weights", "bn_weight": "BN weights", "bias": "biases", "bn_stat": "BN statistics"}
+KINDS = {"weight": "other weights", "bn_weight": "batch-norm weights", "bias": "biases",
+         "bn_stat": "batch-norm statistics"}
 MEASURE_NAMES = {"loss/iou": "IoU loss: median step difference", "loss/dfl": "DFL loss: median step difference",
                  "loss/cls": "class loss: median step difference",
                  **{f"model/{k}": f"{v}: change of the final weights" for k, v in KINDS.items()},

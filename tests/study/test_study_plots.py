@@ -107,7 +107,7 @@ def test_training_curves():
     fig = plots.training_curves(history, "test.json")
     assert lines_of(fig.axes[0]) == {"total": [3.0, 2.0], "IoU loss": [1.0, 0.8], "class loss": [2.0, 1.2]}
     # groups on one schedule share a line: every line is seen, every group named
-    assert lines_of(fig.axes[1]) == {"lr: BN weights = conv weights": [0.1, 0.05], "lr: biases": [0.2, 0.1]}
+    assert lines_of(fig.axes[1]) == {"batch-norm weights = conv weights": [0.1, 0.05], "biases": [0.2, 0.1]}
     assert fig.axes[2].get_title() == "COCO AP on test.json (EMA weights)"
     assert [p.get_height() for p in fig.axes[3].patches] == [60.0, 70.0]
 
