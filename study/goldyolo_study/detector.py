@@ -1,18 +1,20 @@
 """The models notebook 04 evaluates, their EMA weights kept beside the records of the runs that made them.
 
 For a training comparison (``RECORDS/compare.json``), ``keep`` picks the run with the highest final AP50
-(goldyolo's evaluator, the same for both trainers) among its finished runs and takes its EMA weights of the last
-evaluated epoch; for one training run (``RUN_DIR/config.json``, the long run), its best checkpoint's EMA weights.
-They are written as an ``.npz`` (official parameter names) into ``RECORDS/weights/`` (not committed: 20+ MB) and
-described in ``detector.json`` (committed: run, epoch, AP, the weights' SHA-256), so that a reader who remakes the
-run can check they have the same weights. ``load`` builds the model from them.
+(goldyolo's evaluator, the same for both trainers) among its finished runs whose weights are still in the run
+folder, and takes its EMA weights of the last evaluated epoch; a better run whose weights are gone (a run folder
+lost with a machine) is named in the record as passed over. For one training run (``RUN_DIR/config.json``, the
+long run), its best checkpoint's EMA weights. They are written as an ``.npz`` (official parameter names, about
+22 MB for Gold-YOLO-N) into ``RECORDS/weights/`` and described in ``detector.json`` (run, epoch, AP, the weights'
+SHA-256); both are committed, so that the report's evaluation can be rebuilt from a clone and a reader who remakes
+the run can check they have the same weights. ``load`` builds the model from them.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -24,15 +26,20 @@ WEIGHTS = Path("weights") / "best_run_ema.npz"
 RECORD = "detector.json"
 
 
-def best_run(compare: Dict) -> Tuple[str, int, Dict]:
-    """(framework, seed, last evaluated epoch's entry) of the finished run with the highest final AP50."""
+def ranked_runs(compare: Dict) -> List[Tuple[str, int, Dict]]:
+    """(framework, seed, last evaluated epoch's entry) of each finished run, highest final AP50 first."""
     finished = [run for run in compare["runs"] if len(run["epochs"]) >= compare["config"]["epochs"]]
     scored = [(run, [e for e in run["epochs"] if "AP50" in e]) for run in finished]
     scored = [(run, evaluated[-1]) for run, evaluated in scored if evaluated]
     if not scored:
         raise InputError("the comparison has no finished, evaluated run yet")
-    run, last = max(scored, key=lambda item: item[1]["AP50"])
-    return run["framework"], int(run["seed"]), last
+    scored.sort(key=lambda item: -item[1]["AP50"])
+    return [(run["framework"], int(run["seed"]), last) for run, last in scored]
+
+
+def best_run(compare: Dict) -> Tuple[str, int, Dict]:
+    """(framework, seed, last evaluated epoch's entry) of the finished run with the highest final AP50."""
+    return ranked_runs(compare)[0]
 
 
 def ema_state(run_dir: Path, framework: str, seed: int, epoch: int) -> Dict[str, np.ndarray]:
@@ -78,12 +85,22 @@ def keep(run_dir: Path | str, records: Path | str) -> Path:
     records, run_dir = Path(records), Path(run_dir)
     if (records / "compare.json").is_file():
         compare = json.loads((records / "compare.json").read_text())
-        framework, seed, last = best_run(compare)
-        state = ema_state(run_dir, framework, seed, int(last["epoch"]))
+        passed_over, missing = [], None
+        for framework, seed, last in ranked_runs(compare):
+            try:
+                state = ema_state(run_dir, framework, seed, int(last["epoch"]))
+                break
+            except InputNotFoundError as error:  # its weights left with an earlier run folder
+                missing = missing or error
+                passed_over.append({"framework": framework, "seed": seed, "AP50": last.get("AP50")})
+        else:
+            raise missing
         record = {"framework": framework, "seed": seed, "epoch": int(last["epoch"]),
                   "model": compare["config"]["model"], "data": compare["config"]["data"],
                   "val_data": compare["config"]["val_data"], "img_size": compare["config"]["img_size"],
                   "AP": last.get("AP"), "AP50": last.get("AP50")}
+        if passed_over:
+            record["passed_over"] = passed_over
     elif (run_dir / "config.json").is_file():
         state, record = best_checkpoint(run_dir)
     else:
@@ -111,23 +128,27 @@ def describe(record: Dict) -> str:
         return (f"the best checkpoint of the {record['epochs']}-epoch run (goldyolo's trainer, seed {record['seed']}): "
                 f"EMA weights after epoch {record['epoch']} (AP50 {ap_text(record['AP50'])}, AP "
                 f"{ap_text(record['AP'])} by goldyolo's evaluator)")
-    trainer = "the official trainer" if record["framework"] == "official" else "goldyolo's trainer"
-    return (f"the best run of the comparison: {trainer}, seed {record['seed']}, EMA weights after epoch "
-            f"{record['epoch']} (final AP50 {ap_text(record['AP50'])}, AP {ap_text(record['AP'])} by goldyolo's "
-            "evaluator)")
+    def trainer(framework):
+        return "the official trainer" if framework == "official" else "goldyolo's trainer"
+    passed = record.get("passed_over", [])
+    text = (f"the best run of the comparison{' whose weights were kept' if passed else ''}: "
+            f"{trainer(record['framework'])}, seed {record['seed']}, EMA weights after epoch {record['epoch']} "
+            f"(final AP50 {ap_text(record['AP50'])}, AP {ap_text(record['AP'])} by goldyolo's evaluator)")
+    return text + "".join(f"; passed over, its weights lost with an earlier run folder: {trainer(run['framework'])}, "
+                          f"seed {run['seed']} (final AP50 {ap_text(run['AP50'])})" for run in passed)
 
 
 def load(records: Path | str, num_classes: int):
     """(model in eval mode, ``detector.json``) of the weights kept in ``records``; InputNotFoundError when the
-    weights are not there (they are not committed: remake them with ``keep``)."""
+    weights are not there (remake them with ``keep`` from the run folder)."""
     from goldyolo.models import build_model
     from goldyolo.models.checkpoint import load_weights
     records = Path(records)
     record = json.loads((records / RECORD).read_text())
     weights = records / record["weights"]
     if not weights.is_file():
-        raise InputNotFoundError(f"{weights} is missing: the weights are not committed; remake the comparison's "
-                                 f"runs and keep them (goldyolo_study.detector.keep)")
+        raise InputNotFoundError(f"{weights} is missing: remake the run(s) and keep the weights "
+                                 f"(python -m goldyolo_study keep-detector RUN_DIR {records})")
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     if digest != record["sha256"]:
         raise InputError(f"{weights}: not the weights {records / RECORD} describes (SHA-256 differs)")

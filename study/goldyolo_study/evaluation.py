@@ -1,5 +1,6 @@
-"""Notebook 04's evaluations: the study run's checkpoint and the model that detects, each evaluated on its test
-images when its weights are present, else said to be absent (they are not committed)."""
+"""Notebook 04's evaluations: the study run's checkpoint and the models kept beside their records (the model that
+detects, the long run's best), each evaluated on its test images when its weights are present, else said to be
+absent (the study run's checkpoints are not committed; kept weights are, once a run has written them)."""
 from __future__ import annotations
 
 import json
@@ -65,7 +66,7 @@ def kept_detector(records: Path | str, test_json: Path | str, images: Path | str
     source = CocoSource(Path(test_json), Path(images))
     try:
         model, kept = detector.load(records, source.num_classes)
-    except FileNotFoundError as missing:  # weights are not committed; the comparison may not have run
+    except FileNotFoundError as missing:  # the runs have not written them yet
         return Evaluation(source, 0, [f"not evaluated in this build: {missing}"])
     found = Evaluation(source, int(kept["img_size"]), model=model)
     found.lines += [f"{detector.describe(kept)}; on {len(source.records)} test images at {kept['img_size']} px",

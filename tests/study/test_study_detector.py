@@ -51,11 +51,29 @@ def test_kept_weights_load_and_are_checked(tmp_path):
     with pytest.raises(InputError, match="SHA-256 differs"):
         detector.load(records, num_classes=1)
     (records / detector.WEIGHTS).unlink()
-    with pytest.raises(InputNotFoundError, match="not committed"):
+    with pytest.raises(InputNotFoundError, match="is missing: remake the run"):
         detector.load(records, num_classes=1)
     (out / "seed_1" / "official" / "ema" / "epoch_002.npz").unlink()
     with pytest.raises(InputNotFoundError, match="EMA weights of epoch 2 are missing"):
         detector.keep(out, records)
+
+
+def test_a_better_run_whose_weights_are_gone_is_passed_over_and_named(tmp_path):
+    state = {"a.weight": np.arange(3, dtype=np.float32)}
+    out, records = tmp_path / "out", tmp_path / "records"
+    (out / "seed_1" / "official" / "ema").mkdir(parents=True)
+    np.savez(out / "seed_1" / "official" / "ema" / "epoch_002.npz", **state)
+    records.mkdir()
+    runs = [run("goldyolo", 0, {2: 0.25}), run("official", 1, {2: 0.21}), run("official", 0, {2: 0.30})]
+    (records / "compare.json").write_text(json.dumps(compare(runs)))
+    record = json.loads(detector.keep(out, records).read_text())
+    assert (record["framework"], record["seed"]) == ("official", 1)
+    assert record["passed_over"] == [{"framework": "official", "seed": 0, "AP50": 0.30},
+                                     {"framework": "goldyolo", "seed": 0, "AP50": 0.25}]
+    assert detector.describe(record).startswith("the best run of the comparison whose weights were kept: the "
+                                                "official trainer, seed 1")
+    assert detector.describe(record).endswith("passed over, its weights lost with an earlier run folder: "
+                                              "goldyolo's trainer, seed 0 (final AP50 0.2500)")
 
 
 def test_goldyolo_runs_give_the_ema_of_their_last_checkpoint(tmp_path):
