@@ -7,6 +7,8 @@ from typing import Dict, List
 
 import pandas as pd
 
+from .style import plural
+
 SPLITS = ("train", "test")
 # the original report's (images, boxes) per split; it drew its own 1,000 images, so its boxes differ
 ORIGINAL_COUNTS = {"train": (800, 6270), "test": (200, 1524)}
@@ -32,6 +34,16 @@ def split_summary_table(summary: Dict[str, dict]) -> pd.DataFrame:
                           "box source (images)": ", ".join(f"{SOURCE_NAMES.get(source, source)}: {count}".replace(
                               " ", "\u00a0") for source, count in summary[name]["ann_source"].items())}
                          for name in SPLITS])
+
+
+def split_checks_line(checks: Dict[str, int]) -> str:
+    """:func:`split_checks` in one sentence: the images the splits share, and the test images with official
+    COCO annotations."""
+    both = checks["in_both"]
+    shared = "no image is in both splits" if not both else \
+        f"{plural(both, 'image')} {'is' if both == 1 else 'are'} in both splits"
+    return (f"{shared}; {checks['test_from_coco_json']:,} of the {checks['test_images']:,} test images have official "
+            "COCO annotations")
 
 
 def split_checks(splits: Dict[str, dict]) -> Dict[str, int]:

@@ -15,7 +15,7 @@ from goldyolo.eval.evaluate import evaluate
 from goldyolo.utils.machine import machine_description
 
 from . import detector, provenance, runs
-from .style import model_label
+from .style import checks_in_words, model_label
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 # compare-eval's records: the model that detects first, then the early 80-class weights
@@ -50,7 +50,7 @@ def study_run(run_dir: Path | str, test_json: Path | str, images: Path | str, im
     found.model, state = load_trained_model(weights)
     found.lines += [f"the study run's {weights.stem} checkpoint ({model_label(state['config']['model'])}, epoch "
                     f"{state['epoch']}, EMA weights) on {len(found.source.records)} test images at {img_size} px; "
-                    f"data check: {found.source.report.in_words()}",
+                    f"data check: {checks_in_words(found.source.report.counts)}",
                     f"origin of the weights: {provenance.origin_text(run)}",
                     f"machine: {machine_description()}"]
     out = Path(run_dir) / "eval_test"

@@ -8,10 +8,9 @@ from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
-from goldyolo.data.coco import counts_in_words
 from goldyolo.errors import InputNotFoundError
 
-from .style import ap_text, model_label, on_device, readable
+from .style import ap_text, checks_in_words, model_label, on_device, readable
 
 
 @dataclass
@@ -47,7 +46,7 @@ def training_lines(run: TrainingRun, machine: str) -> List[str]:
     config, history = run.config, run.history
     lines = [f"{config['model']} at {config['img_size']} px, batch {config['batch_size']}, seed {config['seed']}, "
              f"{on_device(config['device'])}; {run.epochs_done} of {config['epochs']} epochs done",
-             f"data check of the training images: {counts_in_words(run.data_check)}",
+             f"data check of the training images: {checks_in_words(run.data_check)}",
              f"this notebook executed on: {machine}",
              f"training time: {history.time_s.sum() / 60:.1f} min in the training loops; median epoch "
              f"{history.time_s.median():.0f} s ({epoch_images(history) / history.time_s.median():.1f} images/s), "

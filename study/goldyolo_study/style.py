@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,22 @@ def significant(value: float, digits: int = 4) -> str:
         return f"{int(value)}"  # a count (epochs) stays a whole number
     decimals = max(0, digits - 1 - int(np.floor(np.log10(abs(value)))))
     return f"{value:.{decimals}f}"
+
+
+# a data check's kinds as the document says them: (the counted thing, what was done with it)
+CHECK_WORDS = {"crowd_box_ignored": ("crowd box", "ignored"), "box_clipped": ("box", "clipped to its image"),
+               "missing_image": ("missing image", "skipped"), "unreadable_image": ("unreadable image", "skipped")}
+
+
+def checks_in_words(counts: Dict[str, int]) -> str:
+    """A data check's counts as a phrase: ``4 grayscale images read as colour, 2 crowd boxes ignored``."""
+    parts = []
+    for kind, count in sorted(counts.items()):
+        converted = kind.startswith("converted_")  # an image mode read as 3-channel colour
+        thing, done = CHECK_WORDS.get(kind, (f"{kind[len('converted_'):]} image", "read as colour") if converted
+                                      else (kind.replace("_", " "), "found"))
+        parts.append(f"{plural(count, thing)} {done}")
+    return ", ".join(parts) or "nothing skipped or changed"
 
 
 def plural(count: int, word: str) -> str:

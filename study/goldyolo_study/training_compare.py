@@ -167,13 +167,16 @@ def data_parity_line(result: dict) -> str:
 def z_verdict(statistics: Dict[str, Dict]) -> str:
     """How the measures' z values stand against chance: the largest |z|, and how many exceed 1.96 beside the
     count expected when the pipelines draw the same distributions (5% of the measures)."""
-    z = {name: row["z"] for name, row in statistics.items() if row.get("z") is not None and math.isfinite(row["z"])}
+    z = {name: row["z"] for name, row in statistics.items() if row.get("z") is not None and math.isfinite(row["z"])
+         and not (row["z"] == 0 and row.get("difference") == 0 and row.get("goldyolo") == row.get("official") == 0)}
+    constant = [name for name in statistics if name not in z and statistics[name].get("z") == 0]
     if not z:
         return "no measure has a z"
     name = max(z, key=lambda k: abs(z[k]))
     above = sum(abs(v) > 1.96 for v in z.values())
     return (f"largest |z| {abs(z[name]):.2f} ({readable(name)}); {above} of {len(z)} measures beyond |z| 1.96, "
-            f"where chance alone gives about {0.05 * len(z):.1f}")
+            f"where chance alone gives about {0.05 * len(z):.1f}"
+            + (f" ({', '.join(readable(c) for c in constant)}: zero on both sides, not counted)" if constant else ""))
 
 
 def parity_table(result: dict) -> pd.DataFrame:

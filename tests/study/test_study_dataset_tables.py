@@ -27,6 +27,9 @@ def test_split_checks_and_counts_match_the_json(sample_split):
     coco = json.loads((SAMPLE / "instances.json").read_text())
     checks = dataset_tables.split_checks(splits)
     assert checks == {"train_images": 24, "test_images": 8, "in_both": 0, "test_from_coco_json": 8}
+    assert dataset_tables.split_checks_line(checks) == ("no image is in both splits; 8 of the 8 test images have "
+                                                        "official COCO annotations")
+    assert dataset_tables.split_checks_line(dict(checks, in_both=2)).startswith("2 images are in both splits; ")
     table = dataset_tables.count_table(checks, summary)
     assert table.split.tolist() == ["train (ours)", "test (ours)", "train (original report)", "test (original report)"]
     assert table.images.tolist() == [24, 8, 800, 200]

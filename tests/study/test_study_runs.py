@@ -30,7 +30,7 @@ def test_finished_run_lines(tmp_path):
     assert run.epochs_done == 3 and len(run.history) == 3 and run.data_check == {"crowd_box_ignored": 2}
     assert runs.training_lines(run, "a CPU") == [
         "gold_yolo-n at 128 px, batch 8, seed 0, on the CPU; 3 of 3 epochs done",
-        "data check of the training images: crowd box ignored: 2",
+        "data check of the training images: 2 crowd boxes ignored",
         "this notebook executed on: a CPU",
         "training time: 6.0 min in the training loops; median epoch 120 s (4.0 images/s), slowest 180 s (the first "
         "epoch of a process compiles Jittor's kernels); the run's own clock, not a timing: other work may have shared "

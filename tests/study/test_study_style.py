@@ -64,3 +64,11 @@ def test_a_spread_reads_in_the_notation_of_its_mean():
     assert style.ap_text(0.000143, 0.00121) == "0.00014"
     assert style.ap_text(0.0021, 0.1093) == "0.0021" and style.ap_text(0.1093) == "0.1093"
     assert style.ap_text(3.88e-06) == "3.88e-06"  # alone, three significant digits
+
+
+def test_a_data_check_in_words():
+    assert style.checks_in_words({"crowd_box_ignored": 19}) == "19 crowd boxes ignored"
+    assert style.checks_in_words({"converted_grayscale": 4, "crowd_box_ignored": 1}) == (
+        "4 grayscale images read as colour, 1 crowd box ignored")
+    assert style.checks_in_words({"bad_label_line": 2}) == "2 bad label lines found"
+    assert style.checks_in_words({}) == "nothing skipped or changed"
