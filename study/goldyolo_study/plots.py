@@ -85,6 +85,8 @@ def fixed_target_curves(fixed: Dict[str, pd.DataFrame]) -> plt.Figure:
         ax.text(1.0, value, f"original: {value} ", va="bottom", ha="right", color="gray", fontsize=9,
                 transform=ax.get_yaxis_transform())
     ax.set_yscale("log")
+    highest = max(0.85, max(float(df.loss.max()) for df in fixed.values()))
+    ax.set_ylim(top=highest * 3)  # room above the top line for its label
     ax.set_xlabel("step")
     ax.set_ylabel("loss (log scale)")
     ax.set_title("fixed-target loss")
@@ -121,9 +123,10 @@ def synthetic_target_curves(synthetic: Dict[str, pd.DataFrame]) -> plt.Figure:
         axes[1].text(1.0, level, label, va=va, ha="right", color="gray", fontsize=9,
                      transform=axes[1].get_yaxis_transform())
     axes[1].set_yscale("symlog", linthresh=1e-3)
-    axes[1].set_ylim(bottom=0)  # losses are not negative: no mirrored ticks below zero
+    highest = max(float(true[key].max()) for key in ("reg", "cls", "obj", "noobj"))
+    axes[1].set_ylim(bottom=0, top=highest * 2)  # losses are not negative; the highest start stays inside
     axes[1].set_xlabel("step")
-    axes[1].set_ylabel("mean BCE per element (symlog)")
+    axes[1].set_ylabel("binary cross-entropy per element\n(log scale above 0.001)")
     axes[1].set_title("components (true labels)")
     axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=9, frameon=False)  # off the curves
     plt.tight_layout()

@@ -137,9 +137,17 @@ def phase_offsets(result: dict, stop_aug_last_n_epoch: int = 15) -> pd.DataFrame
     return pd.DataFrame(rows).set_index(["measure", "phase"])
 
 
+# compare-data's shares and fractions, named as such on the page
+DATA_PARITY_NAMES = {"images without boxes": "share of images without boxes",
+                     "boxes under 8 px": "share of boxes under 8 px", "boxes clipped": "share of boxes clipped",
+                     "box centre x": "box centre x (fraction of the width)",
+                     "box centre y": "box centre y (fraction of the height)"}
+
+
 def data_parity_table(result: dict) -> pd.DataFrame:
     """compare-data: each quantity's mean in both pipelines, the difference and its z (standard errors)."""
-    return pd.DataFrame(result["statistics"]).T[["goldyolo", "official", "difference", "z"]].rename(index=readable)
+    return pd.DataFrame(result["statistics"]).T[["goldyolo", "official", "difference", "z"]].rename(
+        index=lambda name: readable(DATA_PARITY_NAMES.get(name, name)))
 
 
 def paired_text(table: pd.DataFrame, columns: Sequence[str], digits: int = 4) -> pd.DataFrame:
