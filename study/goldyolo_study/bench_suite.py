@@ -15,7 +15,7 @@ import pandas as pd
 from goldyolo.utils.watchdog import run_watched
 
 from .provenance import short_commit
-from .style import model_label, readable_frame
+from .style import model_label, readable_frame, unbroken
 
 Runner = Callable[..., subprocess.CompletedProcess]  # run_watched's signature: (command, timeout_s, env=...)
 WARMUP = 2  # warm-up runs per setting; they also compile Jittor's kernels for the shape
@@ -213,8 +213,7 @@ def ab_table(result: dict) -> pd.DataFrame:
 def machines_table(results: Sequence[dict]) -> pd.DataFrame:
     """The same ``speed-ab`` settings on several machines: per setting (rows), each result's Jittor / PyTorch
     ratio with its 95% interval under its machine and date (columns); a setting one result lacks shows "-"."""
-    # the date with non-breaking hyphens: a narrow column header otherwise breaks inside it
-    columns = {f"{r['hardware']['cpu_model']}, {r['date'][:10].replace('-', chr(0x2011))}": {
+    columns = {f"{r['hardware']['cpu_model']}, {unbroken(r['date'][:10])}": {
         _setting_name(s): f"{s['ratio']:.2f} ({s['ci_low']:.2f}-{s['ci_high']:.2f})" for s in r.get("settings", [])}
         for r in results}
     return pd.DataFrame(columns).fillna("-").rename_axis("setting")

@@ -41,7 +41,7 @@ from goldyolo.utils.machine import command_output, machine_description
 from goldyolo.utils.watchdog import run_limited
 
 from .profiles import PROFILE_CHANGES, PROFILE_WORDS, has_gpu, parameters, run_training
-from .style import readable
+from .style import readable, unbroken
 
 TITLE = "Gold-YOLO in Jittor: reproduction report"
 ABOUT = ("- **What:** the study of an earlier student report on Gold-YOLO in Jittor, rebuilt with the exact model, "
@@ -263,13 +263,7 @@ def _run_row(path: Path, nb: nbformat.NotebookNode, with_profile: bool = False) 
     build = f" {record.get('profile', '')} |" if with_profile else ""
     machine = record.get("machine", "not recorded").split(";")[0]  # the CPU and its cores
     return (f"| {section} |{build} {record.get('commit', '')} | "
-            f"{_unbroken(record.get('executed', ''))} | {machine} | {_unbroken(f'{minutes:.1f} min')} |")
-
-
-def _unbroken(text: str) -> str:
-    """A table cell's text kept on one line (a date otherwise breaks at its hyphens in a narrow column): non-breaking
-    hyphens and spaces (the markdown renderer does not keep an inline span around the text)."""
-    return text.replace("-", "\u2011").replace(" ", "\u00a0")
+            f"{unbroken(record.get('executed', ''))} | {machine} | {unbroken(f'{minutes:.1f} min')} |")
 
 
 def merge_notebooks(paths: Sequence[Path], profile: str, root: Path) -> nbformat.NotebookNode:

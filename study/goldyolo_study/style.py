@@ -64,6 +64,12 @@ def checks_in_words(counts: Dict[str, int]) -> str:
     return ", ".join(parts) or "nothing skipped or changed"
 
 
+def unbroken(text: str) -> str:
+    """A table cell's text kept on one line (a date otherwise breaks at its hyphens in a narrow column): non-breaking
+    hyphens and spaces (the markdown renderer does not keep an inline span around the text)."""
+    return text.replace("-", "\u2011").replace(" ", "\u00a0")
+
+
 def plural(count: int, word: str) -> str:
     """``count`` and ``word``, plural unless the count is one: ``1 box``, ``2,000 boxes``."""
     return f"{count:,} {word}" + ("" if count == 1 else ("es" if word.endswith(("s", "x")) else "s"))
